@@ -1,0 +1,318 @@
+//! Sources: where records come from. One variant per `type:`.
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::values::{Duration, FieldType, Instant};
+
+/// A source of records. `type` picks the connector.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// Reads a Kafka topic with a consumer group.
+    Kafka(KafkaSource),
+    /// Reads an Amazon Kinesis data stream, every shard.
+    Kinesis(KinesisSource),
+    /// Reads local files (a path or glob; `.gz` is decompressed).
+    File(FileSource),
+    /// Reads standard input until it closes.
+    Stdin(StdinSource),
+    /// Generates realistic test data (movie impressions, taxi trips, stock ticks, delivery pings).
+    Generator(GeneratorSource),
+}
+
+impl SourceConfig {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SourceConfig::Kafka(_) => "kafka",
+            SourceConfig::Kinesis(_) => "kinesis",
+            SourceConfig::File(_) => "file",
+            SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::Generator(_) => "generator",
+        }
+    }
+
+    /// How records are decoded, for sources that decode bytes.
+    pub fn decoding(&self) -> Option<&Decoding> {
+        match self {
+            SourceConfig::Kafka(s) => Some(&s.decoding),
+            SourceConfig::Kinesis(s) => Some(&s.decoding),
+            SourceConfig::File(s) => Some(&s.decoding),
+            SourceConfig::Stdin(s) => Some(&s.decoding),
+            SourceConfig::Generator(_) => None,
+        }
+    }
+
+    pub fn event_time(&self) -> Option<&EventTimeConfig> {
+        match self {
+            SourceConfig::Generator(g) => g.event_time.as_ref(),
+            other => other.decoding().and_then(|d| d.event_time.as_ref()),
+        }
+    }
+
+    pub fn bad_records(&self) -> Option<&BadRecordsConfig> {
+        self.decoding().and_then(|d| d.bad_records.as_ref())
+    }
+}
+
+/// How a source turns bytes into typed records, and where their event time comes from.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct Decoding {
+    /// Record encoding: `json` (one object per line or message) or `csv`. Default `json`.
+    #[serde(default)]
+    pub format: DataFormat,
+    /// CSV options (with `format: csv`).
+    #[serde(default)]
+    pub csv: Option<CsvOptions>,
+    /// The fields of each record and their types, e.g. `{movieId: string, timestamp: timestamp_ms}`.
+    /// Fields missing from a record are NULL; fields not listed are ignored.
+    pub schema: IndexMap<String, FieldType>,
+    /// Which field holds the event time, and how out of order events may arrive.
+    #[serde(default)]
+    pub event_time: Option<EventTimeConfig>,
+    /// What to do with records that cannot be decoded or lack an event time. Default: skip and count them.
+    #[serde(default)]
+    pub bad_records: Option<BadRecordsConfig>,
+}
+
+/// Record encodings a source can read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DataFormat {
+    /// JSON: one object per line (files, stdin) or per message (Kafka, Kinesis).
+    #[default]
+    Json,
+    /// Comma-separated values.
+    Csv,
+}
+
+/// CSV reading options.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CsvOptions {
+    /// Field delimiter, one character. Default `,`.
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Whether the first line names the columns (matched to schema fields by name).
+    /// Without a header, columns are taken in schema order. Default `true`.
+    #[serde(default = "default_true")]
+    pub header: bool,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: ',',
+            header: true,
+        }
+    }
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+
+pub(crate) fn default_true() -> bool {
+    true
+}
+
+/// Event time: which field says when the event happened, and how late events may arrive.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventTimeConfig {
+    /// The field holding the event time; declared `timestamp`, `timestamp_ms` or `timestamp_s`.
+    pub field: String,
+    /// How far behind the newest event an event may arrive and still count as on time. The
+    /// watermark is the newest event time seen minus this. Default `0s`.
+    #[serde(default)]
+    pub max_out_of_orderness: Duration,
+    /// A partition or shard that sends nothing for this long stops holding the watermark back.
+    /// Default: never (an empty partition stalls windows, as in Flink).
+    #[serde(default)]
+    pub idle_timeout: Option<Duration>,
+}
+
+/// What to do with a record that cannot be processed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BadRecordsConfig {
+    /// `skip` (count, report, continue), `fail` (stop the run with the error) or `dead_letter`
+    /// (send the raw record, error and position to the stream named by `to`). Default `skip`.
+    #[serde(default)]
+    pub policy: BadRecordPolicy,
+    /// Name of the dead-letter stream (with `policy: dead_letter`); sinks read it by this name.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// The bad-record policies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BadRecordPolicy {
+    /// Count and report bad records, keep going.
+    #[default]
+    Skip,
+    /// Stop the run at the first bad record.
+    Fail,
+    /// Route bad records to a named dead-letter stream.
+    DeadLetter,
+}
+
+/// Kafka consumer settings.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct KafkaSource {
+    /// Bootstrap brokers, comma-separated `host:port`.
+    pub brokers: String,
+    /// Topic to read.
+    pub topic: String,
+    /// Consumer group id; committed offsets are kept under it. Default `streamctl-<pipeline name>`.
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// Where to start when the group has no committed offset (or always, for `earliest`,
+    /// `latest` and `timestamp`). Default `committed` (falling back to `earliest`).
+    #[serde(default)]
+    pub start_from: KafkaStart,
+    /// The instant to start from, with `start_from: timestamp`.
+    #[serde(default)]
+    pub start_timestamp: Option<Instant>,
+    /// Extra librdkafka consumer properties, e.g. `{security.protocol: SASL_SSL}`.
+    #[serde(default)]
+    pub properties: IndexMap<String, String>,
+    #[serde(flatten)]
+    pub decoding: Decoding,
+}
+
+/// Kafka start positions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaStart {
+    /// The group's committed offsets, else the earliest offset.
+    #[default]
+    Committed,
+    /// The earliest retained offset.
+    Earliest,
+    /// Only records produced after the start.
+    Latest,
+    /// The first offset at or after `start_timestamp`.
+    Timestamp,
+}
+
+/// Kinesis consumer settings.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct KinesisSource {
+    /// Stream name.
+    pub stream: String,
+    /// AWS region. Default: from the AWS environment (`AWS_REGION`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Endpoint URL override, e.g. a local Kinesis server.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Where to start reading each shard. Default `trim_horizon`.
+    #[serde(default)]
+    pub start_from: KinesisStart,
+    /// The instant to start from, with `start_from: at_timestamp`.
+    #[serde(default)]
+    pub start_timestamp: Option<Instant>,
+    #[serde(flatten)]
+    pub decoding: Decoding,
+}
+
+/// Kinesis start positions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KinesisStart {
+    /// The oldest record still retained.
+    #[default]
+    TrimHorizon,
+    /// Only records added after the start.
+    Latest,
+    /// The first record at or after `start_timestamp`.
+    AtTimestamp,
+}
+
+/// Local file input.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct FileSource {
+    /// A file path or glob (`data/*.jsonl.gz`). Files are read in name order; each is a
+    /// partition with its own watermark while it is being read.
+    pub path: String,
+    /// Decompression: `auto` (by `.gz` extension), `gzip` or `none`. Default `auto`.
+    #[serde(default)]
+    pub compression: Compression,
+    #[serde(flatten)]
+    pub decoding: Decoding,
+}
+
+/// Input decompression.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// gzip for names ending in `.gz`, else none.
+    #[default]
+    Auto,
+    /// Always gzip.
+    Gzip,
+    /// Never decompress.
+    None,
+}
+
+/// Standard input.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct StdinSource {
+    #[serde(flatten)]
+    pub decoding: Decoding,
+}
+
+/// Synthetic data, deterministic for a given seed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorSource {
+    /// What to generate; each preset has a fixed schema (see `streamctl generate --help`).
+    pub preset: GeneratorPreset,
+    /// How many records; omit for an endless stream.
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Records per second (wall clock); omit to generate as fast as possible.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Random seed: the same seed gives the same records.
+    #[serde(default)]
+    pub seed: u64,
+    /// Number of partitions records are spread over, round robin. Default 1.
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    /// Event time of the first record. Default `2019-01-07T00:00:00Z`.
+    #[serde(default)]
+    pub start: Option<Instant>,
+    /// Event-time distance between consecutive records. Default `3ms`.
+    #[serde(default)]
+    pub interval: Option<Duration>,
+    /// Maximum amount a record's event time is shifted into the past, to simulate
+    /// out-of-order arrival. Default `0s`.
+    #[serde(default)]
+    pub disorder: Duration,
+    /// Event time settings; default: the preset's time field with `disorder` as the
+    /// out-of-orderness bound.
+    #[serde(default)]
+    pub event_time: Option<EventTimeConfig>,
+}
+
+fn default_partitions() -> u32 {
+    1
+}
+
+/// Generator presets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GeneratorPreset {
+    /// `{movieId, userId, timestamp}`: 50 movies × 1000 users (the movie-impressions seed).
+    MovieImpressions,
+    /// NYC taxi trip events: `{tripId, event (start|end), lat, lon, passengers, durationSec, airport, timestamp}`.
+    TaxiTrips,
+    /// Stock price ticks: `{symbol, price, volume, timestamp}`.
+    StockTicks,
+    /// Delivery-agent GPS pings: `{agentId, lat, lon, speedKmh, timestamp}`.
+    DeliveryPings,
+}

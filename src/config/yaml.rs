@@ -1,0 +1,625 @@
+//! The pipeline file as a YAML tree that remembers where every key and value came from.
+//!
+//! `serde_yaml` (deprecated upstream) and its forks drop positions once a value is parsed, so
+//! errors found later (an unknown key, a bad duration, a SQL typo) could not point back at the
+//! file. We parse with `yaml-rust2`'s event API into [`Node`]s carrying byte [`Span`]s, resolve
+//! `${VAR}` interpolation on that tree, and deserialize the typed config from it
+//! (see [`super::de`]). Scalars stay text until the schema says what they should be, so
+//! `country: NO` stays a string (no YAML 1.1 "Norway problem").
+
+use std::collections::HashMap;
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use crate::diag::{Diagnostic, Span};
+
+/// A YAML value with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeKind {
+    Scalar(Scalar),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scalar {
+    /// The value after `${VAR}` interpolation.
+    pub value: String,
+    /// Plain (unquoted) scalars may be numbers, booleans or null; quoted ones are strings.
+    pub plain: bool,
+    /// The value came (partly) from the environment: keep it out of messages.
+    pub interpolated: bool,
+    /// What the schema check decided this scalar is; guides deserialization.
+    pub resolved: Option<Resolved>,
+}
+
+/// The type a scalar was resolved to by the schema check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    Null,
+    Bool,
+    Int,
+    Float,
+    String,
+}
+
+impl Node {
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            NodeKind::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            NodeKind::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_scalar(&self) -> Option<&Scalar> {
+        match &self.kind {
+            NodeKind::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The scalar's text, if this is a scalar.
+    pub fn as_str(&self) -> Option<&str> {
+        self.as_scalar().map(|s| s.value.as_str())
+    }
+
+    /// Looks up a key of a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.entry(key).map(|(_, v)| v)
+    }
+
+    /// Looks up a key of a mapping, returning the key node too (for its span).
+    pub fn entry(&self, key: &str) -> Option<(&Node, &Node)> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(k, v)| (k, v))
+    }
+
+    /// Whether this node is an explicit or implicit YAML null (`~`, `null`, or nothing).
+    pub fn is_null(&self) -> bool {
+        match &self.kind {
+            NodeKind::Scalar(s) => s.plain && is_null_text(&s.value),
+            _ => false,
+        }
+    }
+
+    /// What a message may show of this value: the text, unless it came from the environment
+    /// (which may hold secrets).
+    pub fn describe(&self) -> String {
+        match &self.kind {
+            NodeKind::Scalar(s) if s.interpolated => "the interpolated value".to_string(),
+            NodeKind::Scalar(s) => format!("`{}`", truncate(&s.value, 60)),
+            NodeKind::Seq(_) => "a list".to_string(),
+            NodeKind::Map(_) => "a mapping".to_string(),
+        }
+    }
+
+    /// "a string", "a list"… for type-mismatch messages.
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            NodeKind::Scalar(s) if !s.plain => "a string",
+            NodeKind::Scalar(s) if is_null_text(&s.value) => "null",
+            NodeKind::Scalar(s) if s.value == "true" || s.value == "false" => "a boolean",
+            NodeKind::Scalar(s) if s.value.parse::<f64>().is_ok() => "a number",
+            NodeKind::Scalar(_) => "a string",
+            NodeKind::Seq(_) => "a list",
+            NodeKind::Map(_) => "a mapping",
+        }
+    }
+}
+
+pub fn is_null_text(s: &str) -> bool {
+    matches!(s, "" | "~" | "null" | "Null" | "NULL")
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+/// Parses YAML text into a [`Node`] tree. Returns every problem found: syntax errors (the
+/// first one stops parsing), duplicate keys, anchors and multi-document files.
+pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
+    let offsets = CharOffsets::new(text);
+    let mut builder = TreeBuilder {
+        text,
+        offsets: &offsets,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        documents: Vec::new(),
+        diagnostics: Vec::new(),
+    };
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, true) {
+        let at = offsets.byte(e.marker().index());
+        let message = e.info().to_string();
+        return Err(vec![
+            Diagnostic::error("yaml-syntax", format!("YAML syntax error: {message}"))
+                .at(Span::new(at, next_char_end(text, at)))
+                .with_help(syntax_help(&message)),
+        ]);
+    }
+    let TreeBuilder {
+        mut documents,
+        mut diagnostics,
+        ..
+    } = builder;
+    if documents.len() > 1 {
+        let second = &documents[1];
+        diagnostics.push(
+            Diagnostic::error(
+                "multiple-documents",
+                "a pipeline file holds exactly one YAML document",
+            )
+            .at(second.span)
+            .with_help("put each pipeline in a file of its own"),
+        );
+    }
+    if !diagnostics.is_empty() {
+        return Err(diagnostics);
+    }
+    match documents.pop() {
+        Some(root) if documents.is_empty() => Ok(root),
+        _ => Err(vec![
+            Diagnostic::error("empty-file", "the pipeline file is empty")
+                .with_help("start from an example in pipelines/, or run `streamctl validate --help`"),
+        ]),
+    }
+}
+
+fn syntax_help(message: &str) -> String {
+    if message.contains("tab") {
+        "YAML indents with spaces, never tabs".to_string()
+    } else if message.contains("mapping values are not allowed") {
+        "a value that contains `: ` must be quoted, e.g. `where: \"a: b\"`".to_string()
+    } else if message.contains("did not find expected key") || message.contains("block") {
+        "check the indentation of this line against the lines above it".to_string()
+    } else {
+        "check quoting and indentation around this position".to_string()
+    }
+}
+
+fn next_char_end(text: &str, at: usize) -> usize {
+    text[at.min(text.len())..]
+        .chars()
+        .next()
+        .map_or(at, |c| at + c.len_utf8())
+}
+
+/// Maps yaml-rust2's character indexes to byte offsets.
+struct CharOffsets {
+    bytes: Vec<usize>,
+    len: usize,
+}
+
+impl CharOffsets {
+    fn new(text: &str) -> CharOffsets {
+        CharOffsets {
+            bytes: text.char_indices().map(|(b, _)| b).collect(),
+            len: text.len(),
+        }
+    }
+
+    fn byte(&self, char_index: usize) -> usize {
+        self.bytes.get(char_index).copied().unwrap_or(self.len)
+    }
+}
+
+enum Frame {
+    Seq {
+        start: usize,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        start: usize,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+    },
+}
+
+struct TreeBuilder<'a> {
+    text: &'a str,
+    offsets: &'a CharOffsets,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    documents: Vec<Node>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl TreeBuilder<'_> {
+    fn push_node(&mut self, node: Node, anchor: usize) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.documents.push(node),
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => {
+                    if let Some(key_text) = key.as_str()
+                        && let Some((first, _)) =
+                            entries.iter().find(|(k, _)| k.as_str() == Some(key_text))
+                    {
+                        let first_line = line_of(self.text, first.span.start);
+                        self.diagnostics.push(
+                            Diagnostic::error(
+                                "duplicate-key",
+                                format!("key `{key_text}` appears twice in this mapping"),
+                            )
+                            .at(key.span)
+                            .with_label("second definition")
+                            .with_help(format!(
+                                "the first definition is on line {first_line}; keep one of them"
+                            )),
+                        );
+                    }
+                    entries.push((key, node));
+                }
+            },
+        }
+    }
+
+    fn scalar_span(&self, start: usize, style: TScalarStyle, value: &str) -> Span {
+        let rest = &self.text[start.min(self.text.len())..];
+        let len = match style {
+            TScalarStyle::Plain => {
+                if rest.starts_with(value) {
+                    value.len()
+                } else {
+                    // Multi-line plain scalar: underline to the end of its first line.
+                    rest.find('\n').unwrap_or(rest.len())
+                }
+            }
+            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                quoted_len(rest, if style == TScalarStyle::SingleQuoted { '\'' } else { '"' })
+            }
+            _ => rest.find('\n').unwrap_or(rest.len()),
+        };
+        Span::new(start, start + len)
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Length of a quoted scalar including both quotes.
+fn quoted_len(rest: &str, quote: char) -> usize {
+    let mut chars = rest.char_indices().skip(1).peekable();
+    while let Some((i, c)) = chars.next() {
+        if quote == '"' && c == '\\' {
+            chars.next();
+        } else if c == quote {
+            if quote == '\'' && chars.peek().map(|&(_, n)| n) == Some('\'') {
+                chars.next();
+                continue;
+            }
+            return i + c.len_utf8();
+        }
+    }
+    rest.len()
+}
+
+impl MarkedEventReceiver for TreeBuilder<'_> {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let at = self.offsets.byte(mark.index());
+        match ev {
+            Event::Scalar(value, style, anchor, tag) => {
+                let span = self.scalar_span(at, style, &value);
+                if let Some(tag) = tag
+                    && !tag.suffix.is_empty()
+                    && tag.handle == "!!"
+                    && tag.suffix != "str"
+                {
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            "yaml-tag",
+                            format!("YAML tag `!!{}` is not supported here", tag.suffix),
+                        )
+                        .at(span)
+                        .with_help("remove the tag; values are typed by the pipeline schema"),
+                    );
+                }
+                let node = Node {
+                    kind: NodeKind::Scalar(Scalar {
+                        value,
+                        plain: style == TScalarStyle::Plain,
+                        interpolated: false,
+                        resolved: None,
+                    }),
+                    span,
+                };
+                self.push_node(node, anchor);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq {
+                start: at,
+                anchor,
+                items: Vec::new(),
+            }),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map {
+                start: at,
+                anchor,
+                entries: Vec::new(),
+                pending_key: None,
+            }),
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq {
+                        start,
+                        anchor,
+                        items,
+                    }) => {
+                        let end = items.last().map_or(at, |n| n.span.end).max(start);
+                        (
+                            Node {
+                                kind: NodeKind::Seq(items),
+                                span: Span::new(start, end),
+                            },
+                            anchor,
+                        )
+                    }
+                    Some(Frame::Map {
+                        start,
+                        anchor,
+                        entries,
+                        ..
+                    }) => {
+                        let end = entries.last().map_or(at, |(_, v)| v.span.end).max(start);
+                        (
+                            Node {
+                                kind: NodeKind::Map(entries),
+                                span: Span::new(start, end),
+                            },
+                            anchor,
+                        )
+                    }
+                    None => return,
+                };
+                self.push_node(node, anchor);
+            }
+            Event::Alias(anchor) => {
+                let node = self.anchors.get(&anchor).cloned();
+                if let Some(mut node) = node {
+                    // Errors inside an alias point at the alias, where the user looks.
+                    relocate(&mut node, Span::new(at, at + 1 + alias_len(&self.text[at..])));
+                    self.push_node(node, 0);
+                }
+            }
+            Event::Nothing
+            | Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd => {}
+        }
+    }
+}
+
+fn alias_len(rest: &str) -> usize {
+    rest[1.min(rest.len())..]
+        .find(|c: char| c.is_whitespace() || c == ',' || c == ']' || c == '}')
+        .unwrap_or(rest.len().saturating_sub(1))
+}
+
+fn relocate(node: &mut Node, span: Span) {
+    node.span = span;
+    match &mut node.kind {
+        NodeKind::Scalar(_) => {}
+        NodeKind::Seq(items) => items.iter_mut().for_each(|n| relocate(n, span)),
+        NodeKind::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            relocate(k, span);
+            relocate(v, span);
+        }),
+    }
+}
+
+/// Replaces `${VAR}` and `${VAR:-default}` in every scalar value (not in keys) using `lookup`.
+/// `$$` writes a literal `$`. Undefined variables without a default are errors.
+pub fn interpolate(
+    node: &mut Node,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    match &mut node.kind {
+        NodeKind::Scalar(s) => {
+            if s.value.contains('$') {
+                let raw = std::mem::take(&mut s.value);
+                match interpolate_str(&raw, lookup) {
+                    Ok((value, used)) => {
+                        s.interpolated = used;
+                        s.value = value;
+                    }
+                    Err(problem) => {
+                        diagnostics.push(problem.into_diagnostic(node.span));
+                        s.value = raw;
+                    }
+                }
+            }
+        }
+        NodeKind::Seq(items) => {
+            for item in items {
+                interpolate(item, lookup, diagnostics);
+            }
+        }
+        NodeKind::Map(entries) => {
+            for (_, value) in entries {
+                interpolate(value, lookup, diagnostics);
+            }
+        }
+    }
+}
+
+/// Why a `${…}` could not be substituted.
+#[derive(Debug, PartialEq)]
+pub enum InterpolationError {
+    Undefined(String),
+    Malformed(String),
+}
+
+impl InterpolationError {
+    fn into_diagnostic(self, span: Span) -> Diagnostic {
+        match self {
+            InterpolationError::Undefined(var) => Diagnostic::error(
+                "undefined-variable",
+                format!("environment variable `{var}` is not set"),
+            )
+            .at(span)
+            .with_help(format!(
+                "set {var}, or give a default: `${{{var}:-default}}`"
+            )),
+            InterpolationError::Malformed(why) => {
+                Diagnostic::error("bad-interpolation", format!("malformed `${{…}}`: {why}"))
+                    .at(span)
+                    .with_help("write `${VAR}`, `${VAR:-default}`, or `$$` for a literal `$`")
+            }
+        }
+    }
+}
+
+/// Substitutes variables in one string; returns the result and whether any variable was used.
+pub fn interpolate_str(
+    raw: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(String, bool), InterpolationError> {
+    let mut out = String::with_capacity(raw.len());
+    let mut used = false;
+    let mut rest = raw;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if let Some(after) = rest.strip_prefix("$$") {
+            out.push('$');
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("${") {
+            let close = after
+                .find('}')
+                .ok_or_else(|| InterpolationError::Malformed("missing `}`".to_string()))?;
+            let inner = &after[..close];
+            let (name, default) = match inner.find(":-") {
+                Some(j) => (&inner[..j], Some(&inner[j + 2..])),
+                None => (inner, None),
+            };
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || name.starts_with(|c: char| c.is_ascii_digit())
+            {
+                return Err(InterpolationError::Malformed(format!(
+                    "`{name}` is not a variable name (letters, digits and `_`)"
+                )));
+            }
+            match lookup(name).filter(|v| !(v.is_empty() && default.is_some())) {
+                Some(value) => {
+                    used = true;
+                    out.push_str(&value);
+                }
+                None => match default {
+                    Some(d) => out.push_str(d),
+                    None => return Err(InterpolationError::Undefined(name.to_string())),
+                },
+            }
+            rest = &after[close + 1..];
+        } else {
+            out.push('$');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok((out, used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "HOST" => Some("kafka:9092".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn spans_point_at_keys_and_values() {
+        let text = "a:\n  b: 'x y'\n  c: [1, 2]\n";
+        let root = parse(text).unwrap();
+        let (k, v) = root.get("a").unwrap().entry("b").unwrap();
+        assert_eq!(&text[k.span.start..k.span.end], "b");
+        assert_eq!(&text[v.span.start..v.span.end], "'x y'");
+        let c = root.get("a").unwrap().get("c").unwrap();
+        assert_eq!(c.as_seq().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn spans_are_byte_offsets_after_multibyte_text() {
+        let text = "name: \"café\"\nversion: 1\n";
+        let root = parse(text).unwrap();
+        let (k, v) = root.entry("version").unwrap();
+        assert_eq!(&text[k.span.start..k.span.end], "version");
+        assert_eq!(&text[v.span.start..v.span.end], "1");
+    }
+
+    #[test]
+    fn duplicate_keys_are_reported() {
+        let errors = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(errors[0].code, "duplicate-key");
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let errors = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert_eq!(errors[0].code, "yaml-syntax");
+        assert!(errors[0].span.is_some());
+    }
+
+    #[test]
+    fn interpolation_uses_defaults_and_reports_missing() {
+        assert_eq!(
+            interpolate_str("${HOST}", &env).unwrap(),
+            ("kafka:9092".to_string(), true)
+        );
+        assert_eq!(
+            interpolate_str("${NOPE:-127.0.0.1:9092}", &env).unwrap(),
+            ("127.0.0.1:9092".to_string(), false)
+        );
+        assert_eq!(
+            interpolate_str("${EMPTY:-d}", &env).unwrap(),
+            ("d".to_string(), false)
+        );
+        assert_eq!(interpolate_str("$$5", &env).unwrap().0, "$5");
+        assert_eq!(
+            interpolate_str("${NOPE}", &env),
+            Err(InterpolationError::Undefined("NOPE".to_string()))
+        );
+        assert!(matches!(
+            interpolate_str("${NOPE", &env),
+            Err(InterpolationError::Malformed(_))
+        ));
+    }
+}
