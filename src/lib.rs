@@ -22,3 +22,5 @@
 pub mod config;
 pub mod data;
 pub mod diag;
+pub mod expr;
+pub mod format;

@@ -1,0 +1,1 @@
+//! JSON decoding (schema-driven, one object per line or message).
