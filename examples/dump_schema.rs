@@ -1,1 +1,6 @@
-fn main() { println!("{}", serde_json::to_string_pretty(&streamctl::config::json_schema()).unwrap()); }
+fn main() {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&streamctl::config::json_schema()).unwrap()
+    );
+}

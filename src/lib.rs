@@ -24,3 +24,6 @@ pub mod data;
 pub mod diag;
 pub mod expr;
 pub mod format;
+pub mod plan;
+pub mod sinks;
+pub mod sources;

@@ -1,1 +1,7 @@
-fn main() {}
+//! The `streamctl` binary: parses arguments and hands off to `cli`.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::values::check_format;
 use super::yaml::{Node, NodeKind, Resolved, is_null_text};
-use crate::diag::{Diagnostic, Span, did_you_mean, list_names};
+use crate::diag::{Diagnostic, Span, closest, did_you_mean, list_names};
 
 /// Checks `node` against `schema` (the root of a generated JSON Schema, with `$defs`).
 pub fn check(node: &mut Node, schema: &Value) -> Vec<Diagnostic> {
@@ -108,8 +108,7 @@ impl<'s> Checker<'s> {
             return self.check_object(node, schema, place);
         }
         if types.contains(&"array") && matches!(node.kind, NodeKind::Seq(_)) {
-            if let (NodeKind::Seq(items), Some(item_schema)) =
-                (&mut node.kind, schema.get("items"))
+            if let (NodeKind::Seq(items), Some(item_schema)) = (&mut node.kind, schema.get("items"))
             {
                 for (i, item) in items.iter_mut().enumerate() {
                     let item_place = place.item(i, item.span);
@@ -220,21 +219,25 @@ impl<'s> Checker<'s> {
             self.push(
                 Diagnostic::error(
                     "type-mismatch",
-                    format!("{} must be a mapping, found {}", place.owner, node.kind_name()),
+                    format!(
+                        "{} must be a mapping, found {}",
+                        place.owner,
+                        node.kind_name()
+                    ),
                 )
                 .at(node.span)
-                .with_help(format!("write `type: <one of {}>` and its settings", names.join(", "))),
+                .with_help(format!(
+                    "write `type: <one of {}>` and its settings",
+                    names.join(", ")
+                )),
             );
             return;
         }
         let Some((type_key, type_value)) = node.entry("type") else {
             self.push(
-                Diagnostic::error(
-                    "missing-key",
-                    format!("{} needs a `type`", place.owner),
-                )
-                .at(place.key_span.unwrap_or(node.span))
-                .with_help(format!("add `type:` with one of {}", list_names(&names))),
+                Diagnostic::error("missing-key", format!("{} needs a `type`", place.owner))
+                    .at(place.key_span.unwrap_or(node.span))
+                    .with_help(format!("add `type:` with one of {}", list_names(&names))),
             );
             return;
         };
@@ -290,11 +293,11 @@ impl<'s> Checker<'s> {
         let NodeKind::Map(entries) = &mut node.kind else {
             return;
         };
+        // Typos of required keys: reported once, as the unknown key with its suggestion.
+        let mut suggested: Vec<String> = Vec::new();
         for (key, value) in entries.iter_mut() {
             let Some(key_text) = key.as_str().map(str::to_string) else {
-                self.push(
-                    Diagnostic::error("bad-key", "keys must be plain names").at(key.span),
-                );
+                self.push(Diagnostic::error("bad-key", "keys must be plain names").at(key.span));
                 continue;
             };
             set_resolved(key, Resolved::String);
@@ -305,15 +308,22 @@ impl<'s> Checker<'s> {
                 self.check(value, extra, &child);
             } else if additional == Some(&Value::Bool(false)) || properties.is_some() {
                 let known: Vec<&str> = properties
-                    .map(|p| p.keys().map(String::as_str).collect())
+                    .map(|p| {
+                        p.keys()
+                            .map(String::as_str)
+                            .filter(|k| *k != "type")
+                            .collect()
+                    })
                     .unwrap_or_default();
-                let help = did_you_mean(&key_text, known.iter().copied().filter(|k| *k != "type"))
-                    .unwrap_or_else(|| {
-                        format!(
-                            "known keys here: {}",
-                            list_names(&known.iter().filter(|k| **k != "type").collect::<Vec<_>>())
-                        )
-                    });
+                let suggestion = closest(&key_text, known.iter().copied());
+                let help = match suggestion {
+                    Some(s) if required.contains(&s) => {
+                        format!("did you mean `{s}`? (`{s}` is required)")
+                    }
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("known keys here: {}", list_names(&known)),
+                };
+                suggested.extend(suggestion.map(str::to_string));
                 self.push(
                     Diagnostic::error(
                         "unknown-key",
@@ -325,7 +335,9 @@ impl<'s> Checker<'s> {
             }
         }
         for name in required {
-            if !entries.iter().any(|(k, _)| k.as_str() == Some(name)) {
+            if !entries.iter().any(|(k, _)| k.as_str() == Some(name))
+                && !suggested.iter().any(|s| s == name)
+            {
                 let description = properties
                     .and_then(|p| p.get(name))
                     .and_then(|p| self.resolve(p).get("description").or(p.get("description")))
@@ -374,7 +386,11 @@ impl<'s> Checker<'s> {
             None
         };
         let Some(resolved) = resolved else {
-            let found = if plain_null { "nothing" } else { node.kind_name() };
+            let found = if plain_null {
+                "nothing"
+            } else {
+                node.kind_name()
+            };
             let help = if types.contains(&"boolean") {
                 Some("write `true` or `false`".to_string())
             } else if types.contains(&"integer") && text.contains('.') {
@@ -385,7 +401,10 @@ impl<'s> Checker<'s> {
             self.push(
                 Diagnostic::error(
                     "type-mismatch",
-                    format!("{} must be {expected}, found {found}", describe_value(place)),
+                    format!(
+                        "{} must be {expected}, found {found}",
+                        describe_value(place)
+                    ),
                 )
                 .at(node.span)
                 .with_help_opt(help),
@@ -401,7 +420,10 @@ impl<'s> Checker<'s> {
                 self.push(
                     Diagnostic::error(
                         "out-of-range",
-                        format!("{} must be at least {min}, found {value}", describe_value(place)),
+                        format!(
+                            "{} must be at least {min}, found {value}",
+                            describe_value(place)
+                        ),
                     )
                     .at(node.span),
                 );
@@ -413,7 +435,10 @@ impl<'s> Checker<'s> {
                 self.push(
                     Diagnostic::error(
                         "out-of-range",
-                        format!("{} must be at most {max}, found {value}", describe_value(place)),
+                        format!(
+                            "{} must be at most {max}, found {value}",
+                            describe_value(place)
+                        ),
                     )
                     .at(node.span),
                 );
@@ -509,7 +534,9 @@ fn integer_format_max(format: &str) -> Option<i64> {
 /// Help for a list/mapping written where the other shape (or a scalar) was expected.
 fn shape_help(node: &Node, types: &[&str]) -> Option<String> {
     match (&node.kind, types.contains(&"array")) {
-        (NodeKind::Map(_), true) => Some("write a list: `[a, b]` or one `- item` per line".to_string()),
+        (NodeKind::Map(_), true) => {
+            Some("write a list: `[a, b]` or one `- item` per line".to_string())
+        }
         (NodeKind::Seq(_), false) if types.contains(&"string") => {
             Some("this takes a single value, not a list".to_string())
         }

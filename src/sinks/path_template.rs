@@ -1,0 +1,339 @@
+//! Path templates of bucketed sinks: `"{window_start:%Y-%m-%d--%H}/{movieId}/"`.
+//!
+//! `{field}` inserts a value, `{field:FORMAT}` formats a time field with strftime. Inserted
+//! values are sanitized by default so record data cannot add path levels or leave the prefix.
+
+use std::fmt::Write;
+
+use crate::data::{Column, Schema, Value, time};
+
+/// One piece of a template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Segment {
+    Literal(String),
+    Field {
+        name: String,
+        /// Index of the field in the sink's input schema.
+        column: usize,
+        /// strftime format for time fields.
+        format: Option<String>,
+        /// For epoch-number fields: ms per unit.
+        epoch_unit_ms: Option<i64>,
+    },
+}
+
+/// A parsed, resolved template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathTemplate {
+    pub segments: Vec<Segment>,
+    pub sanitize: bool,
+}
+
+/// A template problem, with the byte range inside the template text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateError {
+    pub code: &'static str,
+    pub message: String,
+    pub span: (usize, usize),
+    pub help: Option<String>,
+}
+
+/// Placeholder `{…}` found in a template, before resolution.
+#[derive(Debug, Clone, PartialEq)]
+struct Placeholder<'a> {
+    name: &'a str,
+    format: Option<&'a str>,
+    start: usize,
+    end: usize,
+}
+
+/// The name written for NULL or empty values (Flink's `partition.default-name`).
+pub const DEFAULT_PARTITION: &str = "__DEFAULT_PARTITION__";
+
+impl PathTemplate {
+    /// Parses `text` and resolves its fields against `schema`.
+    ///
+    /// # Errors
+    /// Every problem: unbalanced braces, unknown fields, formats on non-time fields, bad
+    /// strftime patterns, `..` or absolute paths, unsanitized text fields.
+    pub fn parse(
+        text: &str,
+        schema: &Schema,
+        sanitize: bool,
+    ) -> Result<PathTemplate, Vec<TemplateError>> {
+        let mut errors = Vec::new();
+        let mut segments = Vec::new();
+        let mut literal = String::new();
+        let mut literal_start = 0;
+        let mut i = 0;
+        let bytes = text.as_bytes();
+        while i < bytes.len() {
+            match bytes[i] {
+                b'{' => {
+                    if !literal.is_empty() {
+                        check_literal(&literal, literal_start, segments.is_empty(), &mut errors);
+                        segments.push(Segment::Literal(std::mem::take(&mut literal)));
+                    }
+                    let Some(close) = text[i..].find('}') else {
+                        errors.push(TemplateError {
+                            code: "bad-template",
+                            message: "`{` is never closed".to_string(),
+                            span: (i, text.len()),
+                            help: Some("write `{field}` or `{field:%Y-%m-%d}`".to_string()),
+                        });
+                        break;
+                    };
+                    let inner = &text[i + 1..i + close];
+                    let (name, format) = match inner.split_once(':') {
+                        Some((n, f)) => (n.trim(), Some(f)),
+                        None => (inner.trim(), None),
+                    };
+                    let placeholder = Placeholder {
+                        name,
+                        format,
+                        start: i,
+                        end: i + close + 1,
+                    };
+                    match resolve(&placeholder, schema, sanitize) {
+                        Ok(segment) => segments.push(segment),
+                        Err(e) => errors.push(e),
+                    }
+                    i += close + 1;
+                    literal_start = i;
+                }
+                b'}' => {
+                    errors.push(TemplateError {
+                        code: "bad-template",
+                        message: "`}` without a matching `{`".to_string(),
+                        span: (i, i + 1),
+                        help: None,
+                    });
+                    i += 1;
+                }
+                _ => {
+                    let c = text[i..].chars().next().unwrap_or(' ');
+                    literal.push(c);
+                    i += c.len_utf8();
+                }
+            }
+        }
+        if !literal.is_empty() {
+            check_literal(&literal, literal_start, segments.is_empty(), &mut errors);
+            segments.push(Segment::Literal(literal));
+        }
+        if errors.is_empty() {
+            Ok(PathTemplate { segments, sanitize })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Whether the template inserts no values (every record goes to one bucket).
+    pub fn is_static(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Literal(_)))
+    }
+
+    /// Renders the bucket path of one row into `out` (cleared first).
+    pub fn render_into(&self, columns: &[Column], row: usize, out: &mut String) {
+        out.clear();
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(s) => out.push_str(s),
+                Segment::Field {
+                    column,
+                    format,
+                    epoch_unit_ms,
+                    ..
+                } => {
+                    let value = columns[*column].value(row);
+                    let start = out.len();
+                    match (&value, format) {
+                        (Value::Null, _) => {}
+                        (Value::Timestamp(ms), Some(f)) => {
+                            out.push_str(&time::format_strftime(*ms, f));
+                        }
+                        (Value::Int(n), Some(f)) => {
+                            let ms = n.saturating_mul(epoch_unit_ms.unwrap_or(1));
+                            out.push_str(&time::format_strftime(ms, f));
+                        }
+                        (v, _) => {
+                            let _ = write!(out, "{v}");
+                        }
+                    }
+                    if self.sanitize {
+                        let raw = out.split_off(start);
+                        sanitize_into(&raw, out);
+                    } else if out.len() == start {
+                        out.push_str(DEFAULT_PARTITION);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn resolve(p: &Placeholder<'_>, schema: &Schema, sanitize: bool) -> Result<Segment, TemplateError> {
+    let span = (p.start, p.end);
+    let Some(column) = schema.index_of(p.name) else {
+        let help = crate::diag::did_you_mean(p.name, schema.names()).unwrap_or_else(|| {
+            format!(
+                "fields available here: {}",
+                crate::diag::list_names(&schema.names())
+            )
+        });
+        return Err(TemplateError {
+            code: "unknown-field",
+            message: format!(
+                "path template uses `{}`, which the sink's input does not carry",
+                p.name
+            ),
+            span,
+            help: Some(help),
+        });
+    };
+    let field = &schema.fields[column];
+    if let Some(format) = p.format {
+        if !field.is_time() {
+            return Err(TemplateError {
+                code: "format-on-non-time",
+                message: format!(
+                    "`{}` is {}, so it cannot take a time format",
+                    p.name, field.data_type
+                ),
+                span,
+                help: Some(format!("write `{{{}}}`", p.name)),
+            });
+        }
+        if let Err(m) = time::check_strftime(format) {
+            return Err(TemplateError {
+                code: "bad-time-format",
+                message: m,
+                span,
+                help: Some("strftime: %Y year, %m month, %d day, %H hour, %M minute".to_string()),
+            });
+        }
+    }
+    if !sanitize && field.data_type == crate::data::DataType::String {
+        return Err(TemplateError {
+            code: "unsafe-path-template",
+            message: format!(
+                "`{{{}}}` inserts record text into the path unsanitized: a value such as `../x` or `a/b` would leave the bucket",
+                p.name
+            ),
+            span,
+            help: Some("remove `path_sanitize: false` (values are then escaped), or bucket by a non-text field".to_string()),
+        });
+    }
+    Ok(Segment::Field {
+        name: p.name.to_string(),
+        column,
+        format: p.format.map(str::to_string),
+        epoch_unit_ms: field.epoch_unit_ms,
+    })
+}
+
+fn check_literal(literal: &str, start: usize, first: bool, errors: &mut Vec<TemplateError>) {
+    if first && literal.starts_with('/') {
+        errors.push(TemplateError {
+            code: "unsafe-path",
+            message: "a path template is relative to the sink's `url`; it cannot start with `/`"
+                .to_string(),
+            span: (start, start + 1),
+            help: Some("drop the leading `/`".to_string()),
+        });
+    }
+    if literal.split(['/', '\\']).any(|part| part == "..") {
+        let at = literal.find("..").unwrap_or(0) + start;
+        errors.push(TemplateError {
+            code: "unsafe-path",
+            message: "`..` in a path template would leave the sink's prefix".to_string(),
+            span: (at, at + 2),
+            help: None,
+        });
+    }
+}
+
+/// Escapes a value so it stays one safe path segment: `/`, `\`, control characters and `%`
+/// are percent-encoded, `.`/`..` are encoded, and empty or NULL becomes
+/// [`DEFAULT_PARTITION`] (as Flink does).
+pub fn sanitize_into(raw: &str, out: &mut String) {
+    if raw.is_empty() {
+        out.push_str(DEFAULT_PARTITION);
+        return;
+    }
+    if raw == "." || raw == ".." {
+        for _ in 0..raw.len() {
+            out.push_str("%2E");
+        }
+        return;
+    }
+    for c in raw.chars() {
+        match c {
+            '/' | '\\' | '%' | '\0'..='\x1f' | '\x7f' => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    let _ = write!(out, "%{b:02X}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{DataType, Field};
+
+    fn schema() -> Schema {
+        let mut ts = Field::new("ts", DataType::Int);
+        ts.epoch_unit_ms = Some(1);
+        Schema::new(vec![
+            Field::new("window_start", DataType::Timestamp),
+            Field::new("movieId", DataType::String),
+            Field::new("n", DataType::Int),
+            ts,
+        ])
+    }
+
+    #[test]
+    fn renders_time_buckets_and_escapes_values() {
+        let t =
+            PathTemplate::parse("{window_start:%Y-%m-%d--%H}/{movieId}/", &schema(), true).unwrap();
+        let mut cols = vec![
+            Column::new(&DataType::Timestamp, 2),
+            Column::new(&DataType::String, 2),
+        ];
+        cols[0].push_value(&Value::Timestamp(1_546_845_718_557));
+        cols[0].push_value(&Value::Timestamp(0));
+        cols[1].push_str("../etc");
+        cols[1].push_str("");
+        let mut out = String::new();
+        t.render_into(&cols, 0, &mut out);
+        assert_eq!(out, "2019-01-07--07/..%2Fetc/");
+        t.render_into(&cols, 1, &mut out);
+        assert_eq!(out, "1970-01-01--00/__DEFAULT_PARTITION__/");
+    }
+
+    #[test]
+    fn epoch_number_fields_take_formats() {
+        assert!(PathTemplate::parse("{ts:%Y}", &schema(), true).is_ok());
+        let e = PathTemplate::parse("{n:%Y}", &schema(), true).unwrap_err();
+        assert_eq!(e[0].code, "format-on-non-time");
+    }
+
+    #[test]
+    fn reports_unknown_fields_and_escapes() {
+        let e = PathTemplate::parse("x/{movieid}/../{nope", &schema(), true).unwrap_err();
+        let codes: Vec<_> = e.iter().map(|e| e.code).collect();
+        assert_eq!(codes, vec!["unknown-field", "unsafe-path", "bad-template"]);
+        assert_eq!(e[0].span, (2, 11));
+        assert_eq!(e[0].help.as_deref(), Some("did you mean `movieId`?"));
+        let e = PathTemplate::parse("a/../{n}", &schema(), true).unwrap_err();
+        assert_eq!(e[0].code, "unsafe-path");
+        let e = PathTemplate::parse("{movieId}/", &schema(), false).unwrap_err();
+        assert_eq!(e[0].code, "unsafe-path-template");
+    }
+}
