@@ -19,9 +19,11 @@
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod clock;
 pub mod config;
 pub mod data;
 pub mod diag;
+pub mod engine;
 pub mod expr;
 pub mod format;
 pub mod plan;

@@ -3,6 +3,8 @@
 
 mod generate;
 mod plan;
+mod progress;
+mod run;
 mod schema;
 mod validate;
 
@@ -52,6 +54,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Validate(validate::Args),
+    Run(run::Args),
     Plan(plan::Args),
     Schema(schema::Args),
     Generate(generate::Args),
@@ -61,6 +64,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Run(args) => run::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Generate(args) => generate::run(args),

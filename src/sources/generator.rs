@@ -1,7 +1,14 @@
 //! The `generator` source: deterministic synthetic data for demos, tests and benchmarks.
+//!
+//! Record `i` has base time `start + i * interval`; its event time is moved up to `disorder`
+//! into the past, so `max_out_of_orderness: <disorder>` never sees a late record. The same
+//! seed always produces the same records.
 
-use crate::config::source::GeneratorPreset;
-use crate::data::{DataType, Field, Schema};
+use std::sync::atomic::Ordering;
+
+use super::{Source, SourceContext, SourceEvent, extract_event_time};
+use crate::config::source::{GeneratorPreset, GeneratorSource as GeneratorConfig};
+use crate::data::{Batch, Column, DataType, Field, Schema};
 
 /// The fields a preset produces.
 pub fn preset_schema(preset: GeneratorPreset) -> Schema {
@@ -42,3 +49,270 @@ pub fn preset_schema(preset: GeneratorPreset) -> Schema {
 
 /// The preset field that holds the event time.
 pub const TIME_FIELD: &str = "timestamp";
+
+/// 2019-01-07T00:00:00Z, the day of the movie-impressions seed.
+pub const DEFAULT_START_MS: i64 = 1_546_819_200_000;
+pub const DEFAULT_INTERVAL_MS: i64 = 3;
+
+const SYMBOLS: &[&str] = &[
+    "AAPL", "MSFT", "GOOG", "AMZN", "META", "NVDA", "TSLA", "NFLX", "IBM", "ORCL",
+];
+const AGENTS: u64 = 200;
+
+/// SplitMix64: small, fast, and the same everywhere.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Produces the records of one generator configuration, batch by batch.
+pub struct Generator {
+    preset: GeneratorPreset,
+    schema: Schema,
+    rng: Rng,
+    next: u64,
+    count: Option<u64>,
+    start: i64,
+    interval: i64,
+    disorder: i64,
+    partitions: u32,
+    prices: Vec<f64>,
+    batch_index: u64,
+}
+
+impl Generator {
+    pub fn new(config: &GeneratorConfig) -> Generator {
+        Generator {
+            preset: config.preset,
+            schema: preset_schema(config.preset),
+            rng: Rng::new(config.seed),
+            next: 0,
+            count: config.count,
+            start: config.start.map_or(DEFAULT_START_MS, |s| s.millis),
+            interval: config
+                .interval
+                .map_or(DEFAULT_INTERVAL_MS, |d| d.millis)
+                .max(1),
+            disorder: config.disorder.millis.max(0),
+            partitions: config.partitions.max(1),
+            prices: SYMBOLS
+                .iter()
+                .enumerate()
+                .map(|(i, _)| 50.0 + 40.0 * i as f64)
+                .collect(),
+            batch_index: 0,
+        }
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The next batch of up to `max` records and its partition, or `None` at the end.
+    pub fn next_batch(&mut self, max: usize) -> Option<(u32, Batch)> {
+        let remaining = self.count.map_or(u64::MAX, |c| c - self.next);
+        let n = (max as u64).min(remaining) as usize;
+        if n == 0 {
+            return None;
+        }
+        let types: Vec<DataType> = self
+            .schema
+            .fields
+            .iter()
+            .map(|f| f.data_type.clone())
+            .collect();
+        let mut columns: Vec<Column> = types.iter().map(|t| Column::new(t, n)).collect();
+        for _ in 0..n {
+            let i = self.next;
+            self.next += 1;
+            let base = self
+                .start
+                .saturating_add((i as i64).saturating_mul(self.interval));
+            let shift = if self.disorder > 0 {
+                self.rng.below(self.disorder as u64 + 1) as i64
+            } else {
+                0
+            };
+            let t = base - shift;
+            self.record(i, t, &mut columns);
+        }
+        let partition = (self.batch_index % u64::from(self.partitions)) as u32;
+        self.batch_index += 1;
+        Some((partition, Batch::new(columns, n)))
+    }
+
+    fn record(&mut self, i: u64, t: i64, columns: &mut [Column]) {
+        let rng = &mut self.rng;
+        match self.preset {
+            GeneratorPreset::MovieImpressions => {
+                let movie = 2000 + rng.below(50);
+                let user = 1000 + rng.below(1000);
+                columns[0].push_str(itoa::Buffer::new().format(movie));
+                columns[1].push_str(itoa::Buffer::new().format(user));
+                columns[2].push_int(t);
+            }
+            GeneratorPreset::TaxiTrips => {
+                // Even records start trip i/2, odd ones end it; some trips end at an airport.
+                let trip = format!("t{}", i / 2);
+                let start = i % 2 == 0;
+                let airport = if start {
+                    None
+                } else {
+                    match rng.below(100) {
+                        0..15 => Some(("JFK", 40.6413, -73.7781)),
+                        15..25 => Some(("LGA", 40.7769, -73.8740)),
+                        _ => None,
+                    }
+                };
+                let (lat, lon) = match airport {
+                    Some((_, lat, lon)) => (lat, lon),
+                    None => (40.60 + rng.unit() * 0.30, -74.05 + rng.unit() * 0.30),
+                };
+                columns[0].push_str(&trip);
+                columns[1].push_str(if start { "start" } else { "end" });
+                columns[2].push_double((lat * 1e5).round() / 1e5);
+                columns[3].push_double((lon * 1e5).round() / 1e5);
+                columns[4].push_int(1 + rng.below(4) as i64);
+                if start {
+                    columns[5].push_null();
+                    columns[6].push_null();
+                } else {
+                    columns[5].push_int(300 + rng.below(3300) as i64);
+                    match airport {
+                        Some((code, _, _)) => columns[6].push_str(code),
+                        None => columns[6].push_null(),
+                    }
+                }
+                columns[7].push_int(t);
+            }
+            GeneratorPreset::StockTicks => {
+                let s = rng.below(SYMBOLS.len() as u64) as usize;
+                // A random walk with occasional jumps, so alerts fire now and then.
+                let step = (rng.unit() - 0.5) * 0.004
+                    + if rng.below(500) == 0 {
+                        (rng.unit() - 0.5) * 0.08
+                    } else {
+                        0.0
+                    };
+                self.prices[s] = (self.prices[s] * (1.0 + step)).max(1.0);
+                columns[0].push_str(SYMBOLS[s]);
+                columns[1].push_double((self.prices[s] * 100.0).round() / 100.0);
+                columns[2].push_int(1 + rng.below(1000) as i64);
+                columns[3].push_int(t);
+            }
+            GeneratorPreset::DeliveryPings => {
+                // Agents work in shifts: a gap in pings ends a session.
+                let agent = i % AGENTS;
+                let hour = t.div_euclid(3_600_000) as u64;
+                let on_shift = (hour + agent) % 3 != 0;
+                let speed = if on_shift {
+                    5.0 + rng.unit() * 40.0
+                } else {
+                    0.0
+                };
+                columns[0].push_str(&format!("a{agent:03}"));
+                columns[1].push_double(40.70 + rng.unit() * 0.1);
+                columns[2].push_double(-74.00 + rng.unit() * 0.1);
+                columns[3].push_double((speed * 10.0_f64).round() / 10.0);
+                // Off-shift pings are moved into the next hour so sessions have gaps.
+                columns[4].push_int(if on_shift { t } else { t + 3_600_000 });
+            }
+        }
+    }
+}
+
+/// The generator as a pipeline source.
+pub struct GeneratorSource {
+    config: GeneratorConfig,
+}
+
+impl GeneratorSource {
+    pub fn new(config: GeneratorConfig) -> GeneratorSource {
+        GeneratorSource { config }
+    }
+}
+
+impl Source for GeneratorSource {
+    fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), String> {
+        let mut generator = Generator::new(&self.config);
+        let partitions = self.config.partitions.max(1);
+        for p in 0..partitions {
+            if !ctx.send(SourceEvent::Opened {
+                partition: p,
+                name: format!("generator-{p}"),
+            }) {
+                return Ok(());
+            }
+        }
+        if let Some(count) = self.config.count {
+            // Progress for a bounded generator: records stand in for bytes.
+            ctx.set_total_bytes(count);
+        }
+        let batch_size = match self.config.rate {
+            Some(rate) => ((rate / 10.0).ceil() as usize).clamp(1, 8192),
+            None => 8192,
+        };
+        let started = ctx.clock.now_ms();
+        let mut produced: u64 = 0;
+        while let Some((partition, mut batch)) = generator.next_batch(batch_size) {
+            if ctx.stopped() {
+                return Ok(());
+            }
+            produced += batch.num_rows as u64;
+            let mut bad = Vec::new();
+            if let Some(et) = &ctx.event_time {
+                extract_event_time(&mut batch, et, generator.schema(), &|_| 0, &mut bad);
+            }
+            let bytes = if self.config.count.is_some() {
+                batch.num_rows as u64
+            } else {
+                0
+            };
+            if !ctx.send(SourceEvent::Data {
+                partition,
+                batch,
+                bad,
+                bytes,
+            }) {
+                return Ok(());
+            }
+            if let Some(rate) = self.config.rate {
+                let due_ms = (produced as f64 / rate * 1000.0) as i64;
+                let elapsed = ctx.clock.now_ms() - started;
+                if due_ms > elapsed {
+                    std::thread::sleep(std::time::Duration::from_millis((due_ms - elapsed) as u64));
+                }
+            }
+        }
+        for p in 0..partitions {
+            ctx.send(SourceEvent::Closed { partition: p });
+        }
+        ctx.metrics.sources[ctx.metrics_index]
+            .finished
+            .store(true, Ordering::Relaxed);
+        ctx.send(SourceEvent::Finished);
+        Ok(())
+    }
+}

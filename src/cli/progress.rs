@@ -1,0 +1,227 @@
+//! Progress of `streamctl run`: a live bar on a terminal, a log line every few seconds
+//! otherwise, and the final summary.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use streamctl::data::time::format_sql;
+use streamctl::engine::metrics::{Metrics, Snapshot};
+use streamctl::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK};
+
+/// When to show the live display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    /// A live bar on a terminal, periodic log lines otherwise.
+    Auto,
+    /// Always the live bar.
+    Bar,
+    /// Periodic log lines only.
+    Log,
+    /// Nothing but the final summary.
+    Off,
+}
+
+pub struct Progress {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    pub fn start(metrics: Arc<Metrics>, mode: ProgressMode, log_every: Duration) -> Progress {
+        let done = Arc::new(AtomicBool::new(false));
+        let bar = match mode {
+            ProgressMode::Auto => std::io::stderr().is_terminal(),
+            ProgressMode::Bar => true,
+            ProgressMode::Log | ProgressMode::Off => false,
+        };
+        let thread = (mode != ProgressMode::Off).then(|| {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                if bar {
+                    live(&metrics, &done);
+                } else {
+                    log(&metrics, &done, log_every);
+                }
+            })
+        });
+        Progress { done, thread }
+    }
+
+    pub fn stop(mut self) {
+        self.done.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn live(metrics: &Metrics, done: &AtomicBool) {
+    let bar = indicatif::ProgressBar::new(0);
+    let start = Instant::now();
+    let mut rate = Rate::default();
+    while !done.load(Ordering::Relaxed) {
+        let s = metrics.snapshot();
+        let per_sec = rate.update(s.records_in);
+        if s.total_bytes > 0 {
+            if bar.length() != Some(s.total_bytes) {
+                bar.set_length(s.total_bytes);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner:.green} {elapsed_precise} [{bar:30.cyan/blue}] {percent:>3}% ETA {eta}  {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                    .progress_chars("█▉▊▋▌▍▎▏ "),
+                );
+            }
+            bar.set_position(s.bytes_in.min(s.total_bytes));
+        } else if bar.length() != Some(0) || start.elapsed() < Duration::from_millis(150) {
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner:.green} {elapsed_precise}  {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            bar.set_length(0);
+        }
+        bar.set_message(format!("{}\n  {}", throughput(&s, per_sec), state(&s)));
+        bar.tick();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+}
+
+fn log(metrics: &Metrics, done: &AtomicBool, every: Duration) {
+    let mut last = Instant::now();
+    let mut rate = Rate::default();
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.elapsed() >= every {
+            last = Instant::now();
+            let s = metrics.snapshot();
+            let per_sec = rate.update(s.records_in);
+            let percent = if s.total_bytes > 0 {
+                format!(
+                    "{:.0}% · ",
+                    100.0 * s.bytes_in as f64 / s.total_bytes as f64
+                )
+            } else {
+                String::new()
+            };
+            let sources = if metrics.sources.len() > 1 {
+                let parts: Vec<String> = metrics
+                    .sources
+                    .iter()
+                    .map(|m| format!("{} {}", m.name, count(m.records.load(Ordering::Relaxed))))
+                    .collect();
+                format!(" ({})", parts.join(", "))
+            } else {
+                String::new()
+            };
+            eprintln!(
+                "[streamctl] {percent}{}{sources} · {}",
+                throughput(&s, per_sec),
+                state(&s)
+            );
+        }
+    }
+}
+
+/// Records per second over the last interval.
+#[derive(Default)]
+struct Rate {
+    last: Option<(Instant, u64)>,
+    value: f64,
+}
+
+impl Rate {
+    fn update(&mut self, records: u64) -> f64 {
+        let now = Instant::now();
+        if let Some((at, before)) = self.last {
+            let secs = now.duration_since(at).as_secs_f64();
+            if secs >= 0.5 {
+                self.value = (records - before) as f64 / secs;
+                self.last = Some((now, records));
+            }
+        } else {
+            self.last = Some((now, records));
+        }
+        self.value
+    }
+}
+
+fn throughput(s: &Snapshot, per_sec: f64) -> String {
+    format!(
+        "{} records in ({}/s, {}) · {} rows out, {} files",
+        count(s.records_in),
+        count(per_sec as u64),
+        bytes(s.bytes_in),
+        count(s.records_out),
+        s.files_committed
+    )
+}
+
+fn state(s: &Snapshot) -> String {
+    let watermark = match s.watermark {
+        MIN_WATERMARK => "none yet".to_string(),
+        MAX_WATERMARK => "end of input".to_string(),
+        w => {
+            let lag = s.max_event_time.saturating_sub(w).max(0);
+            format!(
+                "{} UTC ({} behind the newest event)",
+                &format_sql(w)[..19],
+                duration(lag)
+            )
+        }
+    };
+    format!(
+        "watermark {watermark} · open windows {} · late {} · bad {}",
+        s.open_windows, s.late_records, s.bad_records
+    )
+}
+
+pub fn count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.2}M", n as f64 / 1e6),
+        _ => format!("{:.2}G", n as f64 / 1e9),
+    }
+}
+
+pub fn bytes(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}
+
+fn duration(ms: i64) -> String {
+    streamctl::config::Duration::from_millis(ms / 1000 * 1000).to_string()
+}
+
+/// The summary printed when a run ends.
+pub fn summary(s: &Snapshot, elapsed: Duration, first_bad: Option<(String, String)>) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mut text = format!(
+        "{} records in {:.2}s ({}/s, {}); {} rows written to {} files ({})",
+        count(s.records_in),
+        secs,
+        count((s.records_in as f64 / secs) as u64),
+        bytes(s.bytes_in),
+        count(s.records_out),
+        s.files_committed,
+        bytes(s.bytes_out),
+    );
+    if s.late_records > 0 {
+        text.push_str(&format!(
+            "\n  {} late records (behind the watermark by more than the allowed lateness); route them with `late: {{to: <stream>}}`",
+            s.late_records
+        ));
+    }
+    if s.bad_records > 0 {
+        text.push_str(&format!("\n  {} bad records", s.bad_records));
+        if let Some((stage, error)) = first_bad {
+            text.push_str(&format!(", first in `{stage}`: {error}"));
+        }
+    }
+    text
+}

@@ -1,0 +1,530 @@
+//! The embedded engine: runs a [`Plan`] on this machine.
+//!
+//! Sources run on their own threads (decoding in parallel where they can) and send batches to
+//! one engine thread, which stamps event times with watermarks, pushes batches through the
+//! stages in graph order, and advances watermarks stage by stage. Running every stage on one
+//! thread keeps results deterministic for a given input order and makes a consistent snapshot
+//! (for checkpoints) a matter of pausing between two batches.
+
+pub mod metrics;
+pub mod operator;
+pub mod stateless;
+pub mod watermark;
+pub mod window;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::time::Duration;
+
+use self::metrics::{Metrics, Snapshot};
+use self::operator::{BadRecordRouter, Emitter, EngineError, Operator, Rejected, Result};
+use self::watermark::{MAX_WATERMARK, MIN_WATERMARK, WatermarkTracker};
+use crate::clock::Clock;
+use crate::data::Batch;
+use crate::plan::{NodeKind, Plan, StreamRef, WindowKind};
+use crate::sources::{self, SourceContext, SourceEvent};
+
+/// How to run.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Stop each source at the end of what exists now (files to their end, …).
+    pub bounded: bool,
+    pub clock: Arc<dyn Clock>,
+    /// Set to stop the run (Ctrl-C): sources stop, finished output is committed, windows
+    /// still open are discarded.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub snapshot: Snapshot,
+    /// The run was stopped before its input ended.
+    pub interrupted: bool,
+    /// Windows still open when an interrupted run stopped (their results were not written).
+    pub discarded_windows: usize,
+}
+
+/// The metrics a run of `plan` reports into (one entry per source, in plan order).
+pub fn metrics_for(plan: &Plan) -> Arc<Metrics> {
+    Arc::new(Metrics::new(
+        plan.sources()
+            .map(|(i, _)| plan.nodes[i].name.clone())
+            .collect(),
+    ))
+}
+
+/// Runs `plan` until its sources end (or a stop is requested).
+///
+/// # Errors
+/// A source or sink failure, or a bad record under the `fail` policy.
+pub fn run(plan: &Plan, options: &RunOptions, metrics: Arc<Metrics>) -> Result<RunSummary> {
+    let mut engine = Engine::new(plan, options, metrics.clone())?;
+    let (sender, receiver) = sync_channel(16);
+    let mut handles = Vec::new();
+    for (metrics_index, (node, source)) in plan.sources().enumerate() {
+        let connector = sources::build(&source.config, options.bounded).map_err(|message| {
+            EngineError::Source {
+                component: plan.nodes[node].name.clone(),
+                message,
+            }
+        })?;
+        let ctx = SourceContext {
+            node,
+            name: plan.nodes[node].name.clone(),
+            schema: plan.nodes[node].outputs[0].schema.clone(),
+            event_time: source.event_time,
+            bounded: options.bounded,
+            sender: sender.clone(),
+            stop: options.stop.clone(),
+            metrics: metrics.clone(),
+            metrics_index,
+            clock: options.clock.clone(),
+        };
+        let handle = sources::spawn(connector, ctx)
+            .map_err(|e| EngineError::Internal(format!("starting a source thread: {e}")))?;
+        handles.push(handle);
+    }
+    drop(sender);
+    let result = engine.drive(&receiver, options);
+    // Unblock and join source threads whatever happened.
+    options.stop.store(true, Ordering::Relaxed);
+    drop(receiver);
+    for h in handles {
+        let _ = h.join();
+    }
+    result
+}
+
+struct Engine<'p> {
+    plan: &'p Plan,
+    operators: Vec<Option<Box<dyn Operator>>>,
+    /// Readers of each (node, port): (node, input index).
+    consumers: Vec<Vec<Vec<(usize, usize)>>>,
+    /// Watermark trackers of sources with event time.
+    trackers: Vec<Option<WatermarkTracker>>,
+    /// Output watermark of each node.
+    out_watermark: Vec<i64>,
+    /// Last input watermark delivered to each node.
+    in_watermark: Vec<i64>,
+    /// Sources whose every partition is idle (excluded from minimums).
+    idle: Vec<bool>,
+    finished: Vec<bool>,
+    /// Decode errors of each source.
+    source_bad: Vec<Option<BadRecordRouter>>,
+    queue: VecDeque<(usize, usize, Batch)>,
+    metrics: Arc<Metrics>,
+}
+
+impl<'p> Engine<'p> {
+    fn new(plan: &'p Plan, options: &RunOptions, metrics: Arc<Metrics>) -> Result<Engine<'p>> {
+        let n = plan.nodes.len();
+        let mut operators: Vec<Option<Box<dyn Operator>>> = Vec::with_capacity(n);
+        let mut trackers = Vec::with_capacity(n);
+        let mut source_bad = Vec::with_capacity(n);
+        for node in &plan.nodes {
+            let input_schema = node.inputs.first().map(|r| plan.port(*r).schema.clone());
+            let op: Option<Box<dyn Operator>> = match &node.kind {
+                NodeKind::Source(s) => {
+                    trackers.push(s.event_time.map(|et| {
+                        WatermarkTracker::new(et.max_out_of_orderness_ms, et.idle_timeout_ms)
+                    }));
+                    source_bad.push(Some(BadRecordRouter::new(
+                        &node.name,
+                        s.bad_records,
+                        metrics.clone(),
+                    )));
+                    None
+                }
+                NodeKind::Filter(f) => Some(Box::new(stateless::Filter::new(
+                    &node.name,
+                    f,
+                    input_schema.clone().unwrap_or_default(),
+                    metrics.clone(),
+                ))),
+                NodeKind::Select(s) => Some(Box::new(stateless::Select::new(
+                    &node.name,
+                    s,
+                    input_schema.clone().unwrap_or_default(),
+                    node.outputs[0].schema.clone(),
+                    metrics.clone(),
+                ))),
+                NodeKind::Explode(x) => Some(Box::new(stateless::Explode::new(x))),
+                NodeKind::Window(w) => {
+                    let core = window::WindowCore::new(
+                        &node.name,
+                        w,
+                        input_schema.clone().unwrap_or_default(),
+                        metrics.clone(),
+                    );
+                    Some(match w.kind {
+                        WindowKind::Tumbling { size } => {
+                            Box::new(window::aligned::AlignedWindows::new(core, size, size))
+                        }
+                        WindowKind::Sliding { size, slide } => {
+                            Box::new(window::aligned::AlignedWindows::new(core, size, slide))
+                        }
+                        WindowKind::Session { gap } => {
+                            Box::new(window::session::SessionWindows::new(core, gap))
+                        }
+                    })
+                }
+                NodeKind::Sink(s) => Some(
+                    crate::sinks::build(
+                        &node.name,
+                        s,
+                        input_schema.clone().unwrap_or_default(),
+                        metrics.clone(),
+                        options.clock.clone(),
+                    )
+                    .map_err(|message| EngineError::Sink {
+                        component: node.name.clone(),
+                        message,
+                    })?,
+                ),
+            };
+            if !matches!(node.kind, NodeKind::Source(_)) {
+                trackers.push(None);
+                source_bad.push(None);
+            }
+            operators.push(op);
+        }
+        let mut consumers: Vec<Vec<Vec<(usize, usize)>>> = plan
+            .nodes
+            .iter()
+            .map(|n| vec![Vec::new(); n.outputs.len()])
+            .collect();
+        for (i, node) in plan.nodes.iter().enumerate() {
+            for (j, input) in node.inputs.iter().enumerate() {
+                consumers[input.node][input.port].push((i, j));
+            }
+        }
+        Ok(Engine {
+            plan,
+            operators,
+            consumers,
+            trackers,
+            out_watermark: vec![MIN_WATERMARK; n],
+            in_watermark: vec![MIN_WATERMARK; n],
+            idle: vec![false; n],
+            finished: vec![false; n],
+            source_bad,
+            queue: VecDeque::new(),
+            metrics,
+        })
+    }
+
+    fn drive(
+        &mut self,
+        receiver: &std::sync::mpsc::Receiver<sources::SourceMessage>,
+        options: &RunOptions,
+    ) -> Result<RunSummary> {
+        let source_count = self.plan.sources().count();
+        let mut finished_sources = 0;
+        let mut last_tick = options.clock.now_ms();
+        let mut interrupted = false;
+        while finished_sources < source_count {
+            if options.stop.load(Ordering::Relaxed) {
+                interrupted = true;
+                break;
+            }
+            let message = match receiver.recv_timeout(Duration::from_millis(100)) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(EngineError::Internal(
+                        "every source stopped without finishing".to_string(),
+                    ));
+                }
+            };
+            let now = options.clock.now_ms();
+            if let Some(message) = message {
+                let node = message.node;
+                match message.event {
+                    SourceEvent::Opened { partition, .. } => {
+                        if let Some(t) = &mut self.trackers[node] {
+                            t.open(partition, now);
+                        }
+                    }
+                    SourceEvent::Data {
+                        partition,
+                        batch,
+                        bad,
+                        ..
+                    } => {
+                        self.source_data(node, partition, batch, bad, now)?;
+                    }
+                    SourceEvent::Closed { partition } => {
+                        if let Some(t) = &mut self.trackers[node] {
+                            t.close(partition);
+                        }
+                    }
+                    SourceEvent::Finished => {
+                        if let Some(t) = &mut self.trackers[node] {
+                            t.finish();
+                        }
+                        self.finished[node] = true;
+                        finished_sources += 1;
+                    }
+                    SourceEvent::Failed(message) => {
+                        return Err(EngineError::Source {
+                            component: self.plan.nodes[node].name.clone(),
+                            message,
+                        });
+                    }
+                }
+                self.update_source_watermark(node);
+                self.propagate()?;
+            }
+            if now - last_tick >= 200 {
+                last_tick = now;
+                self.tick(now)?;
+            }
+        }
+        if interrupted {
+            let discarded = self
+                .operators
+                .iter()
+                .flatten()
+                .map(|op| op.open_windows())
+                .sum();
+            self.finish_sinks()?;
+            return Ok(RunSummary {
+                snapshot: self.metrics.snapshot(),
+                interrupted: true,
+                discarded_windows: discarded,
+            });
+        }
+        // End of input: every window fires, then every stage flushes in graph order.
+        for i in 0..self.plan.nodes.len() {
+            if matches!(self.plan.nodes[i].kind, NodeKind::Source(_)) {
+                self.out_watermark[i] = MAX_WATERMARK;
+            }
+        }
+        self.propagate()?;
+        for i in 0..self.plan.nodes.len() {
+            self.finish_node(i)?;
+        }
+        Ok(RunSummary {
+            snapshot: self.metrics.snapshot(),
+            interrupted: false,
+            discarded_windows: 0,
+        })
+    }
+
+    fn finish_node(&mut self, i: usize) -> Result<()> {
+        let mut out = Emitter::default();
+        if let Some(op) = self.operators[i].as_mut() {
+            op.finish(&mut out)?;
+        }
+        for (port, batch) in out.batches {
+            self.deliver(i, port, batch);
+        }
+        self.drain()
+    }
+
+    fn finish_sinks(&mut self) -> Result<()> {
+        for i in 0..self.plan.nodes.len() {
+            if matches!(self.plan.nodes[i].kind, NodeKind::Sink(_)) {
+                self.finish_node(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Processing-time housekeeping: idle partitions, file rolling by age.
+    fn tick(&mut self, now: i64) -> Result<()> {
+        let mut advanced = false;
+        for node in 0..self.trackers.len() {
+            if let Some(t) = &mut self.trackers[node] {
+                if t.check_idle(now) {
+                    advanced = true;
+                }
+                let idle = t.is_idle();
+                if idle != self.idle[node] {
+                    self.idle[node] = idle;
+                    advanced = true;
+                }
+                self.update_source_watermark(node);
+            }
+        }
+        if advanced {
+            self.propagate()?;
+        }
+        for i in 0..self.operators.len() {
+            let mut out = Emitter::default();
+            if let Some(op) = self.operators[i].as_mut() {
+                op.on_tick(now, &mut out)?;
+            }
+            for (port, batch) in out.batches {
+                self.deliver(i, port, batch);
+            }
+        }
+        self.drain()
+    }
+
+    fn update_source_watermark(&mut self, node: usize) {
+        let wm = match &self.trackers[node] {
+            Some(t) => t.current(),
+            None if self.finished[node] => MAX_WATERMARK,
+            None => MIN_WATERMARK,
+        };
+        if wm > self.out_watermark[node] {
+            self.out_watermark[node] = wm;
+        }
+        let low = self
+            .plan
+            .sources()
+            .filter(|(i, s)| s.event_time.is_some() && !self.idle[*i])
+            .map(|(i, _)| self.out_watermark[i])
+            .min()
+            .unwrap_or(MIN_WATERMARK);
+        self.metrics.watermark.store(low, Ordering::Relaxed);
+    }
+
+    fn source_data(
+        &mut self,
+        node: usize,
+        partition: u32,
+        mut batch: Batch,
+        bad: Vec<crate::format::BadRecord>,
+        now: i64,
+    ) -> Result<()> {
+        if !bad.is_empty()
+            && let Some(router) = &self.source_bad[node]
+        {
+            let name = &self.plan.nodes[node].name;
+            let rejected = bad
+                .into_iter()
+                .map(|b| Rejected {
+                    error: b.error,
+                    raw: b.raw,
+                    position: if b.line > 0 {
+                        format!("{name}: line {}", b.line)
+                    } else {
+                        String::new()
+                    },
+                })
+                .collect();
+            let mut out = Emitter::default();
+            router.route(rejected, &mut out)?;
+            for (port, b) in out.batches {
+                self.deliver(node, port, b);
+            }
+        }
+        if let Some(tracker) = &mut self.trackers[node] {
+            let mut watermarks = Vec::new();
+            tracker.assign(partition, &batch.times, now, &mut watermarks);
+            batch.watermarks = watermarks;
+            if let Some(&max) = batch.times.iter().max() {
+                self.metrics
+                    .max_event_time
+                    .fetch_max(max, Ordering::Relaxed);
+            }
+            if self.idle[node] {
+                self.idle[node] = false;
+            }
+        }
+        self.deliver(node, 0, batch);
+        self.drain()
+    }
+
+    /// Queues `batch` (from `node`'s `port`) for every reader.
+    fn deliver(&mut self, node: usize, port: usize, mut batch: Batch) {
+        let readers = &self.consumers[node][port];
+        if readers.is_empty() || batch.is_empty() {
+            return;
+        }
+        let has_time = self.plan.nodes[node].outputs[port].has_time;
+        if has_time && batch.watermarks.len() != batch.num_rows {
+            // Rows a stage emits carry the watermark it had before emitting them.
+            batch.watermarks = vec![self.out_watermark[node]; batch.num_rows];
+        }
+        for (k, &(reader, input)) in readers.iter().enumerate() {
+            let mut b = if k + 1 == readers.len() {
+                std::mem::replace(&mut batch, Batch::new(Vec::new(), 0))
+            } else {
+                batch.clone()
+            };
+            if has_time && self.plan.nodes[reader].inputs.len() > 1 {
+                // A stage reading several streams sees the minimum of their watermarks.
+                let others = self.input_watermark(reader, Some(input));
+                for w in &mut b.watermarks {
+                    *w = (*w).min(others);
+                }
+            }
+            self.queue.push_back((reader, input, b));
+        }
+    }
+
+    /// The minimum output watermark of a node's inputs (optionally skipping one input),
+    /// ignoring idle sources unless all are idle.
+    fn input_watermark(&self, node: usize, skip: Option<usize>) -> i64 {
+        let inputs: Vec<StreamRef> = self.plan.nodes[node]
+            .inputs
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| Some(*j) != skip)
+            .map(|(_, r)| *r)
+            .collect();
+        let active: Vec<i64> = inputs
+            .iter()
+            .filter(|r| !self.idle[r.node])
+            .map(|r| self.out_watermark[r.node])
+            .collect();
+        if active.is_empty() {
+            inputs
+                .iter()
+                .map(|r| self.out_watermark[r.node])
+                .max()
+                .unwrap_or(MAX_WATERMARK)
+        } else {
+            active.into_iter().min().unwrap_or(MAX_WATERMARK)
+        }
+    }
+
+    fn drain(&mut self) -> Result<()> {
+        while let Some((node, input, batch)) = self.queue.pop_front() {
+            let mut out = Emitter::default();
+            if let Some(op) = self.operators[node].as_mut() {
+                op.process(input, batch, &mut out)?;
+            }
+            for (port, b) in out.batches {
+                self.deliver(node, port, b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Advances watermarks through the graph in order; stages fire what became complete.
+    fn propagate(&mut self) -> Result<()> {
+        for i in 0..self.plan.nodes.len() {
+            if matches!(self.plan.nodes[i].kind, NodeKind::Source(_)) {
+                continue;
+            }
+            let wm = self.input_watermark(i, None);
+            if wm > self.in_watermark[i] {
+                self.in_watermark[i] = wm;
+                let mut out = Emitter::default();
+                if let Some(op) = self.operators[i].as_mut() {
+                    op.on_watermark(wm, &mut out)?;
+                }
+                for (port, batch) in out.batches {
+                    self.deliver(i, port, batch);
+                }
+                self.drain()?;
+                self.out_watermark[i] = wm;
+            }
+            if self.plan.nodes[i].inputs.iter().all(|r| self.idle[r.node])
+                && !self.plan.nodes[i].inputs.is_empty()
+            {
+                self.idle[i] = true;
+            } else {
+                self.idle[i] = false;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,221 @@
+//! The stage interface of the embedded engine, and the helpers stages share.
+
+use std::sync::Arc;
+
+use super::metrics::Metrics;
+use crate::data::{Batch, Column, DataType, Schema, Value};
+use crate::plan::{BadRecordPolicy, BadRecords};
+
+/// Why a run stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A record could not be processed and the stage's policy is `fail`.
+    #[error("{component}: bad record ({error}); the bad_records policy is `fail`")]
+    BadRecord { component: String, error: String },
+    #[error("source `{component}`: {message}")]
+    Source { component: String, message: String },
+    #[error("sink `{component}`: {message}")]
+    Sink { component: String, message: String },
+    #[error("internal error (a bug in streamctl, please report it): {0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// Batches a stage produced, by output port.
+#[derive(Debug, Default)]
+pub struct Emitter {
+    pub batches: Vec<(usize, Batch)>,
+}
+
+impl Emitter {
+    pub fn emit(&mut self, port: usize, batch: Batch) {
+        if !batch.is_empty() {
+            self.batches.push((port, batch));
+        }
+    }
+}
+
+/// One stage of a running pipeline. The engine calls it from one thread, in order.
+pub trait Operator: Send {
+    /// Processes records arriving on input `input`.
+    ///
+    /// # Errors
+    /// A bad record under the `fail` policy, or a sink failure.
+    fn process(&mut self, input: usize, batch: Batch, out: &mut Emitter) -> Result<()>;
+
+    /// The watermark of this stage's inputs advanced: fire what is complete.
+    ///
+    /// # Errors
+    /// As [`Operator::process`].
+    fn on_watermark(&mut self, _watermark: i64, _out: &mut Emitter) -> Result<()> {
+        Ok(())
+    }
+
+    /// Processing time passed (called a few times a second): roll files by age, etc.
+    ///
+    /// # Errors
+    /// As [`Operator::process`].
+    fn on_tick(&mut self, _now_ms: i64, _out: &mut Emitter) -> Result<()> {
+        Ok(())
+    }
+
+    /// All input has been delivered: flush and commit.
+    ///
+    /// # Errors
+    /// As [`Operator::process`].
+    fn finish(&mut self, _out: &mut Emitter) -> Result<()> {
+        Ok(())
+    }
+
+    /// Windows held open, for progress reports.
+    fn open_windows(&self) -> usize {
+        0
+    }
+}
+
+/// Applies a stage's bad-record policy: counts, fails, or builds dead-letter rows.
+pub struct BadRecordRouter {
+    component: String,
+    policy: BadRecords,
+    metrics: Arc<Metrics>,
+}
+
+/// One record a stage could not process.
+pub struct Rejected {
+    pub error: String,
+    pub raw: String,
+    pub position: String,
+}
+
+impl BadRecordRouter {
+    pub fn new(component: &str, policy: BadRecords, metrics: Arc<Metrics>) -> BadRecordRouter {
+        BadRecordRouter {
+            component: component.to_string(),
+            policy,
+            metrics,
+        }
+    }
+
+    /// Handles rejected records: emits them on the dead-letter port, or counts them, or
+    /// fails the run.
+    ///
+    /// # Errors
+    /// [`EngineError::BadRecord`] under the `fail` policy.
+    pub fn route(&self, rejected: Vec<Rejected>, out: &mut Emitter) -> Result<()> {
+        if rejected.is_empty() {
+            return Ok(());
+        }
+        self.metrics
+            .add_bad(rejected.len() as u64, &rejected[0].error, &self.component);
+        match (self.policy.policy, self.policy.port) {
+            (BadRecordPolicy::Fail, _) => Err(EngineError::BadRecord {
+                component: self.component.clone(),
+                error: format!(
+                    "{} (record: {})",
+                    rejected[0].error,
+                    truncate(&rejected[0].raw, 200)
+                ),
+            }),
+            (BadRecordPolicy::DeadLetter, Some(port)) => {
+                let schema = crate::plan::dead_letter_schema();
+                let mut columns: Vec<Column> = schema
+                    .fields
+                    .iter()
+                    .map(|f| Column::new(&f.data_type, rejected.len()))
+                    .collect();
+                for r in &rejected {
+                    columns[0].push_str(&self.component);
+                    columns[1].push_str(&r.error);
+                    columns[2].push_str(&r.raw);
+                    columns[3].push_str(&r.position);
+                }
+                out.emit(port, Batch::new(columns, rejected.len()));
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Turns evaluation errors of rows of `batch` into rejections (the row as JSON text).
+    pub fn rejections(
+        &self,
+        schema: &Schema,
+        batch: &Batch,
+        errors: &[crate::expr::EvalError],
+    ) -> Vec<Rejected> {
+        errors
+            .iter()
+            .map(|e| Rejected {
+                error: e.message.clone(),
+                raw: row_json(schema, &batch.columns, e.row),
+                position: String::new(),
+            })
+            .collect()
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        s.to_string()
+    } else {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+/// A row as a JSON object, for dead letters of transforms.
+pub fn row_json(schema: &Schema, columns: &[Column], row: usize) -> String {
+    let mut obj = serde_json::Map::new();
+    for (field, column) in schema.fields.iter().zip(columns) {
+        obj.insert(field.name.clone(), value_json(&column.value(row)));
+    }
+    serde_json::Value::Object(obj).to_string()
+}
+
+fn value_json(v: &Value<'_>) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Int(i) => (*i).into(),
+        Value::Double(d) => {
+            serde_json::Number::from_f64(*d).map_or(serde_json::Value::Null, Into::into)
+        }
+        Value::Timestamp(t) => crate::data::time::format_sql(*t).into(),
+        Value::Str(s) => s.to_string().into(),
+        Value::List(items) => items.iter().map(value_json).collect::<Vec<_>>().into(),
+    }
+}
+
+/// Evaluated argument columns: borrowed when an argument is a plain column of the batch.
+pub enum ArgColumn<'a> {
+    Borrowed(&'a Column),
+    Owned(Column),
+}
+
+impl ArgColumn<'_> {
+    pub fn get(&self) -> &Column {
+        match self {
+            ArgColumn::Borrowed(c) => c,
+            ArgColumn::Owned(c) => c,
+        }
+    }
+}
+
+/// Evaluates `expr` over `batch` (without copying plain column references).
+pub fn eval_arg<'a>(
+    expr: &crate::expr::Expr,
+    batch: &'a Batch,
+    errors: &mut Vec<crate::expr::EvalError>,
+) -> ArgColumn<'a> {
+    match expr.as_column() {
+        Some(i) => ArgColumn::Borrowed(&batch.columns[i]),
+        None => {
+            let ty = expr.ty.clone().unwrap_or(DataType::Int);
+            ArgColumn::Owned(crate::expr::eval_column(expr, &ty, batch, errors))
+        }
+    }
+}

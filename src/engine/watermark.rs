@@ -1,0 +1,223 @@
+//! Watermarks of one source: bounded out-of-orderness per partition, combined as the minimum
+//! over the partitions that are open and not idle, never moving backwards.
+//!
+//! The tracker also stamps each row with the watermark in force *before* it (so a window
+//! decides lateness per record, independently of how records were batched), which is the
+//! semantics the property tests check against a brute-force oracle.
+
+use std::collections::BTreeMap;
+
+/// No watermark yet: nothing is late.
+pub const MIN_WATERMARK: i64 = i64::MIN;
+/// The end of bounded input: every window fires.
+pub const MAX_WATERMARK: i64 = i64::MAX;
+
+#[derive(Debug, Clone)]
+struct Partition {
+    /// Largest event time seen, or `MIN_WATERMARK` before any record.
+    max_time: i64,
+    /// No data for longer than the idle timeout: excluded from the minimum.
+    idle: bool,
+    /// Processing time (ms) of the last record, for idleness.
+    last_data_ms: i64,
+}
+
+impl Partition {
+    fn watermark(&self, delay: i64) -> i64 {
+        if self.max_time == MIN_WATERMARK {
+            MIN_WATERMARK
+        } else {
+            self.max_time.saturating_sub(delay)
+        }
+    }
+}
+
+/// Combined watermark of one source.
+#[derive(Debug, Clone)]
+pub struct WatermarkTracker {
+    delay: i64,
+    idle_timeout: Option<i64>,
+    partitions: BTreeMap<u32, Partition>,
+    current: i64,
+    /// Every partition ended (bounded input): the watermark is +∞.
+    finished: bool,
+}
+
+impl WatermarkTracker {
+    pub fn new(max_out_of_orderness_ms: i64, idle_timeout_ms: Option<i64>) -> WatermarkTracker {
+        WatermarkTracker {
+            delay: max_out_of_orderness_ms,
+            idle_timeout: idle_timeout_ms,
+            partitions: BTreeMap::new(),
+            current: MIN_WATERMARK,
+            finished: false,
+        }
+    }
+
+    pub fn current(&self) -> i64 {
+        self.current
+    }
+
+    /// Whether every open partition is idle (the source holds nobody back).
+    pub fn is_idle(&self) -> bool {
+        !self.partitions.is_empty() && self.partitions.values().all(|p| p.idle)
+    }
+
+    /// A partition started: until it has data it holds the watermark where it is.
+    pub fn open(&mut self, partition: u32, now_ms: i64) {
+        self.partitions.entry(partition).or_insert(Partition {
+            max_time: MIN_WATERMARK,
+            idle: false,
+            last_data_ms: now_ms,
+        });
+    }
+
+    /// A partition reached its end: it no longer holds the watermark back.
+    pub fn close(&mut self, partition: u32) {
+        self.partitions.remove(&partition);
+        self.recompute();
+    }
+
+    /// The source has no more data at all: the watermark goes to +∞.
+    pub fn finish(&mut self) {
+        self.partitions.clear();
+        self.finished = true;
+        self.current = MAX_WATERMARK;
+    }
+
+    /// Stamps `times` (event times of consecutive records of `partition`) with the watermark
+    /// before each record into `watermarks`, and advances the tracker past them.
+    pub fn assign(
+        &mut self,
+        partition: u32,
+        times: &[i64],
+        now_ms: i64,
+        watermarks: &mut Vec<i64>,
+    ) {
+        watermarks.clear();
+        watermarks.reserve(times.len());
+        let delay = self.delay;
+        self.open(partition, now_ms);
+        // Only this partition changes during the batch: the others' minimum is fixed.
+        let others = self
+            .partitions
+            .iter()
+            .filter(|(p, s)| **p != partition && !s.idle)
+            .map(|(_, s)| s.watermark(delay))
+            .min()
+            .unwrap_or(MAX_WATERMARK);
+        let state = self.partitions.get_mut(&partition).expect("opened above");
+        state.idle = false;
+        state.last_data_ms = now_ms;
+        let mut current = self.current;
+        let mut max_time = state.max_time;
+        for &t in times {
+            watermarks.push(current);
+            max_time = max_time.max(t);
+            // Recomputed even without a new maximum: this partition may just have come back
+            // from idleness, which changes the minimum.
+            let combined = max_time.saturating_sub(delay).min(others);
+            if combined > current {
+                current = combined;
+            }
+        }
+        state.max_time = max_time;
+        self.current = current;
+    }
+
+    /// Marks one partition idle now (what the idle timeout does after a quiet period).
+    pub fn mark_idle(&mut self, partition: u32) {
+        if let Some(p) = self.partitions.get_mut(&partition) {
+            p.idle = true;
+        }
+        self.recompute();
+    }
+
+    /// Marks partitions idle that sent nothing for the idle timeout; returns whether the
+    /// watermark advanced because of it.
+    pub fn check_idle(&mut self, now_ms: i64) -> bool {
+        let Some(timeout) = self.idle_timeout else {
+            return false;
+        };
+        let mut changed = false;
+        for p in self.partitions.values_mut() {
+            if !p.idle && now_ms.saturating_sub(p.last_data_ms) >= timeout {
+                p.idle = true;
+                changed = true;
+            }
+        }
+        let before = self.current;
+        if changed {
+            self.recompute();
+        }
+        self.current > before
+    }
+
+    fn recompute(&mut self) {
+        if self.finished {
+            return;
+        }
+        let delay = self.delay;
+        let min = self
+            .partitions
+            .values()
+            .filter(|p| !p.idle)
+            .map(|p| p.watermark(delay))
+            .min();
+        if let Some(min) = min
+            && min > self.current
+        {
+            self.current = min;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermark_trails_the_newest_event_by_the_delay() {
+        let mut t = WatermarkTracker::new(5, None);
+        let mut w = Vec::new();
+        t.assign(0, &[10, 8, 20, 12], 0, &mut w);
+        assert_eq!(w, vec![MIN_WATERMARK, 5, 5, 15]);
+        assert_eq!(t.current(), 15);
+    }
+
+    #[test]
+    fn the_slowest_partition_holds_the_watermark() {
+        let mut t = WatermarkTracker::new(0, None);
+        let mut w = Vec::new();
+        t.open(1, 0);
+        t.assign(0, &[100], 0, &mut w);
+        assert_eq!(t.current(), MIN_WATERMARK, "partition 1 has no data yet");
+        t.assign(1, &[50], 0, &mut w);
+        assert_eq!(t.current(), 50);
+        t.assign(0, &[200], 0, &mut w);
+        assert_eq!(t.current(), 50);
+        t.close(1);
+        assert_eq!(t.current(), 200);
+    }
+
+    #[test]
+    fn idle_partitions_stop_holding_it_back() {
+        let mut t = WatermarkTracker::new(0, Some(1000));
+        let mut w = Vec::new();
+        t.open(1, 0);
+        t.assign(0, &[100], 0, &mut w);
+        assert!(!t.check_idle(500));
+        assert!(t.check_idle(1500));
+        assert_eq!(t.current(), 100);
+        // Data from the idle partition makes it count again, but never moves time back.
+        t.assign(1, &[10], 2000, &mut w);
+        assert_eq!(t.current(), 100);
+    }
+
+    #[test]
+    fn finishing_goes_to_infinity() {
+        let mut t = WatermarkTracker::new(0, None);
+        t.finish();
+        assert_eq!(t.current(), MAX_WATERMARK);
+    }
+}

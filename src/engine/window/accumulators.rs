@@ -1,0 +1,641 @@
+//! Aggregate state, column by column: slot `i` of every accumulator belongs to one group of
+//! one window (or session). Updates run as tight loops over a batch; merging two slots serves
+//! sliding windows (panes) and session merges.
+
+use std::collections::HashSet;
+
+use super::keys::encode_value;
+use crate::data::{Column, ColumnData, DataType, OwnedValue, Value};
+use crate::expr::{AggCall, AggFunc};
+
+/// Marks a row that updates nothing (late, or failed to evaluate).
+pub const NO_SLOT: u32 = u32::MAX;
+
+/// Which values a DISTINCT aggregate has seen (in key encoding).
+type Seen = HashSet<Vec<u8>>;
+
+#[derive(Debug)]
+enum Acc {
+    /// COUNT(*) (`star`) or COUNT(x) (non-NULL x).
+    Count {
+        star: bool,
+        counts: Vec<i64>,
+    },
+    SumInt {
+        sums: Vec<i64>,
+        has: Vec<bool>,
+    },
+    SumDouble {
+        sums: Vec<f64>,
+        has: Vec<bool>,
+    },
+    AvgInt {
+        sums: Vec<i64>,
+        counts: Vec<i64>,
+    },
+    AvgDouble {
+        sums: Vec<f64>,
+        counts: Vec<i64>,
+    },
+    /// MIN/MAX over BIGINT or TIMESTAMP.
+    ExtremeInt {
+        max: bool,
+        timestamp: bool,
+        values: Vec<i64>,
+        has: Vec<bool>,
+    },
+    ExtremeDouble {
+        max: bool,
+        values: Vec<f64>,
+        has: Vec<bool>,
+    },
+    /// MIN/MAX over STRING or BOOLEAN.
+    ExtremeValue {
+        max: bool,
+        values: Vec<OwnedValue>,
+    },
+    /// FIRST_VALUE / LAST_VALUE by arrival order, ignoring NULLs (as Flink does).
+    FirstLast {
+        last: bool,
+        values: Vec<OwnedValue>,
+        seqs: Vec<u64>,
+    },
+    /// COUNT/SUM/AVG(DISTINCT x).
+    Distinct {
+        func: AggFunc,
+        ty: DataType,
+        seen: Vec<Seen>,
+    },
+}
+
+/// One accumulator per aggregate call, all sharing slot numbers.
+#[derive(Debug)]
+pub struct Accumulators {
+    accs: Vec<Acc>,
+    slots: usize,
+    free: Vec<u32>,
+}
+
+impl Accumulators {
+    pub fn new(calls: &[AggCall]) -> Accumulators {
+        let accs = calls
+            .iter()
+            .map(|call| {
+                let arg_ty = call.arg.as_ref().and_then(|a| a.ty.clone());
+                let max = call.func == AggFunc::Max;
+                if call.distinct {
+                    return Acc::Distinct {
+                        func: call.func,
+                        ty: arg_ty.unwrap_or(DataType::Int),
+                        seen: Vec::new(),
+                    };
+                }
+                match (call.func, arg_ty) {
+                    (AggFunc::Count, _) => Acc::Count {
+                        star: call.arg.is_none(),
+                        counts: Vec::new(),
+                    },
+                    (AggFunc::Sum, Some(DataType::Double)) => Acc::SumDouble {
+                        sums: Vec::new(),
+                        has: Vec::new(),
+                    },
+                    (AggFunc::Sum, _) => Acc::SumInt {
+                        sums: Vec::new(),
+                        has: Vec::new(),
+                    },
+                    (AggFunc::Avg, Some(DataType::Double)) => Acc::AvgDouble {
+                        sums: Vec::new(),
+                        counts: Vec::new(),
+                    },
+                    (AggFunc::Avg, _) => Acc::AvgInt {
+                        sums: Vec::new(),
+                        counts: Vec::new(),
+                    },
+                    (
+                        AggFunc::Min | AggFunc::Max,
+                        Some(t @ (DataType::Int | DataType::Timestamp)),
+                    ) => Acc::ExtremeInt {
+                        max,
+                        timestamp: t == DataType::Timestamp,
+                        values: Vec::new(),
+                        has: Vec::new(),
+                    },
+                    (AggFunc::Min | AggFunc::Max, Some(DataType::Double)) => Acc::ExtremeDouble {
+                        max,
+                        values: Vec::new(),
+                        has: Vec::new(),
+                    },
+                    (AggFunc::Min | AggFunc::Max, _) => Acc::ExtremeValue {
+                        max,
+                        values: Vec::new(),
+                    },
+                    (AggFunc::FirstValue | AggFunc::LastValue, _) => Acc::FirstLast {
+                        last: call.func == AggFunc::LastValue,
+                        values: Vec::new(),
+                        seqs: Vec::new(),
+                    },
+                }
+            })
+            .collect();
+        Accumulators {
+            accs,
+            slots: 0,
+            free: Vec::new(),
+        }
+    }
+
+    /// A fresh slot (reusing freed ones).
+    pub fn alloc(&mut self) -> u32 {
+        if let Some(slot) = self.free.pop() {
+            return slot;
+        }
+        for acc in &mut self.accs {
+            acc.push_empty();
+        }
+        self.slots += 1;
+        (self.slots - 1) as u32
+    }
+
+    /// Returns a slot for reuse, clearing its state.
+    pub fn release(&mut self, slot: u32) {
+        for acc in &mut self.accs {
+            acc.reset(slot as usize);
+        }
+        self.free.push(slot);
+    }
+
+    /// Slots in use.
+    pub fn live(&self) -> usize {
+        self.slots - self.free.len()
+    }
+
+    /// Adds row `offset + j` to slot `slots[j]` for every `j` (skipping `NO_SLOT`).
+    /// `args[i]` is the evaluated argument column of call `i` (`None` for COUNT(*)); `seq` is
+    /// the arrival sequence number of row `offset`.
+    pub fn update(&mut self, slots: &[u32], offset: usize, args: &[Option<&Column>], seq: u64) {
+        for (acc, arg) in self.accs.iter_mut().zip(args) {
+            acc.update(slots, offset, *arg, seq);
+        }
+    }
+
+    /// Merges the state of `src` into `dst` (both keep existing).
+    pub fn merge(&mut self, dst: u32, src: u32) {
+        for acc in &mut self.accs {
+            acc.merge(dst as usize, src as usize);
+        }
+    }
+
+    /// Pushes the result of every call for `slot` into `out` (one column per call).
+    pub fn output(&self, slot: u32, out: &mut [Column]) {
+        for (acc, column) in self.accs.iter().zip(out.iter_mut()) {
+            acc.output(slot as usize, column);
+        }
+    }
+}
+
+/// Updates `has`/`values` so that `values[s]` keeps the extreme of itself and `v`.
+#[inline]
+fn keep_extreme<T: PartialOrd + Copy>(
+    max: bool,
+    values: &mut [T],
+    has: &mut [bool],
+    s: usize,
+    v: T,
+) {
+    if !has[s] || (max && v > values[s]) || (!max && v < values[s]) {
+        values[s] = v;
+        has[s] = true;
+    }
+}
+
+impl Acc {
+    fn push_empty(&mut self) {
+        match self {
+            Acc::Count { counts, .. } => counts.push(0),
+            Acc::SumInt { sums, has } => {
+                sums.push(0);
+                has.push(false);
+            }
+            Acc::SumDouble { sums, has } => {
+                sums.push(0.0);
+                has.push(false);
+            }
+            Acc::AvgInt { sums, counts } => {
+                sums.push(0);
+                counts.push(0);
+            }
+            Acc::AvgDouble { sums, counts } => {
+                sums.push(0.0);
+                counts.push(0);
+            }
+            Acc::ExtremeInt { values, has, .. } => {
+                values.push(0);
+                has.push(false);
+            }
+            Acc::ExtremeDouble { values, has, .. } => {
+                values.push(0.0);
+                has.push(false);
+            }
+            Acc::ExtremeValue { values, .. } => values.push(Value::Null),
+            Acc::FirstLast { values, seqs, .. } => {
+                values.push(Value::Null);
+                seqs.push(0);
+            }
+            Acc::Distinct { seen, .. } => seen.push(Seen::new()),
+        }
+    }
+
+    fn reset(&mut self, s: usize) {
+        match self {
+            Acc::Count { counts, .. } => counts[s] = 0,
+            Acc::SumInt { sums, has } => {
+                sums[s] = 0;
+                has[s] = false;
+            }
+            Acc::SumDouble { sums, has } => {
+                sums[s] = 0.0;
+                has[s] = false;
+            }
+            Acc::AvgInt { sums, counts } => {
+                sums[s] = 0;
+                counts[s] = 0;
+            }
+            Acc::AvgDouble { sums, counts } => {
+                sums[s] = 0.0;
+                counts[s] = 0;
+            }
+            Acc::ExtremeInt { has, .. } | Acc::ExtremeDouble { has, .. } => has[s] = false,
+            Acc::ExtremeValue { values, .. } => values[s] = Value::Null,
+            Acc::FirstLast { values, seqs, .. } => {
+                values[s] = Value::Null;
+                seqs[s] = 0;
+            }
+            Acc::Distinct { seen, .. } => seen[s] = Seen::new(),
+        }
+    }
+
+    fn update(&mut self, slots: &[u32], offset: usize, arg: Option<&Column>, seq: u64) {
+        let live = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s != NO_SLOT)
+            .map(|(j, s)| (offset + j, s));
+        match self {
+            Acc::Count { star, counts } => match (arg, *star) {
+                (_, true) | (None, _) => {
+                    for (_, &s) in live {
+                        counts[s as usize] += 1;
+                    }
+                }
+                (Some(col), false) => {
+                    for (r, &s) in live {
+                        if !col.is_null(r) {
+                            counts[s as usize] += 1;
+                        }
+                    }
+                }
+            },
+            Acc::SumInt { sums, has } => {
+                let Some(col) = arg else { return };
+                if let ColumnData::Int(v) = &col.data {
+                    for (r, &s) in live {
+                        if !col.is_null(r) {
+                            sums[s as usize] = sums[s as usize].wrapping_add(v[r]);
+                            has[s as usize] = true;
+                        }
+                    }
+                }
+            }
+            Acc::SumDouble { sums, has } => {
+                let Some(col) = arg else { return };
+                for (r, &s) in live {
+                    if let Some(d) = as_f64(col, r) {
+                        sums[s as usize] += d;
+                        has[s as usize] = true;
+                    }
+                }
+            }
+            Acc::AvgInt { sums, counts } => {
+                let Some(col) = arg else { return };
+                if let ColumnData::Int(v) = &col.data {
+                    for (r, &s) in live {
+                        if !col.is_null(r) {
+                            sums[s as usize] = sums[s as usize].wrapping_add(v[r]);
+                            counts[s as usize] += 1;
+                        }
+                    }
+                }
+            }
+            Acc::AvgDouble { sums, counts } => {
+                let Some(col) = arg else { return };
+                for (r, &s) in live {
+                    if let Some(d) = as_f64(col, r) {
+                        sums[s as usize] += d;
+                        counts[s as usize] += 1;
+                    }
+                }
+            }
+            Acc::ExtremeInt {
+                max, values, has, ..
+            } => {
+                let Some(col) = arg else { return };
+                if let ColumnData::Int(v) | ColumnData::Timestamp(v) = &col.data {
+                    let max = *max;
+                    match &col.valid {
+                        None => {
+                            for (r, &s) in live {
+                                keep_extreme(max, values, has, s as usize, v[r]);
+                            }
+                        }
+                        Some(valid) => {
+                            for (r, &s) in live {
+                                if valid[r] {
+                                    keep_extreme(max, values, has, s as usize, v[r]);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Acc::ExtremeDouble { max, values, has } => {
+                let Some(col) = arg else { return };
+                let max = *max;
+                for (r, &s) in live {
+                    if let Some(d) = as_f64(col, r) {
+                        keep_extreme(max, values, has, s as usize, d);
+                    }
+                }
+            }
+            Acc::ExtremeValue { max, values } => {
+                let Some(col) = arg else { return };
+                for (r, &s) in live {
+                    let v = col.value(r);
+                    if v.is_null() {
+                        continue;
+                    }
+                    let cur = &mut values[s as usize];
+                    let better = match cur.sql_cmp(&v) {
+                        None => cur.is_null(),
+                        Some(o) => (*max && o.is_lt()) || (!*max && o.is_gt()),
+                    };
+                    if better {
+                        *cur = v.into_owned();
+                    }
+                }
+            }
+            Acc::FirstLast { last, values, seqs } => {
+                let Some(col) = arg else { return };
+                for (r, &s) in live {
+                    if col.is_null(r) {
+                        continue;
+                    }
+                    let s = s as usize;
+                    // Sequence numbers start at 1 so 0 means "nothing yet".
+                    if seqs[s] == 0 || *last {
+                        values[s] = col.value(r).into_owned();
+                        seqs[s] = seq + (r - offset) as u64 + 1;
+                    }
+                }
+            }
+            Acc::Distinct { seen, .. } => {
+                let Some(col) = arg else { return };
+                let mut buf = Vec::new();
+                for (r, &s) in live {
+                    if col.is_null(r) {
+                        continue;
+                    }
+                    buf.clear();
+                    encode_value(col, r, &mut buf);
+                    if !seen[s as usize].contains(&buf) {
+                        seen[s as usize].insert(buf.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, d: usize, s: usize) {
+        match self {
+            Acc::Count { counts, .. } => counts[d] += counts[s],
+            Acc::SumInt { sums, has } => {
+                if has[s] {
+                    sums[d] = sums[d].wrapping_add(sums[s]);
+                    has[d] = true;
+                }
+            }
+            Acc::SumDouble { sums, has } => {
+                if has[s] {
+                    sums[d] += sums[s];
+                    has[d] = true;
+                }
+            }
+            Acc::AvgInt { sums, counts } => {
+                sums[d] = sums[d].wrapping_add(sums[s]);
+                counts[d] += counts[s];
+            }
+            Acc::AvgDouble { sums, counts } => {
+                sums[d] += sums[s];
+                counts[d] += counts[s];
+            }
+            Acc::ExtremeInt {
+                max, values, has, ..
+            } => {
+                if has[s] {
+                    let v = values[s];
+                    keep_extreme(*max, values, has, d, v);
+                }
+            }
+            Acc::ExtremeDouble { max, values, has } => {
+                if has[s] {
+                    let v = values[s];
+                    keep_extreme(*max, values, has, d, v);
+                }
+            }
+            Acc::ExtremeValue { max, values } => {
+                let v = values[s].clone();
+                if v.is_null() {
+                    return;
+                }
+                let better = match values[d].sql_cmp(&v) {
+                    None => values[d].is_null(),
+                    Some(o) => (*max && o.is_lt()) || (!*max && o.is_gt()),
+                };
+                if better {
+                    values[d] = v;
+                }
+            }
+            Acc::FirstLast { last, values, seqs } => {
+                if seqs[s] == 0 {
+                    return;
+                }
+                let take =
+                    seqs[d] == 0 || (*last && seqs[s] > seqs[d]) || (!*last && seqs[s] < seqs[d]);
+                if take {
+                    values[d] = values[s].clone();
+                    seqs[d] = seqs[s];
+                }
+            }
+            Acc::Distinct { seen, .. } => {
+                let src = std::mem::take(&mut seen[s]);
+                seen[d].extend(src.iter().cloned());
+                seen[s] = src;
+            }
+        }
+    }
+
+    fn output(&self, s: usize, out: &mut Column) {
+        match self {
+            Acc::Count { counts, .. } => out.push_int(counts[s]),
+            Acc::SumInt { sums, has } => push_opt(out, has[s].then(|| Value::Int(sums[s]))),
+            Acc::SumDouble { sums, has } => push_opt(out, has[s].then(|| Value::Double(sums[s]))),
+            // Flink's AVG over BIGINT divides with truncation towards zero.
+            Acc::AvgInt { sums, counts } => push_opt(
+                out,
+                (counts[s] > 0).then(|| Value::Int(sums[s] / counts[s])),
+            ),
+            Acc::AvgDouble { sums, counts } => push_opt(
+                out,
+                (counts[s] > 0).then(|| Value::Double(sums[s] / counts[s] as f64)),
+            ),
+            Acc::ExtremeInt {
+                timestamp,
+                values,
+                has,
+                ..
+            } => push_opt(
+                out,
+                has[s].then(|| {
+                    if *timestamp {
+                        Value::Timestamp(values[s])
+                    } else {
+                        Value::Int(values[s])
+                    }
+                }),
+            ),
+            Acc::ExtremeDouble { values, has, .. } => {
+                push_opt(out, has[s].then(|| Value::Double(values[s])))
+            }
+            Acc::ExtremeValue { values, .. } | Acc::FirstLast { values, .. } => {
+                out.push_value(&values[s])
+            }
+            Acc::Distinct { func, ty, seen } => {
+                let set = &seen[s];
+                if *func == AggFunc::Count {
+                    out.push_int(set.len() as i64);
+                    return;
+                }
+                let values = set.iter().map(|k| super::keys::decode_value(ty, k).0);
+                let (mut int_sum, mut double_sum, mut n) = (0i64, 0f64, 0i64);
+                for v in values {
+                    match v {
+                        Value::Int(i) => int_sum = int_sum.wrapping_add(i),
+                        Value::Double(d) => double_sum += d,
+                        _ => continue,
+                    }
+                    n += 1;
+                }
+                let result = match (func, ty) {
+                    (_, _) if n == 0 => Value::Null,
+                    (AggFunc::Sum, DataType::Double) => Value::Double(double_sum),
+                    (AggFunc::Sum, _) => Value::Int(int_sum),
+                    (_, DataType::Double) => Value::Double(double_sum / n as f64),
+                    _ => Value::Int(int_sum / n),
+                };
+                out.push_value(&result);
+            }
+        }
+    }
+}
+
+fn push_opt(out: &mut Column, v: Option<Value<'_>>) {
+    match v {
+        Some(v) => out.push_value(&v),
+        None => out.push_null(),
+    }
+}
+
+#[inline]
+fn as_f64(col: &Column, r: usize) -> Option<f64> {
+    if col.is_null(r) {
+        return None;
+    }
+    match &col.data {
+        ColumnData::Double(v) => Some(v[r]),
+        ColumnData::Int(v) => Some(v[r] as f64),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Field, Schema};
+    use crate::expr::{compile, compile_aggregates};
+
+    fn calls(aggs: &[&str]) -> Vec<AggCall> {
+        let schema = Schema::new(vec![
+            Field::new("x", DataType::Int),
+            Field::new("s", DataType::String),
+        ]);
+        let aggs: Vec<(String, String)> = aggs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("a{i}"), a.to_string()))
+            .collect();
+        let _ = compile("x", &schema);
+        compile_aggregates(&schema, Vec::new(), &aggs)
+            .unwrap()
+            .calls
+    }
+
+    fn column(values: &[Option<i64>]) -> Column {
+        let mut c = Column::new(&DataType::Int, values.len());
+        for v in values {
+            match v {
+                Some(v) => c.push_int(*v),
+                None => c.push_null(),
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn update_merge_and_output() {
+        let calls = calls(&[
+            "COUNT(*)",
+            "COUNT(x)",
+            "SUM(x)",
+            "AVG(x)",
+            "MIN(x)",
+            "MAX(x)",
+            "FIRST_VALUE(x)",
+            "LAST_VALUE(x)",
+            "COUNT(DISTINCT x)",
+        ]);
+        let mut accs = Accumulators::new(&calls);
+        let (a, b) = (accs.alloc(), accs.alloc());
+        let x = column(&[Some(3), None, Some(-4), Some(3)]);
+        let args: Vec<Option<&Column>> = calls.iter().map(|c| c.arg.as_ref().map(|_| &x)).collect();
+        accs.update(&[a, a, b, NO_SLOT], 0, &args, 0);
+        accs.update(&[b], 3, &args, 7);
+        let mut out: Vec<Column> = calls.iter().map(|c| Column::new(&c.ty, 2)).collect();
+        accs.output(a, &mut out);
+        accs.merge(a, b);
+        accs.output(a, &mut out);
+        let row = |r: usize| out.iter().map(|c| c.value(r)).collect::<Vec<_>>();
+        use Value::Int as I;
+        assert_eq!(
+            row(0),
+            vec![I(2), I(1), I(3), I(3), I(3), I(3), I(3), I(3), I(1)]
+        );
+        // After merging b (-4 then 3): AVG truncates (2 / 3 = 0) like Flink; LAST is the
+        // latest arrival across both.
+        assert_eq!(
+            row(1),
+            vec![I(4), I(3), I(2), I(0), I(-4), I(3), I(3), I(3), I(2)]
+        );
+        accs.release(b);
+        assert_eq!(accs.alloc(), b);
+        assert_eq!(accs.live(), 2);
+    }
+}

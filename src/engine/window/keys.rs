@@ -1,0 +1,155 @@
+//! Group keys as compact bytes: hashed and compared without building values per record.
+//!
+//! Layout per key column: `0` for NULL, or `1` followed by the value (8 bytes little-endian for
+//! BIGINT/TIMESTAMP/DOUBLE bits, 1 byte for BOOLEAN, `u32` length + UTF-8 for STRING).
+
+use std::hash::BuildHasher;
+
+use crate::data::{Column, ColumnData, DataType, Value};
+
+/// Hashes key bytes; one fixed-seed hasher so hashes are stable within a run.
+#[derive(Clone, Default)]
+pub struct KeyHasher(hashbrown::DefaultHashBuilder);
+
+impl KeyHasher {
+    #[inline]
+    pub fn hash(&self, prefix: i64, key: &[u8]) -> u64 {
+        self.0.hash_one((prefix, key))
+    }
+}
+
+/// Encodes and decodes the group keys of one window.
+#[derive(Debug, Clone)]
+pub struct KeyCodec {
+    types: Vec<DataType>,
+}
+
+impl KeyCodec {
+    pub fn new(types: Vec<DataType>) -> KeyCodec {
+        KeyCodec { types }
+    }
+
+    pub fn types(&self) -> &[DataType] {
+        &self.types
+    }
+
+    /// Appends the key of `row` (one value per key column) to `buf`.
+    #[inline]
+    pub fn encode(&self, columns: &[&Column], row: usize, buf: &mut Vec<u8>) {
+        for column in columns {
+            encode_value(column, row, buf);
+        }
+    }
+
+    /// Decodes a key, pushing one value into each of `out` (one column per key).
+    pub fn decode_into(&self, mut key: &[u8], out: &mut [Column]) {
+        for (ty, column) in self.types.iter().zip(out.iter_mut()) {
+            let (value, rest) = decode_value(ty, key);
+            column.push_value(&value);
+            key = rest;
+        }
+    }
+}
+
+/// Appends one value of `column` at `row` in key encoding.
+#[inline]
+pub fn encode_value(column: &Column, row: usize, buf: &mut Vec<u8>) {
+    if column.is_null(row) {
+        buf.push(0);
+        return;
+    }
+    buf.push(1);
+    match &column.data {
+        ColumnData::Int(v) | ColumnData::Timestamp(v) => {
+            buf.extend_from_slice(&v[row].to_le_bytes())
+        }
+        ColumnData::Double(v) => {
+            // Group -0.0 with 0.0 and every NaN together, as SQL equality does.
+            let d = v[row];
+            let d = if d == 0.0 {
+                0.0
+            } else if d.is_nan() {
+                f64::NAN
+            } else {
+                d
+            };
+            buf.extend_from_slice(&d.to_bits().to_le_bytes());
+        }
+        ColumnData::Bool(v) => buf.push(u8::from(v[row])),
+        ColumnData::Str(s) => {
+            let text = s.get(row);
+            buf.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            buf.extend_from_slice(text.as_bytes());
+        }
+        ColumnData::List(_) => {
+            // Validation rejects array keys; encode their text so this never panics.
+            let text = column.value(row).to_string();
+            buf.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            buf.extend_from_slice(text.as_bytes());
+        }
+    }
+}
+
+/// Decodes one value; returns it and the remaining bytes.
+pub fn decode_value<'a>(ty: &DataType, bytes: &'a [u8]) -> (Value<'a>, &'a [u8]) {
+    let Some((&flag, rest)) = bytes.split_first() else {
+        return (Value::Null, bytes);
+    };
+    if flag == 0 {
+        return (Value::Null, rest);
+    }
+    let eight = |rest: &'a [u8]| -> ([u8; 8], &'a [u8]) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&rest[..8]);
+        (b, &rest[8..])
+    };
+    match ty {
+        DataType::Int => {
+            let (b, rest) = eight(rest);
+            (Value::Int(i64::from_le_bytes(b)), rest)
+        }
+        DataType::Timestamp => {
+            let (b, rest) = eight(rest);
+            (Value::Timestamp(i64::from_le_bytes(b)), rest)
+        }
+        DataType::Double => {
+            let (b, rest) = eight(rest);
+            (Value::Double(f64::from_bits(u64::from_le_bytes(b))), rest)
+        }
+        DataType::Bool => (Value::Bool(rest[0] != 0), &rest[1..]),
+        DataType::String | DataType::Array(_) => {
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&rest[..4]);
+            let len = u32::from_le_bytes(len) as usize;
+            let text = std::str::from_utf8(&rest[4..4 + len]).unwrap_or_default();
+            (Value::Str(text.into()), &rest[4 + len..])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        let mut a = Column::new(&DataType::String, 2);
+        a.push_str("m1");
+        a.push_null();
+        let mut b = Column::new(&DataType::Int, 2);
+        b.push_int(-7);
+        b.push_int(9);
+        let codec = KeyCodec::new(vec![DataType::String, DataType::Int]);
+        for row in 0..2 {
+            let mut buf = Vec::new();
+            codec.encode(&[&a, &b], row, &mut buf);
+            let mut out = vec![
+                Column::new(&DataType::String, 1),
+                Column::new(&DataType::Int, 1),
+            ];
+            codec.decode_into(&buf, &mut out);
+            assert_eq!(out[0].value(0), a.value(row));
+            assert_eq!(out[1].value(0), b.value(row));
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Event-time windows: tumbling and sliding ([`aligned`]) and session ([`session`]).
+//!
+//! Semantics (the contract the property tests check, and Flink's):
+//! - A record belongs to the windows containing its event time; windows are epoch-aligned.
+//! - A window `[start, end)` fires when the watermark reaches `end - 1`; it emits one row per
+//!   group: `window_start, window_end, keys…, aggregates…`, with event time `end - 1`.
+//! - A record is late for a window when `end - 1 + allowed_lateness <= watermark` at its
+//!   arrival. It is added to the windows it is not late for; if it is late for all of them it
+//!   goes to the late output (or is counted). With allowed lateness, a record arriving after
+//!   its window fired (but within the lateness) re-emits that window's row for its group.
+
+pub mod accumulators;
+pub mod aligned;
+pub mod keys;
+pub mod session;
+
+use std::sync::Arc;
+
+use self::accumulators::Accumulators;
+use self::keys::KeyCodec;
+use super::metrics::Metrics;
+use super::operator::{BadRecordRouter, Emitter, Rejected, Result, eval_arg};
+use crate::data::{Batch, Column, DataType, SchemaRef};
+use crate::expr::{AggregateExprs, EvalError};
+use crate::plan::WindowPlan;
+
+/// What aligned and session windows share: keys, aggregates, output layout, late and bad
+/// record handling.
+pub struct WindowCore {
+    pub name: String,
+    pub plan: AggregateExprs,
+    pub keys: KeyCodec,
+    pub accs: Accumulators,
+    pub input_schema: SchemaRef,
+    pub lateness: i64,
+    pub late_port: Option<usize>,
+    pub bad: BadRecordRouter,
+    pub metrics: Arc<Metrics>,
+    /// Arrival sequence number of the next record (FIRST_VALUE/LAST_VALUE).
+    pub seq: u64,
+}
+
+/// A batch's evaluated keys and aggregate arguments.
+pub struct Evaluated<'a> {
+    pub keys: Vec<super::operator::ArgColumn<'a>>,
+    pub args: Vec<Option<super::operator::ArgColumn<'a>>>,
+    /// Rows that failed to evaluate (skipped).
+    pub failed: Vec<bool>,
+}
+
+impl Evaluated<'_> {
+    pub fn key_columns(&self) -> Vec<&Column> {
+        self.keys.iter().map(|k| k.get()).collect()
+    }
+
+    pub fn arg_columns(&self) -> Vec<Option<&Column>> {
+        self.args
+            .iter()
+            .map(|a| a.as_ref().map(|c| c.get()))
+            .collect()
+    }
+}
+
+impl WindowCore {
+    pub fn new(
+        name: &str,
+        plan: &WindowPlan,
+        input_schema: SchemaRef,
+        metrics: Arc<Metrics>,
+    ) -> WindowCore {
+        let aggregates = plan.aggregates.clone();
+        let key_types = aggregates
+            .keys
+            .iter()
+            .map(|(_, e)| e.ty.clone().unwrap_or(DataType::String))
+            .collect();
+        WindowCore {
+            name: name.to_string(),
+            accs: Accumulators::new(&aggregates.calls),
+            keys: KeyCodec::new(key_types),
+            plan: aggregates,
+            input_schema,
+            lateness: plan.allowed_lateness_ms,
+            late_port: plan.late_port,
+            bad: BadRecordRouter::new(name, plan.bad_records, metrics.clone()),
+            metrics,
+            seq: 0,
+        }
+    }
+
+    /// Evaluates keys and arguments; routes rows that fail per the bad-record policy.
+    pub fn evaluate<'a>(&self, batch: &'a Batch, out: &mut Emitter) -> Result<Evaluated<'a>> {
+        let mut errors: Vec<EvalError> = Vec::new();
+        let keys = self
+            .plan
+            .keys
+            .iter()
+            .map(|(_, e)| eval_arg(e, batch, &mut errors))
+            .collect();
+        let args = self
+            .plan
+            .calls
+            .iter()
+            .map(|c| c.arg.as_ref().map(|a| eval_arg(a, batch, &mut errors)))
+            .collect();
+        let mut failed = vec![false; batch.num_rows];
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| e.row);
+            errors.dedup_by_key(|e| e.row);
+            for e in &errors {
+                failed[e.row] = true;
+            }
+            let rejected: Vec<Rejected> = self.bad.rejections(&self.input_schema, batch, &errors);
+            self.bad.route(rejected, out)?;
+        }
+        Ok(Evaluated { keys, args, failed })
+    }
+
+    /// Sends late records to the late output, or counts them.
+    pub fn route_late(&self, batch: &Batch, late_rows: &[u32], out: &mut Emitter) {
+        if late_rows.is_empty() {
+            return;
+        }
+        self.metrics
+            .late_records
+            .fetch_add(late_rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        if let Some(port) = self.late_port {
+            let mut late = batch.take(late_rows);
+            late.watermarks.clear();
+            out.emit(port, late);
+        }
+    }
+
+    /// The output schema's columns, empty.
+    fn output_columns(&self, rows: usize) -> Vec<Column> {
+        let mut columns = vec![
+            Column::new(&DataType::Timestamp, rows),
+            Column::new(&DataType::Timestamp, rows),
+        ];
+        for t in self.keys.types() {
+            columns.push(Column::new(t, rows));
+        }
+        for (_, e) in &self.plan.outputs {
+            columns.push(Column::new(&e.ty.clone().unwrap_or(DataType::Int), rows));
+        }
+        columns
+    }
+
+    /// Builds output rows `(window_start, window_end, key bytes, slot)`.
+    pub fn output(&self, rows: &[(i64, i64, &[u8], u32)]) -> Batch {
+        let n = rows.len();
+        let mut columns = self.output_columns(n);
+        let key_count = self.keys.types().len();
+        let mut calls: Vec<Column> = self
+            .plan
+            .calls
+            .iter()
+            .map(|c| Column::new(&c.ty, n))
+            .collect();
+        let mut times = Vec::with_capacity(n);
+        for &(start, end, key, slot) in rows {
+            columns[0].push_value(&crate::data::Value::Timestamp(start));
+            columns[1].push_value(&crate::data::Value::Timestamp(end));
+            self.keys.decode_into(key, &mut columns[2..2 + key_count]);
+            self.accs.output(slot, &mut calls);
+            times.push(end - 1);
+        }
+        // Outputs that are a single call take its column; others evaluate over keys + calls.
+        let needs_post =
+            (0..self.plan.outputs.len()).any(|i| self.plan.output_is_call(i).is_none());
+        let post = needs_post.then(|| {
+            let mut post_columns: Vec<Column> = columns[2..2 + key_count].to_vec();
+            post_columns.extend(calls.iter().cloned());
+            Batch::new(post_columns, n)
+        });
+        for (i, (_, e)) in self.plan.outputs.iter().enumerate() {
+            let target = 2 + key_count + i;
+            if let Some(call) = self.plan.output_is_call(i) {
+                columns[target] = calls[call].clone();
+            } else if let Some(post) = &post {
+                let mut errors = Vec::new();
+                let ty = e.ty.clone().unwrap_or(DataType::Int);
+                columns[target] = crate::expr::eval_column(e, &ty, post, &mut errors);
+                if let Some(err) = errors.first() {
+                    // e.g. integer division by zero over aggregates: that output is NULL.
+                    self.metrics
+                        .add_bad(errors.len() as u64, &err.message, &self.name);
+                }
+            }
+        }
+        let mut batch = Batch::new(columns, n);
+        batch.times = times;
+        batch
+    }
+}

@@ -1,0 +1,279 @@
+//! Session windows: per group, a record opens `[t, t + gap)`, which merges with every session
+//! of the group it touches (touching counts, as in Flink's `TimeWindow.intersects`). A session
+//! fires when the watermark reaches its end - 1, and is forgotten `allowed_lateness` later.
+
+use std::collections::BTreeSet;
+
+use hashbrown::HashTable;
+
+use super::WindowCore;
+use super::keys::KeyHasher;
+use crate::data::Batch;
+use crate::engine::operator::{Emitter, Operator, Result};
+use crate::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK};
+
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    uid: u64,
+    start: i64,
+    end: i64,
+    slot: u32,
+    fired: bool,
+}
+
+struct Group {
+    hash: u64,
+    key: Box<[u8]>,
+    sessions: Vec<Session>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKind {
+    Fire,
+    Purge,
+}
+
+pub struct SessionWindows {
+    core: WindowCore,
+    gap: i64,
+    table: HashTable<u32>,
+    groups: Vec<Option<Group>>,
+    free_groups: Vec<u32>,
+    /// (time, kind, group, session uid); stale entries are skipped when popped.
+    timers: BTreeSet<(i64, TimerKind, u32, u64)>,
+    next_uid: u64,
+    live_sessions: usize,
+    watermark: i64,
+    hasher: KeyHasher,
+    key_buf: Vec<u8>,
+}
+
+impl SessionWindows {
+    pub fn new(core: WindowCore, gap: i64) -> SessionWindows {
+        SessionWindows {
+            core,
+            gap,
+            table: HashTable::new(),
+            groups: Vec::new(),
+            free_groups: Vec::new(),
+            timers: BTreeSet::new(),
+            next_uid: 1,
+            live_sessions: 0,
+            watermark: MIN_WATERMARK,
+            hasher: KeyHasher::default(),
+            key_buf: Vec::new(),
+        }
+    }
+
+    fn next_timer(&self) -> i64 {
+        self.timers.first().map_or(MAX_WATERMARK, |t| t.0)
+    }
+
+    /// The group of the key in `key_buf`, created if new.
+    fn group_for(&mut self) -> u32 {
+        let hash = self.hasher.hash(0, &self.key_buf);
+        let groups = &self.groups;
+        let key = &self.key_buf;
+        if let Some(&g) = self.table.find(hash, |&g| {
+            groups[g as usize]
+                .as_ref()
+                .is_some_and(|grp| *grp.key == **key)
+        }) {
+            return g;
+        }
+        let group = Group {
+            hash,
+            key: self.key_buf.clone().into_boxed_slice(),
+            sessions: Vec::new(),
+        };
+        let g = match self.free_groups.pop() {
+            Some(g) => {
+                self.groups[g as usize] = Some(group);
+                g
+            }
+            None => {
+                self.groups.push(Some(group));
+                (self.groups.len() - 1) as u32
+            }
+        };
+        let groups = &self.groups;
+        self.table.insert_unique(hash, g, |&x| {
+            groups[x as usize].as_ref().map_or(0, |grp| grp.hash)
+        });
+        g
+    }
+
+    /// Fires and purges sessions whose timers are due at `watermark`.
+    fn advance(&mut self, watermark: i64, out: &mut Emitter) {
+        let lateness = self.core.lateness;
+        let mut fired: Vec<(u32, Session)> = Vec::new();
+        let mut expired: Vec<(u32, u64)> = Vec::new();
+        while let Some(&(time, kind, g, uid)) = self.timers.first() {
+            if time > watermark {
+                break;
+            }
+            self.timers.pop_first();
+            let Some(session) = self.groups[g as usize]
+                .as_mut()
+                .and_then(|grp| grp.sessions.iter_mut().find(|s| s.uid == uid))
+            else {
+                continue; // merged away or purged: a stale timer
+            };
+            match kind {
+                TimerKind::Fire if !session.fired && session.end - 1 == time => {
+                    session.fired = true;
+                    fired.push((g, *session));
+                    if lateness == 0 {
+                        expired.push((g, uid));
+                    } else {
+                        let purge_at = (session.end - 1).saturating_add(lateness);
+                        self.timers.insert((purge_at, TimerKind::Purge, g, uid));
+                    }
+                }
+                TimerKind::Purge if (session.end - 1).saturating_add(lateness) == time => {
+                    expired.push((g, uid));
+                }
+                _ => {}
+            }
+        }
+        if !fired.is_empty() {
+            self.emit(&fired, out);
+        }
+        for (g, uid) in expired {
+            self.remove_session(g, uid);
+        }
+        self.watermark = self.watermark.max(watermark);
+        self.core.metrics.open_windows.store(
+            self.live_sessions as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    fn remove_session(&mut self, g: u32, uid: u64) {
+        let Some(group) = self.groups[g as usize].as_mut() else {
+            return;
+        };
+        let Some(pos) = group.sessions.iter().position(|s| s.uid == uid) else {
+            return;
+        };
+        let session = group.sessions.remove(pos);
+        self.core.accs.release(session.slot);
+        self.live_sessions -= 1;
+        if group.sessions.is_empty() {
+            let hash = group.hash;
+            if let Ok(entry) = self.table.find_entry(hash, |&x| x == g) {
+                entry.remove();
+            }
+            self.groups[g as usize] = None;
+            self.free_groups.push(g);
+        }
+    }
+
+    fn emit(&self, sessions: &[(u32, Session)], out: &mut Emitter) {
+        let rows: Vec<(i64, i64, &[u8], u32)> = sessions
+            .iter()
+            .filter_map(|(g, s)| {
+                let group = self.groups[*g as usize].as_ref()?;
+                Some((s.start, s.end, &group.key[..], s.slot))
+            })
+            .collect();
+        out.emit(0, self.core.output(&rows));
+    }
+}
+
+impl Operator for SessionWindows {
+    fn process(&mut self, _input: usize, batch: Batch, out: &mut Emitter) -> Result<()> {
+        let evaluated = self.core.evaluate(&batch, out)?;
+        let keys = evaluated.key_columns();
+        let args = evaluated.arg_columns();
+        let (gap, lateness) = (self.gap, self.core.lateness);
+        let mut late: Vec<u32> = Vec::new();
+        for i in 0..batch.num_rows {
+            if evaluated.failed[i] {
+                continue;
+            }
+            let (t, w) = (batch.times[i], batch.watermarks[i]);
+            if w >= self.next_timer() {
+                self.advance(w, out);
+            }
+            self.key_buf.clear();
+            self.core.keys.encode(&keys, i, &mut self.key_buf);
+            let g = self.group_for();
+            let (start, end) = (t, t.saturating_add(gap));
+            let group = self.groups[g as usize].as_mut().expect("created above");
+            let touching: Vec<Session> = group
+                .sessions
+                .iter()
+                .filter(|s| s.start <= end && s.end >= start)
+                .copied()
+                .collect();
+            if touching.is_empty() && (end - 1).saturating_add(lateness) <= w {
+                late.push(i as u32);
+                if group.sessions.is_empty() {
+                    // Do not keep an empty group for a record that went nowhere.
+                    let hash = group.hash;
+                    if let Ok(entry) = self.table.find_entry(hash, |&x| x == g) {
+                        entry.remove();
+                    }
+                    self.groups[g as usize] = None;
+                    self.free_groups.push(g);
+                }
+                continue;
+            }
+            let merged_start = touching.iter().map(|s| s.start).fold(start, i64::min);
+            let merged_end = touching.iter().map(|s| s.end).fold(end, i64::max);
+            let slot = match touching.first() {
+                Some(first) => first.slot,
+                None => self.core.accs.alloc(),
+            };
+            for other in touching.iter().skip(1) {
+                self.core.accs.merge(slot, other.slot);
+                self.core.accs.release(other.slot);
+            }
+            group
+                .sessions
+                .retain(|s| !touching.iter().any(|t| t.uid == s.uid));
+            let uid = self.next_uid;
+            self.next_uid += 1;
+            group.sessions.push(Session {
+                uid,
+                start: merged_start,
+                end: merged_end,
+                slot,
+                fired: false,
+            });
+            self.live_sessions = self.live_sessions + 1 - touching.len();
+            self.core
+                .accs
+                .update(&[slot], i, &args, self.core.seq + i as u64);
+            if merged_end - 1 <= w {
+                // Only with allowed lateness: the merged session is already complete, so it
+                // fires (again) now, like Flink's trigger on a late element.
+                let session = *group.sessions.last().expect("pushed above");
+                if let Some(s) = group.sessions.last_mut() {
+                    s.fired = true;
+                }
+                self.emit(&[(g, session)], out);
+                let purge_at = (merged_end - 1).saturating_add(lateness);
+                self.timers.insert((purge_at, TimerKind::Purge, g, uid));
+            } else {
+                self.timers
+                    .insert((merged_end - 1, TimerKind::Fire, g, uid));
+            }
+        }
+        self.core.seq += batch.num_rows as u64;
+        self.core.route_late(&batch, &late, out);
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
+        if watermark > self.watermark || watermark >= self.next_timer() {
+            self.advance(watermark, out);
+        }
+        Ok(())
+    }
+
+    fn open_windows(&self) -> usize {
+        self.live_sessions
+    }
+}

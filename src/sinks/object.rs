@@ -1,0 +1,256 @@
+//! The bucketed object sink (`type: s3`): rows go to files under `url`, in buckets named by
+//! the path template; a file closes ("rolls") when it reaches `max_bytes`, when it has been open
+//! `max_age`, when too many are open (least recently written first), and at the end of the
+//! run. Closed files become visible atomically through the [`ObjectStore`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::path_template::PathTemplate;
+use super::store::{ObjectStore, ObjectWriter};
+use crate::clock::Clock;
+use crate::config::sink::ObjectSink as ObjectSinkConfig;
+use crate::data::{Batch, Column};
+use crate::engine::metrics::Metrics;
+use crate::engine::operator::{Emitter, EngineError, Operator, Result};
+use crate::engine::window::keys::encode_value;
+use crate::format::encode::{EncodeOptions, Projection, RowWriter, row_writer};
+
+const DEFAULT_MAX_BYTES: u64 = 128 << 20;
+const DEFAULT_MAX_AGE_MS: i64 = 15 * 60 * 1000;
+const DEFAULT_MAX_OPEN: usize = 64;
+
+type Writer = Box<dyn RowWriter<Box<dyn ObjectWriter>>>;
+
+struct OpenFile {
+    writer: Writer,
+    opened_ms: i64,
+    /// Order of last use, for closing the least recently written file first.
+    last_used: u64,
+}
+
+pub struct ObjectSink {
+    name: String,
+    store: Box<dyn ObjectStore>,
+    template: PathTemplate,
+    /// Input columns the template reads (to group rows by bucket cheaply).
+    template_columns: Vec<usize>,
+    projection: Projection,
+    encode: EncodeOptions,
+    extension: &'static str,
+    max_bytes: u64,
+    max_age_ms: i64,
+    max_open: usize,
+    open: HashMap<String, OpenFile>,
+    run_id: String,
+    next_part: u64,
+    uses: u64,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    key_buf: Vec<u8>,
+    path_buf: String,
+}
+
+impl ObjectSink {
+    pub fn new(
+        name: &str,
+        config: &ObjectSinkConfig,
+        template: PathTemplate,
+        projection: Projection,
+        store: Box<dyn ObjectStore>,
+        metrics: Arc<Metrics>,
+        clock: Arc<dyn Clock>,
+    ) -> ObjectSink {
+        let rolling = config.rolling.clone();
+        let template_columns = template
+            .segments
+            .iter()
+            .filter_map(|s| match s {
+                super::path_template::Segment::Field { column, .. } => Some(*column),
+                super::path_template::Segment::Literal(_) => None,
+            })
+            .collect();
+        let run_id = format!(
+            "{:08x}",
+            (clock.now_ms() as u64 ^ (u64::from(std::process::id()) << 20)) as u32
+        );
+        ObjectSink {
+            name: name.to_string(),
+            store,
+            template,
+            template_columns,
+            projection,
+            encode: EncodeOptions {
+                format: config.format,
+                csv: config.csv.clone().unwrap_or_default(),
+            },
+            extension: config.format.extension(),
+            max_bytes: rolling
+                .as_ref()
+                .and_then(|r| r.max_bytes)
+                .map_or(DEFAULT_MAX_BYTES, |b| b.bytes),
+            max_age_ms: rolling
+                .as_ref()
+                .and_then(|r| r.max_age)
+                .map_or(DEFAULT_MAX_AGE_MS, |d| d.millis),
+            max_open: rolling
+                .as_ref()
+                .and_then(|r| r.max_open_files)
+                .map_or(DEFAULT_MAX_OPEN, |n| n as usize),
+            open: HashMap::new(),
+            run_id,
+            next_part: 0,
+            uses: 0,
+            clock,
+            metrics,
+            key_buf: Vec::new(),
+            path_buf: String::new(),
+        }
+    }
+
+    fn error(&self, what: &str, e: impl std::fmt::Display) -> EngineError {
+        EngineError::Sink {
+            component: self.name.clone(),
+            message: format!("{what} under {}: {e}", self.store.describe()),
+        }
+    }
+
+    /// The file of `bucket`, opening one (and closing the least recently used if too many
+    /// are open).
+    fn file_for(&mut self, bucket: &str) -> Result<&mut OpenFile> {
+        if !self.open.contains_key(bucket) {
+            if self.open.len() >= self.max_open
+                && let Some(lru) = self
+                    .open
+                    .iter()
+                    .min_by_key(|(_, f)| f.last_used)
+                    .map(|(k, _)| k.clone())
+            {
+                self.roll(&lru)?;
+            }
+            let key = format!(
+                "{bucket}part-{}-{:05}.{}",
+                self.run_id, self.next_part, self.extension
+            );
+            self.next_part += 1;
+            let object = self
+                .store
+                .create(&key)
+                .map_err(|e| self.error(&format!("creating {key}"), e))?;
+            let writer = row_writer(&self.encode, &self.projection, object)
+                .map_err(|e| self.error("starting a file", e))?;
+            self.open.insert(
+                bucket.to_string(),
+                OpenFile {
+                    writer,
+                    opened_ms: self.clock.now_ms(),
+                    last_used: 0,
+                },
+            );
+        }
+        self.uses += 1;
+        let uses = self.uses;
+        let file = self
+            .open
+            .get_mut(bucket)
+            .ok_or_else(|| EngineError::Internal("open file vanished".to_string()))?;
+        file.last_used = uses;
+        Ok(file)
+    }
+
+    /// Closes and commits the file of `bucket`.
+    fn roll(&mut self, bucket: &str) -> Result<()> {
+        let Some(file) = self.open.remove(bucket) else {
+            return Ok(());
+        };
+        let object = file
+            .writer
+            .finish()
+            .map_err(|e| self.error("finishing a file", e))?;
+        let bytes = object
+            .commit()
+            .map_err(|e| self.error("committing a file", e))?;
+        self.metrics.files_committed.fetch_add(1, Relaxed);
+        self.metrics.bytes_out.fetch_add(bytes, Relaxed);
+        Ok(())
+    }
+
+    fn write(&mut self, bucket: &str, batch: &Batch, rows: &[u32]) -> Result<()> {
+        let max_bytes = self.max_bytes;
+        let file = self.file_for(bucket)?;
+        let result = file.writer.write_rows(batch, rows);
+        let full = file.writer.bytes_written() >= max_bytes;
+        result.map_err(|e| self.error("writing", e))?;
+        self.metrics
+            .records_out
+            .fetch_add(rows.len() as u64, Relaxed);
+        if full {
+            self.roll(bucket)?;
+        }
+        Ok(())
+    }
+}
+
+impl Operator for ObjectSink {
+    fn process(&mut self, _input: usize, batch: Batch, _out: &mut Emitter) -> Result<()> {
+        if self.template.is_static() {
+            let rows: Vec<u32> = (0..batch.num_rows as u32).collect();
+            let mut bucket = String::new();
+            self.template.render_into(&batch.columns, 0, &mut bucket);
+            return self.write(&bucket, &batch, &rows);
+        }
+        // Group rows by the values the template reads, then render each bucket once.
+        let columns: Vec<&Column> = self
+            .template_columns
+            .iter()
+            .map(|&c| &batch.columns[c])
+            .collect();
+        let mut groups: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut buckets: Vec<(u32, Vec<u32>)> = Vec::new();
+        for row in 0..batch.num_rows {
+            self.key_buf.clear();
+            for c in &columns {
+                encode_value(c, row, &mut self.key_buf);
+            }
+            match groups.get(self.key_buf.as_slice()) {
+                Some(&g) => buckets[g].1.push(row as u32),
+                None => {
+                    groups.insert(self.key_buf.clone(), buckets.len());
+                    buckets.push((row as u32, vec![row as u32]));
+                }
+            }
+        }
+        for (first, rows) in buckets {
+            let mut path = std::mem::take(&mut self.path_buf);
+            self.template
+                .render_into(&batch.columns, first as usize, &mut path);
+            let result = self.write(&path, &batch, &rows);
+            self.path_buf = path;
+            result?;
+        }
+        Ok(())
+    }
+
+    fn on_tick(&mut self, now_ms: i64, _out: &mut Emitter) -> Result<()> {
+        let expired: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, f)| now_ms - f.opened_ms >= self.max_age_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for bucket in expired {
+            self.roll(&bucket)?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut Emitter) -> Result<()> {
+        let mut buckets: Vec<String> = self.open.keys().cloned().collect();
+        buckets.sort();
+        for bucket in buckets {
+            self.roll(&bucket)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,287 @@
+//! Reading newline-separated records from a byte stream (files, stdin) and decoding them on a
+//! pool of threads while keeping their order.
+//!
+//! The reader cuts the input into chunks of whole lines; workers decode chunks into batches
+//! (and extract event time) in parallel; the reader forwards results to the engine strictly in
+//! input order, so watermarks and results are the same as with one thread.
+
+use std::collections::VecDeque;
+use std::io::Read;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+use super::{SourceContext, SourceEvent, extract_event_time};
+use crate::config::source::Decoding;
+use crate::data::Batch;
+use crate::format::{BadRecord, Decoder};
+
+/// Bytes per chunk: large enough to amortise hand-offs, small enough to keep batches cache
+/// friendly and progress smooth.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// One chunk of whole lines to decode.
+struct Job {
+    chunk: Vec<u8>,
+    first_line: u64,
+    /// The CSV header of the file this chunk comes from.
+    header: Option<Arc<Vec<u8>>>,
+    partition: u32,
+    /// Whether the chunk's size counts as input progress.
+    count_bytes: bool,
+    reply: Sender<Decoded>,
+}
+
+struct Decoded {
+    partition: u32,
+    batch: Batch,
+    bad: Vec<BadRecord>,
+    bytes: u64,
+}
+
+/// A pool of decoding threads for one source.
+pub struct DecodePool {
+    jobs: Option<Sender<Job>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    /// Results in submission order.
+    pending: VecDeque<Receiver<Decoded>>,
+    depth: usize,
+}
+
+impl DecodePool {
+    pub fn new(ctx: &SourceContext, decoding: &Decoding) -> DecodePool {
+        let threads = std::thread::available_parallelism()
+            .map_or(2, |n| n.get())
+            .clamp(1, 4);
+        let (jobs, receiver) = channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        let workers = (0..threads)
+            .filter_map(|i| {
+                let receiver = receiver.clone();
+                let mut decoder = super::decoder(decoding, &ctx.schema);
+                let ctx = ctx.clone();
+                std::thread::Builder::new()
+                    .name(format!("decode-{}-{i}", ctx.name))
+                    .spawn(move || decode_loop(&receiver, decoder.as_mut(), &ctx))
+                    .ok()
+            })
+            .collect();
+        DecodePool {
+            jobs: Some(jobs),
+            workers,
+            pending: VecDeque::new(),
+            depth: threads * 2,
+        }
+    }
+
+    fn submit(&mut self, ctx: &SourceContext, job: Job) -> bool {
+        let Some(jobs) = &self.jobs else { return false };
+        if jobs.send(job).is_err() {
+            return false;
+        }
+        while self.pending.len() > self.depth {
+            if !self.forward_one(ctx) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends the oldest finished chunk to the engine; `false` if the engine is gone.
+    fn forward_one(&mut self, ctx: &SourceContext) -> bool {
+        let Some(next) = self.pending.pop_front() else {
+            return true;
+        };
+        match next.recv() {
+            Ok(d) => ctx.send(SourceEvent::Data {
+                partition: d.partition,
+                batch: d.batch,
+                bad: d.bad,
+                bytes: d.bytes,
+            }),
+            Err(_) => false,
+        }
+    }
+
+    /// Forwards everything submitted so far.
+    pub fn flush(&mut self, ctx: &SourceContext) -> bool {
+        while !self.pending.is_empty() {
+            if !self.forward_one(ctx) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Drop for DecodePool {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+fn decode_loop(jobs: &Mutex<Receiver<Job>>, decoder: &mut dyn Decoder, ctx: &SourceContext) {
+    let mut header: Option<Arc<Vec<u8>>> = None;
+    loop {
+        let job = match jobs.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        if let Some(h) = &job.header
+            && header.as_ref().is_none_or(|cur| !Arc::ptr_eq(cur, h))
+        {
+            // Validated when the file was opened; a failure here was reported there.
+            let _ = decoder.read_header(h);
+            header = Some(h.clone());
+        }
+        let mut batch = Batch::with_capacity(
+            &ctx.schema
+                .fields
+                .iter()
+                .map(|f| f.data_type.clone())
+                .collect::<Vec<_>>(),
+            job.chunk.len() / 48,
+        );
+        let mut bad = Vec::new();
+        let line_of_row =
+            decode_with_lines(decoder, &job.chunk, job.first_line, &mut batch, &mut bad);
+        if let Some(et) = &ctx.event_time {
+            extract_event_time(
+                &mut batch,
+                et,
+                &ctx.schema,
+                &|row| line_of_row.get(row).copied().unwrap_or(0),
+                &mut bad,
+            );
+        }
+        let _ = job.reply.send(Decoded {
+            partition: job.partition,
+            batch,
+            bad,
+            bytes: if job.count_bytes {
+                job.chunk.len() as u64
+            } else {
+                0
+            },
+        });
+    }
+}
+
+/// Decodes a chunk; returns the line number of each decoded row only when rows may need it
+/// (event-time errors), computed lazily from the bad-record lines.
+fn decode_with_lines(
+    decoder: &mut dyn Decoder,
+    chunk: &[u8],
+    first_line: u64,
+    batch: &mut Batch,
+    bad: &mut Vec<BadRecord>,
+) -> Vec<u64> {
+    decoder.decode_lines(chunk, first_line, batch, bad);
+    // Line numbers of good rows are only needed for rare event-time errors; recover them by
+    // walking the non-empty lines that were not reported bad.
+    if batch.num_rows == 0 {
+        return Vec::new();
+    }
+    let bad_lines: std::collections::HashSet<u64> = bad.iter().map(|b| b.line).collect();
+    let mut lines = Vec::with_capacity(batch.num_rows);
+    let mut line = first_line;
+    for raw in chunk.split(|&b| b == b'\n') {
+        if lines.len() == batch.num_rows {
+            break;
+        }
+        let blank = raw.iter().all(|b| b.is_ascii_whitespace());
+        if !blank && !bad_lines.contains(&line) {
+            lines.push(line);
+        }
+        line += 1;
+    }
+    lines
+}
+
+/// Reads `input` (partition `partition`) to its end in chunks of whole lines, decoding on the
+/// pool. Returns `false` when a stop was requested or the engine went away.
+///
+/// # Errors
+/// Read errors and CSV header problems.
+pub fn read_partition(
+    input: &mut dyn Read,
+    partition: u32,
+    ctx: &SourceContext,
+    pool: &mut DecodePool,
+    decoding: &Decoding,
+    describe: &str,
+    count_bytes: bool,
+) -> Result<bool, String> {
+    // A decoder of our own checks the header before workers see chunks.
+    let mut probe = super::decoder(decoding, &ctx.schema);
+    let expects_header = probe.expects_header();
+    let mut carry: Vec<u8> = Vec::new();
+    let mut next_line: u64 = 1;
+    let mut header: Option<Arc<Vec<u8>>> = None;
+    let mut eof = false;
+    while !eof {
+        if ctx.stopped() {
+            return Ok(false);
+        }
+        let mut chunk = std::mem::take(&mut carry);
+        let start = chunk.len();
+        chunk.resize(start + CHUNK_BYTES, 0);
+        let mut filled = start;
+        while filled < chunk.len() {
+            match input.read(&mut chunk[filled..]) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("reading {describe}: {e}")),
+            }
+        }
+        chunk.truncate(filled);
+        // Keep a trailing partial line for the next chunk (unless the input ended).
+        if !eof {
+            match memchr::memrchr(b'\n', &chunk) {
+                Some(i) => carry = chunk.split_off(i + 1),
+                None => {
+                    carry = chunk;
+                    continue;
+                }
+            }
+        }
+        if expects_header && header.is_none() {
+            let end = memchr::memchr(b'\n', &chunk).map_or(chunk.len(), |i| i + 1);
+            let line: Vec<u8> = chunk.drain(..end).collect();
+            let trimmed = line.strip_suffix(b"\n").unwrap_or(&line);
+            let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
+            probe
+                .read_header(trimmed)
+                .map_err(|e| format!("{describe}: bad CSV header: {e}"))?;
+            header = Some(Arc::new(trimmed.to_vec()));
+            next_line += 1;
+        }
+        if chunk.is_empty() {
+            continue;
+        }
+        let lines = memchr::memchr_iter(b'\n', &chunk).count() as u64;
+        let first_line = next_line;
+        next_line += lines;
+        let (reply, result) = channel();
+        pool.pending.push_back(result);
+        let job = Job {
+            chunk,
+            first_line,
+            header: header.clone(),
+            partition,
+            count_bytes,
+            reply,
+        };
+        if !pool.submit(ctx, job) {
+            return Ok(false);
+        }
+    }
+    Ok(pool.flush(ctx))
+}
