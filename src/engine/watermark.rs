@@ -205,8 +205,9 @@ mod tests {
         let mut t = WatermarkTracker::new(0, Some(1000));
         let mut w = Vec::new();
         t.open(1, 0);
-        t.assign(0, &[100], 0, &mut w);
+        t.assign(0, &[100], 1000, &mut w);
         assert!(!t.check_idle(500));
+        // Partition 1 has been quiet for 1.5 s, partition 0 for 0.5 s.
         assert!(t.check_idle(1500));
         assert_eq!(t.current(), 100);
         // Data from the idle partition makes it count again, but never moves time back.

@@ -386,6 +386,11 @@ impl<'a> Compiler<'a> {
                         ));
                     }
                 };
+                if let ExprKind::Literal(Value::Str(p)) = &pattern_e.kind {
+                    functions::check_like_pattern(p, escape).map_err(|m| {
+                        ExprError::new("bad-argument", m).at(self.span(pattern.as_ref()))
+                    })?;
+                }
                 Ok(Expr {
                     kind: ExprKind::Like {
                         expr: Box::new(target),
@@ -987,11 +992,22 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// Type-checks a call of a library function.
+/// Type-checks a call of a library function, and checks its constant arguments (units,
+/// regular expressions, date patterns, JSON paths) now rather than on every record.
 pub(super) fn call(function: &'static Function, args: Vec<Expr>) -> Result<Expr, ExprError> {
     let types: Vec<Option<DataType>> = args.iter().map(|a| a.ty.clone()).collect();
     let ty = (function.return_type)(&types).map_err(|message| {
         ExprError::new("type-mismatch", message).help(format!("usage: {}", function.signature))
+    })?;
+    let literals: Vec<Option<&Value<'_>>> = args
+        .iter()
+        .map(|a| match &a.kind {
+            ExprKind::Literal(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    functions::check_literal_args(function.name, &literals).map_err(|message| {
+        ExprError::new("bad-argument", message).help(format!("usage: {}", function.signature))
     })?;
     Ok(Expr {
         kind: ExprKind::Call { function, args },

@@ -157,7 +157,9 @@ pub fn eval<'a>(expr: &'a Expr, columns: &'a [Column], row: usize) -> Result<Val
                 }
                 values.push(v);
             }
-            (function.eval)(&values)?
+            // Functions over mixed BIGINT/DOUBLE arguments (COALESCE, IF, GREATEST…) may
+            // return a BIGINT where the declared type is DOUBLE.
+            widen((function.eval)(&values)?, expr.ty.as_ref())?
         }
     })
 }

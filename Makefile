@@ -1,0 +1,60 @@
+# streamctl — make targets. `make demo` runs the main job on its embedded default;
+# `make test` is what CI runs (.ci/run).
+
+CARGO        ?= cargo
+RELEASE_BIN  := target/release/streamctl
+DEMO_DIR     ?= out/demo
+BENCH_DIR    ?= out/bench
+BENCH_EVENTS ?= 10000000
+
+.PHONY: all build release demo test lint fmt unit schema bench clean
+
+all: build
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release --locked
+
+## demo: generate 1M movie impressions and run pipelines/movie-impressions-local.yaml on them
+demo: release
+	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
+	$(RELEASE_BIN) generate movie-impressions --count 1000000 --disorder 4s -o $(DEMO_DIR)/impressions.jsonl
+	INPUT=$(DEMO_DIR)/impressions.jsonl OUTPUT=file://$(abspath $(DEMO_DIR))/output/ \
+	  $(RELEASE_BIN) run pipelines/movie-impressions-local.yaml
+	@echo
+	@echo "Output buckets (yyyy-MM-dd--HH/movieId/), first 12:"
+	@cd $(DEMO_DIR)/output && find . -mindepth 2 -maxdepth 2 -type d | sort | head -12
+	@echo "... $$(find $(DEMO_DIR)/output -type f | wc -l) files in total"
+	@f=$$(find $(DEMO_DIR)/output -type f -name '*.csv' | sort | head -1); echo; echo "Sample: $$f"; head -6 "$$f"
+
+## test: formatting, lints, and every test (unit, integration, property, end to end)
+test: lint unit
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings
+
+unit:
+	@if command -v cargo-nextest >/dev/null 2>&1; then \
+	  $(CARGO) nextest run --locked --no-fail-fast; \
+	else \
+	  $(CARGO) test --locked --no-fail-fast; \
+	fi
+	$(CARGO) test --locked --doc
+
+fmt:
+	$(CARGO) fmt --all
+
+## schema: regenerate schemas/pipeline.schema.json from the config types
+schema: build
+	target/debug/streamctl schema -o schemas/pipeline.schema.json
+
+## bench: 10M movie impressions through the local pipeline, beside DuckDB on the same data
+bench: release
+	scripts/bench.sh $(BENCH_EVENTS) $(BENCH_DIR)
+
+clean:
+	$(CARGO) clean
+	rm -rf out
