@@ -105,7 +105,7 @@ impl<'s> Checker<'s> {
             return;
         }
         if types.contains(&"object") && matches!(node.kind, NodeKind::Map(_)) {
-            return self.check_object(node, schema, place);
+            return self.check_object(node, schema, place, &[]);
         }
         if types.contains(&"array") && matches!(node.kind, NodeKind::Seq(_)) {
             if let (NodeKind::Seq(items), Some(item_schema)) = (&mut node.kind, schema.get("items"))
@@ -255,7 +255,9 @@ impl<'s> Checker<'s> {
                     owner,
                     ..place.clone()
                 };
-                self.check_object(node, branch, &tagged_place);
+                let others: Vec<(&str, &'s Value)> =
+                    tags.iter().filter(|(t, _)| *t != tag).copied().collect();
+                self.check_object(node, branch, &tagged_place, &others);
             }
             None => {
                 let what = if kind.is_empty() {
@@ -281,7 +283,15 @@ impl<'s> Checker<'s> {
         }
     }
 
-    fn check_object(&mut self, node: &mut Node, schema: &'s Value, place: &Place) {
+    /// Checks a mapping against an object schema. `variants` are the other branches of a
+    /// tagged enum this object is one branch of (for "that key belongs to `type: x`" hints).
+    fn check_object(
+        &mut self,
+        node: &mut Node,
+        schema: &'s Value,
+        place: &Place,
+        variants: &[(&str, &'s Value)],
+    ) {
         let properties = schema.get("properties").and_then(Value::as_object);
         let additional = schema.get("additionalProperties");
         let required: Vec<&str> = schema
@@ -316,11 +326,27 @@ impl<'s> Checker<'s> {
                     })
                     .unwrap_or_default();
                 let suggestion = closest(&key_text, known.iter().copied());
+                // A key of another `type:` (e.g. `slide` on a tumbling window).
+                let owners: Vec<&str> = variants
+                    .iter()
+                    .filter(|(_, branch)| {
+                        branch
+                            .get("properties")
+                            .and_then(|p| p.get(&key_text))
+                            .is_some()
+                    })
+                    .map(|(tag, _)| *tag)
+                    .collect();
                 let help = match suggestion {
                     Some(s) if required.contains(&s) => {
                         format!("did you mean `{s}`? (`{s}` is required)")
                     }
                     Some(s) => format!("did you mean `{s}`?"),
+                    None if !owners.is_empty() => format!(
+                        "`{key_text}` only applies to `type: {}`; known keys here: {}",
+                        owners.join("` or `type: "),
+                        list_names(&known)
+                    ),
                     None => format!("known keys here: {}", list_names(&known)),
                 };
                 suggested.extend(suggestion.map(str::to_string));
@@ -391,7 +417,13 @@ impl<'s> Checker<'s> {
             } else {
                 node.kind_name()
             };
-            let help = if types.contains(&"boolean") {
+            let help = if types.contains(&"array") {
+                Some(if scalar.interpolated || plain_null {
+                    "write a list: `[a, b]` or one `- item` per line".to_string()
+                } else {
+                    format!("write a list: `[{}]`", text.trim())
+                })
+            } else if types.contains(&"boolean") {
                 Some("write `true` or `false`".to_string())
             } else if types.contains(&"integer") && text.contains('.') {
                 Some("this must be a whole number".to_string())
@@ -477,9 +509,18 @@ impl<'s> Checker<'s> {
                 } else {
                     problem
                 };
+                let help = match format {
+                    "duration" => Some("durations look like `250ms`, `5s`, `15m`, `1h30m` or `1d`"),
+                    "byte-size" => Some("sizes look like `4096`, `512KiB`, `128MiB` or `1GB`"),
+                    "timestamp" => Some("write an RFC 3339 instant, e.g. `2019-01-07T00:00:00Z`"),
+                    _ => None,
+                }
+                // Only when the problem does not already say what to write.
+                .filter(|_| !problem.contains("e.g.") && !problem.contains("; use "));
                 self.push(
                     Diagnostic::error(code, format!("{}: {problem}", describe_value(place)))
-                        .at(node.span),
+                        .at(node.span)
+                        .with_help_opt(help.map(str::to_string)),
                 );
             }
         }

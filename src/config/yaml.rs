@@ -151,11 +151,14 @@ pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
     if let Err(e) = parser.load(&mut builder, true) {
         let at = offsets.byte(e.marker().index());
         let message = e.info().to_string();
-        return Err(vec![
-            Diagnostic::error("yaml-syntax", format!("YAML syntax error: {message}"))
-                .at(Span::new(at, next_char_end(text, at)))
-                .with_help(syntax_help(&message)),
-        ]);
+        let (at, label) = syntax_error_position(text, at, &message);
+        let mut d = Diagnostic::error("yaml-syntax", format!("YAML syntax error: {message}"))
+            .at(Span::new(at, next_char_end(text, at)))
+            .with_help(syntax_help(&message));
+        if let Some(label) = label {
+            d = d.with_label(label);
+        }
+        return Err(vec![d]);
     }
     let TreeBuilder {
         mut documents,
@@ -189,6 +192,11 @@ pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
 fn syntax_help(message: &str) -> String {
     if message.contains("tab") {
         "YAML indents with spaces, never tabs".to_string()
+    } else if message.contains("flow sequence") {
+        "close the list with `]` (`[a, b]`), or write one `- item` per line".to_string()
+    } else if message.contains("flow mapping") {
+        "close the mapping with `}` (`{a: 1, b: 2}`), or write one `key: value` per line"
+            .to_string()
     } else if message.contains("mapping values are not allowed") {
         "a value that contains `: ` must be quoted, e.g. `where: \"a: b\"`".to_string()
     } else if message.contains("did not find expected key") || message.contains("block") {
@@ -196,6 +204,75 @@ fn syntax_help(message: &str) -> String {
     } else {
         "check quoting and indentation around this position".to_string()
     }
+}
+
+/// Where a syntax error should point. The parser reports where it gave up, which is often
+/// lines after the mistake: an unclosed `[`/`{` is found at the next line that cannot continue
+/// it, a tab just after the tab, a mis-indented key at its `:`. Point at the cause instead.
+fn syntax_error_position(text: &str, at: usize, message: &str) -> (usize, Option<String>) {
+    let at = at.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let open = if message.contains("flow sequence") {
+        Some('[')
+    } else if message.contains("flow mapping") {
+        Some('{')
+    } else {
+        None
+    };
+    if let Some(open) = open
+        && let Some(opener) = unclosed_flow_opener(text, at, open)
+    {
+        let close = if open == '[' { ']' } else { '}' };
+        return (opener, Some(format!("this `{open}` is never closed with `{close}`")));
+    }
+    if message.contains("tab") {
+        let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        if let Some(tab) = text[line_start..line_end].find('\t') {
+            return (line_start + tab, None);
+        }
+    }
+    if message.contains("did not find expected key") {
+        let indent = text[line_start..at].len() - text[line_start..at].trim_start().len();
+        if line_start + indent < at {
+            return (line_start + indent, None);
+        }
+    }
+    (at, None)
+}
+
+/// The last `[` (or `{`) before `upto` that is not closed before it, skipping quoted text and
+/// comments.
+fn unclosed_flow_opener(text: &str, upto: usize, open: char) -> Option<usize> {
+    let mut stack: Vec<(char, usize)> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut escaped = false;
+    let mut prev = '\n';
+    for (i, c) in text[..upto].char_indices() {
+        if comment {
+            comment = c != '\n';
+        } else if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if q == '"' && c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+        } else {
+            match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '\'' | '"' if prev.is_whitespace() || "[{,:".contains(prev) => quote = Some(c),
+                '[' | '{' => stack.push((c, i)),
+                ']' | '}' => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    stack.iter().rev().find(|(c, _)| *c == open).map(|&(_, i)| i)
 }
 
 fn next_char_end(text: &str, at: usize) -> usize {
@@ -603,6 +680,24 @@ mod tests {
         let errors = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert_eq!(errors[0].code, "yaml-syntax");
         assert!(errors[0].span.is_some());
+    }
+
+    #[test]
+    fn syntax_errors_point_at_their_cause() {
+        let position = |text: &str| {
+            let e = parse(text).unwrap_err().remove(0);
+            let start = e.span.unwrap().start;
+            (
+                line_of(text, start),
+                start - text[..start].rfind('\n').map_or(0, |i| i + 1) + 1,
+            )
+        };
+        // The unclosed `[` on line 2, not where the parser gave up.
+        assert_eq!(position("a: 1\nb: [x, y\nc:\n  d: 2\n"), (2, 4));
+        // The tab itself.
+        assert_eq!(position("a:\n  b: 1\n\tc: 2\n"), (3, 1));
+        // The mis-indented key, not its colon.
+        assert_eq!(position("a:\n  b: 1\n  c: 2\n d: 3\n"), (4, 2));
     }
 
     #[test]

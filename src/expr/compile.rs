@@ -89,10 +89,22 @@ pub fn parse_sql(sql: &str) -> Result<SqlExpr, ExprError> {
             .next()
             .unwrap_or_default()
             .to_string();
-        let position = location_in_message(&text).map(|loc| {
-            let start = byte_offset(sql, loc);
-            (start, next_token_end(sql, start))
-        });
+        // The expression stopped early: point just past its end, where something is missing.
+        let ended = message.ends_with("found: EOF");
+        let message = if ended {
+            message.replace("found: EOF", "found the end of the expression")
+        } else {
+            message
+        };
+        let position = if ended {
+            let end = sql.trim_end().len();
+            Some((end, end))
+        } else {
+            location_in_message(&text).map(|loc| {
+                let start = byte_offset(sql, loc);
+                (start, next_token_end(sql, start))
+            })
+        };
         ExprError::new("sql-syntax", format!("SQL syntax error: {message}"))
             .at(position.or(Some((0, sql.len()))))
             .help("expressions are Flink SQL: strings in 'single quotes', names with spaces or keywords in `backticks`")
@@ -854,12 +866,19 @@ impl<'a> Compiler<'a> {
                 }
             }
             (Some(x), Some(y)) => {
+                let number_literal = matches!(b.kind, ExprKind::Literal(_)) && y.is_numeric();
                 let help = if (*x == DataType::Timestamp || *y == DataType::Timestamp)
                     && (x.is_numeric() || y.is_numeric())
                 {
                     "epoch numbers are BIGINT: compare with TO_TIMESTAMP_LTZ(ms, 3), or compare numbers"
+                        .to_string()
+                } else if *x == DataType::String && number_literal {
+                    let text = self
+                        .span(at)
+                        .map_or("…", |(s, e)| self.sql[s..e].trim());
+                    format!("the other side is a STRING: quote the value, '{text}'")
                 } else {
-                    "convert one side with CAST(… AS …)"
+                    "convert one side with CAST(… AS …)".to_string()
                 };
                 Err(ExprError::new(
                     "type-mismatch",

@@ -19,7 +19,7 @@ use crate::config::transform::{WindowSpec, WindowTransform};
 use crate::config::yaml::Node as YamlNode;
 use crate::config::{Loaded, Locator, SinkConfig, SourceConfig, TransformConfig};
 use crate::data::{DataType, Field, Schema};
-use crate::diag::{Diagnostic, SourceFile, Span, did_you_mean, list_names};
+use crate::diag::{Diagnostic, SourceFile, Span, closest, did_you_mean, list_names};
 use crate::expr::{self, AggFunc, Expr, ExprError};
 use crate::format::encode::Projection;
 use crate::sinks::path_template::{PathTemplate, TemplateError};
@@ -46,6 +46,7 @@ pub fn build(loaded: &Loaded, _options: &ValidateOptions) -> (Option<Plan>, Vec<
         file: &loaded.file,
         loc: Locator { root: &loaded.root },
         diagnostics: Vec::new(),
+        suggested_inputs: HashSet::new(),
     };
     let plan = b.plan(&loaded.config);
     let mut diagnostics = b.diagnostics;
@@ -140,6 +141,8 @@ struct Builder<'a> {
     file: &'a SourceFile,
     loc: Locator<'a>,
     diagnostics: Vec<Diagnostic>,
+    /// Streams suggested for a misspelled input: not also reported as unread.
+    suggested_inputs: HashSet<String>,
 }
 
 /// The output ports a component produced, once validated.
@@ -427,6 +430,9 @@ impl Builder<'_> {
                             .collect();
                         let mut sorted = candidates.clone();
                         sorted.sort_unstable();
+                        if let Some(meant) = closest(input, candidates.iter().copied()) {
+                            self.suggested_inputs.insert(meant.to_string());
+                        }
                         let help =
                             did_you_mean(input, candidates.iter().copied()).unwrap_or_else(|| {
                                 format!("streams you can read: {}", list_names(&sorted))
@@ -490,14 +496,48 @@ impl Builder<'_> {
             }
         }
         if order.len() < n {
-            let in_cycle: Vec<usize> = (0..n).filter(|c| !order.contains(c)).collect();
+            // Left over: the stages on a cycle and the stages downstream of one. Peel off the
+            // latter (stages nothing left over reads) so the message names only the cycle.
+            let mut in_cycle: Vec<usize> = (0..n).filter(|c| !order.contains(c)).collect();
+            loop {
+                let before = in_cycle.clone();
+                in_cycle.retain(|&c| readers[c].iter().any(|r| before.contains(r)));
+                if in_cycle.len() == before.len() {
+                    break;
+                }
+            }
+            let first = in_cycle.first().copied().unwrap_or(0);
+            // Walk the cycle from `first` along inputs that stay on it.
+            let mut path = vec![first];
+            let mut closing_input = None;
+            let mut current = first;
+            while let Some(&(owner, _, input)) =
+                edges[current].iter().find(|(o, _, _)| in_cycle.contains(o))
+            {
+                if current == first {
+                    closing_input = Some(input);
+                }
+                if path.contains(&owner) {
+                    path.push(owner);
+                    break;
+                }
+                path.push(owner);
+                current = owner;
+            }
             let names: Vec<&str> = in_cycle.iter().map(|&c| components[c].name).collect();
-            let first = &components[in_cycle[0]];
-            let [section, name] = first.path();
-            let span = self.loc.key(&[section, name, "inputs"]);
+            let walk: Vec<String> = path
+                .iter()
+                .map(|&c| format!("`{}`", components[c].name))
+                .collect();
+            let [section, name] = components[first].path();
+            let span = match closing_input {
+                Some(i) => self.loc.item(&[section, name, "inputs"], i),
+                None => self.loc.key(&[section, name, "inputs"]),
+            };
             self.error(
                 Diagnostic::error("cycle", format!("the inputs of {} form a cycle", list_names(&names)))
                     .at(span)
+                    .with_note(format!("{} (each reads the next)", walk.join(" → ")))
                     .with_help("a pipeline flows one way: each component may only read components that do not read it back"),
             );
         }
@@ -520,6 +560,8 @@ impl Builder<'_> {
             .filter(|(_, s)| {
                 !read.contains(&(s.owner, self.port_index(&components[s.owner], s.side)))
             })
+            // "did you mean `x`?" was said already: once fixed, `x` is read.
+            .filter(|(name, _)| !self.suggested_inputs.contains(*name))
             .collect();
         unread.sort_by_key(|(_, s)| s.span.start);
         for (name, s) in unread {
@@ -643,7 +685,9 @@ impl Builder<'_> {
         let mut ports = vec![Port {
             name: c.name.to_string(),
             schema: Arc::new(schema),
-            has_time: event_time.is_some(),
+            // A configured but broken `event_time` was reported already; do not also report
+            // every window downstream as having no event time.
+            has_time: event_time.is_some() || s.event_time().is_some(),
         }];
         let bad_records = self.bad_records(c, s.bad_records(), &mut ports);
         Some((
@@ -1423,9 +1467,15 @@ impl Builder<'_> {
                     ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.'
                 });
             if !valid {
+                let node = self.loc.node(&[section, name, "url"]).clone();
+                let bucket_span = if bucket.is_empty() {
+                    url_span
+                } else {
+                    locate_in_scalar(self.file, &node, &o.url, Some((5, 5 + bucket.len())))
+                };
                 self.error(
                     Diagnostic::error("bad-url", format!("`{bucket}` is not a valid S3 bucket name"))
-                        .at(url_span)
+                        .at(bucket_span)
                         .with_help("bucket names are 3–63 lowercase letters, digits, `-` and `.`: s3://my-bucket/prefix/"),
                 );
             }
@@ -1438,10 +1488,20 @@ impl Builder<'_> {
                 );
             }
         } else {
+            let interpolated = self
+                .loc
+                .node(&[section, name, "url"])
+                .as_scalar()
+                .is_some_and(|s| s.interpolated);
+            let help = if o.url.contains("://") || interpolated {
+                "e.g. s3://analytics/impressions/ or file:///tmp/impressions/".to_string()
+            } else {
+                format!("for a local directory write `file://{}`", o.url)
+            };
             self.error(
                 Diagnostic::error("bad-url", "`url` must start with s3:// or file://")
                     .at(url_span)
-                    .with_help("e.g. s3://analytics/impressions/ or file:///tmp/impressions/"),
+                    .with_help(help),
             );
         }
         if let Some(rolling) = &o.rolling {
