@@ -325,7 +325,12 @@ impl<'s> Checker<'s> {
                             .collect()
                     })
                     .unwrap_or_default();
-                let suggestion = closest(&key_text, known.iter().copied());
+                let suggestion = closest(&key_text, known.iter().copied()).or_else(|| {
+                    SYNONYMS
+                        .iter()
+                        .find(|(other, _)| key_text.eq_ignore_ascii_case(other))
+                        .and_then(|(_, meant)| known.iter().copied().find(|k| k == meant))
+                });
                 // A key of another `type:` (e.g. `slide` on a tumbling window).
                 let owners: Vec<&str> = variants
                     .iter()
@@ -427,6 +432,13 @@ impl<'s> Checker<'s> {
                 Some("write `true` or `false`".to_string())
             } else if types.contains(&"integer") && text.contains('.') {
                 Some("this must be a whole number".to_string())
+            } else if types.contains(&"integer") {
+                let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+                Some(if digits.is_empty() || scalar.interpolated {
+                    "write a whole number, e.g. `1`".to_string()
+                } else {
+                    format!("write the number alone: `{digits}`")
+                })
             } else {
                 None
             };
@@ -530,6 +542,51 @@ impl<'s> Checker<'s> {
         self.diagnostics.push(diagnostic);
     }
 }
+
+/// Names people bring from other tools, and the key they mean here (suggested only where that
+/// key exists).
+const SYNONYMS: &[(&str, &str)] = &[
+    ("separator", "delimiter"),
+    ("sep", "delimiter"),
+    ("max_size", "max_bytes"),
+    ("max_file_size", "max_bytes"),
+    ("size", "max_bytes"),
+    ("from", "inputs"),
+    ("source", "inputs"),
+    ("sources", "inputs"),
+    ("condition", "where"),
+    ("filter", "where"),
+    ("predicate", "where"),
+    ("columns", "fields"),
+    ("select", "fields"),
+    ("bootstrap_servers", "brokers"),
+    ("bootstrap.servers", "brokers"),
+    ("servers", "brokers"),
+    ("bucket", "url"),
+    ("prefix", "url"),
+    ("location", "url"),
+    ("file", "path"),
+    ("filename", "path"),
+    ("key_by", "group_by"),
+    ("partition_by", "group_by"),
+    ("keys", "group_by"),
+    ("watermark", "max_out_of_orderness"),
+    ("time_field", "field"),
+    ("timestamp_field", "field"),
+    ("column", "field"),
+    ("encoding", "format"),
+    ("codec", "format"),
+    ("consumer_group", "group_id"),
+    ("group", "group_id"),
+    ("offset", "start_from"),
+    ("auto_offset_reset", "start_from"),
+    ("aggregations", "aggregates"),
+    ("aggs", "aggregates"),
+    ("metrics", "aggregates"),
+    ("late_events", "late"),
+    ("dead_letter", "bad_records"),
+    ("errors", "bad_records"),
+];
 
 fn schema_types(schema: &Value) -> Vec<&str> {
     match schema.get("type") {

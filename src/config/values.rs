@@ -223,13 +223,26 @@ impl FieldType {
                     }
                     (DataType::Array(Box::new(element.data_type)), None)
                 } else {
-                    let hint = crate::diag::did_you_mean(
-                        &lower,
-                        FIELD_TYPE_NAMES
-                            .iter()
-                            .copied()
-                            .filter(|n| !n.contains('…')),
-                    )
+                    // Every accepted spelling, so `integr` finds `integer`.
+                    let accepted = [
+                        "string",
+                        "str",
+                        "varchar",
+                        "text",
+                        "int",
+                        "integer",
+                        "bigint",
+                        "long",
+                        "double",
+                        "float",
+                        "number",
+                        "boolean",
+                        "bool",
+                        "timestamp",
+                        "timestamp_ms",
+                        "timestamp_s",
+                    ];
+                    let hint = crate::diag::did_you_mean(&lower, accepted)
                     .map(|h| format!("; {h}"))
                     .unwrap_or_default();
                     return Err(format!(

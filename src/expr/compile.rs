@@ -92,7 +92,11 @@ pub fn parse_sql(sql: &str) -> Result<SqlExpr, ExprError> {
         // The expression stopped early: point just past its end, where something is missing.
         let ended = message.ends_with("found: EOF");
         let message = if ended {
-            message.replace("found: EOF", "found the end of the expression")
+            let expected = message
+                .trim_start_matches("Expected: ")
+                .trim_end_matches("found: EOF")
+                .trim_end_matches([',', ' ']);
+            format!("the expression ends too early; expected {expected}")
         } else {
             message
         };
@@ -107,19 +111,31 @@ pub fn parse_sql(sql: &str) -> Result<SqlExpr, ExprError> {
         };
         ExprError::new("sql-syntax", format!("SQL syntax error: {message}"))
             .at(position.or(Some((0, sql.len()))))
-            .help("expressions are Flink SQL: strings in 'single quotes', names with spaces or keywords in `backticks`")
+            .help(if ended {
+                "something is missing at the end: an operand after an operator, or a closing `)`"
+            } else {
+                "expressions are Flink SQL: strings in 'single quotes', names with spaces or keywords in `backticks`"
+            })
     };
     let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
     let expr = parser.parse_expr().map_err(syntax)?;
     let next = parser.peek_token();
     if next.token != sqlparser::tokenizer::Token::EOF {
         let start = byte_offset(sql, next.span.start);
+        let word = next.token.to_string().to_ascii_uppercase();
+        let help = match word.as_str() {
+            "AS" => "one expression per setting; to name a result use the key (e.g. `total: SUM(x)`), not `AS`",
+            "THEN" | "ELSE" | "WHEN" => {
+                "a value chosen by a condition is written `CASE WHEN cond THEN a ELSE b END`"
+            }
+            _ => "one expression per setting: is an operator (`AND`, `+`, `=`…) or a comma missing before this?",
+        };
         return Err(ExprError::new(
             "sql-syntax",
             format!("SQL syntax error: unexpected `{}` after the expression", next.token),
         )
         .at(Some((start, sql.len())))
-        .help("one expression per setting; to name a result use the key (e.g. `total: SUM(x)`), not `AS`"));
+        .help(help));
     }
     Ok(expr)
 }
@@ -540,7 +556,14 @@ impl<'a> Compiler<'a> {
                 "aggregate it (e.g. `MAX({name})`) or add it to `group_by`"
             )));
         }
-        let mut err = ExprError::new("unknown-field", format!("unknown field `{name}`"));
+        let mut err = if ident.quote_style == Some('"') {
+            ExprError::new(
+                "unknown-field",
+                format!("unknown field \"{name}\" (double quotes name a field in SQL)"),
+            )
+        } else {
+            ExprError::new("unknown-field", format!("unknown field `{name}`"))
+        };
         if ident.quote_style == Some('"') {
             err = err.help(format!(
                 "string literals use single quotes in SQL: '{name}'; double quotes name fields"
@@ -766,8 +789,10 @@ impl<'a> Compiler<'a> {
                             ),
                         )
                         .at(self.span(bad.1))
-                        .help(if *bad.0 == DataType::String {
-                            "convert with CAST(x AS BIGINT) or CAST(x AS DOUBLE); `||` joins strings"
+                        .help(if *a == DataType::String && *b == DataType::String && op == BinaryOp::Add {
+                            "to join strings write `||` instead of `+`, e.g. `a || '-' || b`"
+                        } else if *bad.0 == DataType::String {
+                            "convert with CAST(x AS BIGINT) or CAST(x AS DOUBLE)"
                         } else {
                             "arithmetic works on BIGINT and DOUBLE"
                         }));
@@ -951,7 +976,8 @@ impl<'a> Compiler<'a> {
                 None if self.in_aggregate => Err(ExprError::new(
                     "nested-aggregate",
                     format!("aggregate function {name} cannot be nested inside another aggregate"),
-                )),
+                )
+                .help("aggregate input fields directly; to aggregate aggregates, add a second window that reads this one")),
                 None => Err(ExprError::new(
                     "aggregate-outside-window",
                     format!("aggregate function {name} is only allowed in a window's `aggregates`"),

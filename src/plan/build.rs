@@ -1312,7 +1312,8 @@ impl Builder<'_> {
                     let span = at(self, "gap");
                     self.error(
                         Diagnostic::error("bad-window", "session `gap` must be longer than 0")
-                            .at(span),
+                            .at(span)
+                            .with_help("a session ends after `gap` without events, e.g. `gap: 30m`"),
                     );
                     return None;
                 }

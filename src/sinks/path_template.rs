@@ -250,7 +250,10 @@ fn check_literal(literal: &str, start: usize, first: bool, errors: &mut Vec<Temp
             code: "unsafe-path",
             message: "`..` in a path template would leave the sink's prefix".to_string(),
             span: (at, at + 2),
-            help: None,
+            help: Some(
+                "the template is relative to the sink's `url`; to write elsewhere, change `url`"
+                    .to_string(),
+            ),
         });
     }
 }
