@@ -303,6 +303,12 @@ impl<'s> Checker<'s> {
         let NodeKind::Map(entries) = &mut node.kind else {
             return;
         };
+        // Where a missing key is reported: the key naming this object, or (at the top level)
+        // the first key of the file.
+        let missing_at = place
+            .key_span
+            .or(entries.first().map(|(k, _)| k.span))
+            .unwrap_or(node_span);
         // Typos of required keys: reported once, as the unknown key with its suggestion.
         let mut suggested: Vec<String> = Vec::new();
         for (key, value) in entries.iter_mut() {
@@ -379,7 +385,7 @@ impl<'s> Checker<'s> {
                         "missing-key",
                         format!("{} is missing required key `{name}`", place.owner),
                     )
-                    .at(place.key_span.unwrap_or(node_span))
+                    .at(missing_at)
                     .with_help_opt(description.map(|d| format!("`{name}`: {d}"))),
                 );
             }
@@ -405,6 +411,12 @@ impl<'s> Checker<'s> {
         };
         let text = scalar.value.clone();
         let plain_null = scalar.plain && is_null_text(&text);
+        // A value left empty (`path:`) has no text of its own to point at: point at its key.
+        let span = if plain_null && text.is_empty() {
+            place.key_span.unwrap_or(node.span)
+        } else {
+            node.span
+        };
         let resolved = if types.contains(&"integer") && text.trim().parse::<i64>().is_ok() {
             Some(Resolved::Int)
         } else if types.contains(&"number") && text.trim().parse::<f64>().is_ok() {
@@ -428,6 +440,9 @@ impl<'s> Checker<'s> {
                 } else {
                     format!("write a list: `[{}]`", text.trim())
                 })
+            } else if plain_null && text.is_empty() {
+                let key = place.path.rsplit('.').next().unwrap_or_default();
+                Some(format!("write a value after `{key}:`, or remove the line"))
             } else if types.contains(&"boolean") {
                 Some("write `true` or `false`".to_string())
             } else if types.contains(&"integer") && text.contains('.') {
@@ -450,7 +465,7 @@ impl<'s> Checker<'s> {
                         describe_value(place)
                     ),
                 )
-                .at(node.span)
+                .at(span)
                 .with_help_opt(help),
             );
             return;

@@ -138,6 +138,16 @@ fn truncate(s: &str, max: usize) -> String {
 /// Parses YAML text into a [`Node`] tree. Returns every problem found: syntax errors (the
 /// first one stops parsing), duplicate keys, anchors and multi-document files.
 pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
+    match parse_lenient(text)? {
+        (root, diagnostics) if diagnostics.is_empty() => Ok(root),
+        (_, diagnostics) => Err(diagnostics),
+    }
+}
+
+/// Like [`parse`], but problems that leave a usable tree (duplicate keys, YAML tags) come back
+/// beside the tree, so the rest of the file can still be checked and every mistake reported
+/// in one pass. `Err` only when there is no tree: syntax errors, several documents, no document.
+pub fn parse_lenient(text: &str) -> Result<(Node, Vec<Diagnostic>), Vec<Diagnostic>> {
     let offsets = CharOffsets::new(text);
     let mut builder = TreeBuilder {
         text,
@@ -151,10 +161,28 @@ pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
     if let Err(e) = parser.load(&mut builder, true) {
         let at = offsets.byte(e.marker().index());
         let message = e.info().to_string();
+        let reported = at.min(text.len());
         let (at, label) = syntax_error_position(text, at, &message);
-        let mut d = Diagnostic::error("yaml-syntax", format!("YAML syntax error: {message}"))
-            .at(Span::new(at, next_char_end(text, at)))
-            .with_help(syntax_help(&message));
+        let help = match (&label, text[at..].starts_with('[')) {
+            (Some(_), true) => syntax_help("flow sequence"),
+            (Some(_), false) => syntax_help("flow mapping"),
+            (None, _) => syntax_help(&message),
+        };
+        let mut d = match &label {
+            // The cause was found away from where the parser stopped: say what it is, and keep
+            // the parser's words as a note.
+            Some(_) => {
+                let open = &text[at..next_char_end(text, at)];
+                let (line, column) = (line_of(text, reported), column_of(text, reported));
+                Diagnostic::error("yaml-syntax", format!("YAML syntax error: unclosed `{open}`"))
+                    .with_note(format!(
+                        "the YAML parser stopped at line {line}, column {column}: {message}"
+                    ))
+            }
+            None => Diagnostic::error("yaml-syntax", format!("YAML syntax error: {message}")),
+        }
+        .at(Span::new(at, next_char_end(text, at)))
+        .with_help(help);
         if let Some(label) = label {
             d = d.with_label(label);
         }
@@ -176,11 +204,11 @@ pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
             .with_help("put each pipeline in a file of its own"),
         );
     }
-    if !diagnostics.is_empty() {
+    if documents.len() > 1 {
         return Err(diagnostics);
     }
     match documents.pop() {
-        Some(root) if documents.is_empty() => Ok(root),
+        Some(root) if documents.is_empty() => Ok((root, diagnostics)),
         _ => Err(vec![
             Diagnostic::error("empty-file", "the pipeline file is empty").with_help(
                 "start from an example in pipelines/, or run `streamctl validate --help`",
@@ -212,15 +240,18 @@ fn syntax_help(message: &str) -> String {
 fn syntax_error_position(text: &str, at: usize, message: &str) -> (usize, Option<String>) {
     let at = at.min(text.len());
     let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    // An unclosed `[`/`{` shows up as a flow error, or as a misplaced `:` on the next key.
     let open = if message.contains("flow sequence") {
         Some('[')
     } else if message.contains("flow mapping") {
         Some('{')
+    } else if message.contains("':' indicator") {
+        unclosed_flow_opener(text, at, None).map(|i| if text[i..].starts_with('[') { '[' } else { '{' })
     } else {
         None
     };
     if let Some(open) = open
-        && let Some(opener) = unclosed_flow_opener(text, at, open)
+        && let Some(opener) = unclosed_flow_opener(text, at, Some(open))
     {
         let close = if open == '[' { ']' } else { '}' };
         return (opener, Some(format!("this `{open}` is never closed with `{close}`")));
@@ -242,7 +273,7 @@ fn syntax_error_position(text: &str, at: usize, message: &str) -> (usize, Option
 
 /// The last `[` (or `{`) before `upto` that is not closed before it, skipping quoted text and
 /// comments.
-fn unclosed_flow_opener(text: &str, upto: usize, open: char) -> Option<usize> {
+fn unclosed_flow_opener(text: &str, upto: usize, open: Option<char>) -> Option<usize> {
     let mut stack: Vec<(char, usize)> = Vec::new();
     let mut quote: Option<char> = None;
     let mut comment = false;
@@ -272,7 +303,11 @@ fn unclosed_flow_opener(text: &str, upto: usize, open: char) -> Option<usize> {
         }
         prev = c;
     }
-    stack.iter().rev().find(|(c, _)| *c == open).map(|&(_, i)| i)
+    stack
+        .iter()
+        .rev()
+        .find(|(c, _)| open.is_none_or(|o| *c == o))
+        .map(|&(_, i)| i)
 }
 
 fn next_char_end(text: &str, at: usize) -> usize {
@@ -389,6 +424,13 @@ impl TreeBuilder<'_> {
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// 1-based column (in characters) of a byte offset.
+fn column_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    text[line_start..offset].chars().count() + 1
 }
 
 /// Length of a quoted scalar including both quotes.
@@ -694,6 +736,7 @@ mod tests {
         };
         // The unclosed `[` on line 2, not where the parser gave up.
         assert_eq!(position("a: 1\nb: [x, y\nc:\n  d: 2\n"), (2, 4));
+        assert_eq!(position("a: 1\nb: {x: 1, y: 2\nc: 3\n"), (2, 4));
         // The tab itself.
         assert_eq!(position("a:\n  b: 1\n\tc: 2\n"), (3, 1));
         // The mis-indented key, not its colon.

@@ -570,6 +570,11 @@ impl<'a> Compiler<'a> {
             ));
         } else if let Some(c) = closest(name, self.schema.names()) {
             err = err.help(format!("did you mean `{c}`?"));
+        } else if let Some(collector) = self.aggregates
+            && let Some(c) = closest(name, collector.borrow().input.names())
+        {
+            // In a window output: the input's fields are there inside aggregates.
+            err = err.help(format!("did you mean `{c}` (inside an aggregate, e.g. `MAX({c})`)?"));
         } else {
             err = err.help(format!(
                 "fields here: {}",
@@ -991,6 +996,10 @@ impl<'a> Compiler<'a> {
                 format!("{name}: FILTER and OVER clauses are not supported"),
             ));
         }
+        if functions::lookup(&name).is_none() {
+            // Before looking at the arguments, so `COUNTT(*)` is a typo, not a misplaced `*`.
+            return Err(self.unknown_function(&name, &SqlExpr::Function(func.clone())));
+        }
         let raw_args = function_args(func)?;
         // TIMESTAMPADD(HOUR, …) / TIMESTAMPDIFF(HOUR, …) take a unit keyword first.
         let takes_unit = matches!(name.as_str(), "TIMESTAMPADD" | "TIMESTAMPDIFF");
@@ -1019,16 +1028,21 @@ impl<'a> Compiler<'a> {
         at: &SqlExpr,
     ) -> Result<Expr, ExprError> {
         let Some(function) = functions::lookup(name) else {
-            let names = functions::all().iter().map(|f| f.name);
-            let mut err = ExprError::new("unknown-function", format!("unknown function {name}"));
-            if let Some(help) = did_you_mean(name, names) {
-                err = err.help(help);
-            } else {
-                err = err.help("see docs/expressions.md for the supported functions");
-            }
-            return Err(err.at(self.span(at)));
+            return Err(self.unknown_function(name, at));
         };
         call(function, args).map_err(|e| e.at(self.span(at)))
+    }
+
+    fn unknown_function(&self, name: &str, at: &SqlExpr) -> ExprError {
+        let names = functions::all()
+            .iter()
+            .map(|f| f.name)
+            .chain(AGGREGATE_NAMES.iter().copied());
+        let help = did_you_mean(name, names)
+            .unwrap_or_else(|| "see docs/expressions.md for the supported functions".to_string());
+        ExprError::new("unknown-function", format!("unknown function {name}"))
+            .help(help)
+            .at(self.span(at))
     }
 }
 

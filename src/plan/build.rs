@@ -398,6 +398,17 @@ impl Builder<'_> {
             }
             for (i, input) in inputs.iter().enumerate() {
                 let span = self.loc.item(&[section, name, "inputs"], i);
+                if inputs[..i].contains(input) {
+                    self.error(
+                        Diagnostic::error(
+                            "duplicate-input",
+                            format!("{} lists `{input}` twice in its inputs", component.describe()),
+                        )
+                        .at(span)
+                        .with_help("every record would be read twice; list each input once"),
+                    );
+                    continue;
+                }
                 match streams.get(input) {
                     Some(stream) if components[stream.owner].section == Section::Sink => {
                         self.error(
