@@ -145,7 +145,11 @@ fn invalid_cases_report_exactly_what_they_expect() {
             report.push_str(&format!(
                 "\n    everything reported: {:?}\n{}",
                 located(&v),
-                indent(&streamctl::diag::render_human(&v.file, &v.diagnostics, false))
+                indent(&streamctl::diag::render_human(
+                    &v.file,
+                    &v.diagnostics,
+                    false
+                ))
             ));
             failures.push(report);
         }
@@ -264,7 +268,14 @@ fn checked_in_schema_is_up_to_date() {
 fn streamctl(args: &[&str]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_streamctl"));
     command.args(args).current_dir(root()).env("NO_COLOR", "1");
-    for var in ["INPUT", "OUTPUT", "KAFKA_BROKERS", "TOPIC", "STREAM", "AWS_REGION"] {
+    for var in [
+        "INPUT",
+        "OUTPUT",
+        "KAFKA_BROKERS",
+        "TOPIC",
+        "STREAM",
+        "AWS_REGION",
+    ] {
         command.env_remove(var);
     }
     command.output().expect("streamctl runs")
@@ -309,7 +320,11 @@ fn cli_exit_code_1_for_an_invalid_file() {
         "{err}"
     );
     assert!(err.contains("help: did you mean"), "{err}");
-    assert!(stdout(&o).contains(&format!("{INVALID}: invalid")), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&format!("{INVALID}: invalid")),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -359,7 +374,11 @@ fn cli_github_output_annotates_lines() {
 fn cli_deny_warnings_fails_a_warning_only_file() {
     let o = streamctl(&["validate", WARNING_ONLY]);
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
-    assert!(stderr(&o).contains("warning[unused-output]"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning[unused-output]"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stdout(&o).contains("valid (1 warning)"), "{}", stdout(&o));
     let o = streamctl(&["validate", "--deny-warnings", WARNING_ONLY]);
     assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));

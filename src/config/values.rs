@@ -154,7 +154,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.bytes;
         for (size, unit) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-            if b >= size && b % size == 0 {
+            if b >= size && b.is_multiple_of(size) {
                 return write!(f, "{}{unit}", b / size);
             }
         }
@@ -243,8 +243,8 @@ impl FieldType {
                         "timestamp_s",
                     ];
                     let hint = crate::diag::did_you_mean(&lower, accepted)
-                    .map(|h| format!("; {h}"))
-                    .unwrap_or_default();
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default();
                     return Err(format!(
                         "unknown field type `{t}`; use one of {}{hint}",
                         FIELD_TYPE_NAMES.join(", ")

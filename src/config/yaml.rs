@@ -174,10 +174,13 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<Diagnostic>), Vec<Diagnost
             Some(_) => {
                 let open = &text[at..next_char_end(text, at)];
                 let (line, column) = (line_of(text, reported), column_of(text, reported));
-                Diagnostic::error("yaml-syntax", format!("YAML syntax error: unclosed `{open}`"))
-                    .with_note(format!(
-                        "the YAML parser stopped at line {line}, column {column}: {message}"
-                    ))
+                Diagnostic::error(
+                    "yaml-syntax",
+                    format!("YAML syntax error: unclosed `{open}`"),
+                )
+                .with_note(format!(
+                    "the YAML parser stopped at line {line}, column {column}: {message}"
+                ))
             }
             None => Diagnostic::error("yaml-syntax", format!("YAML syntax error: {message}")),
         }
@@ -246,7 +249,8 @@ fn syntax_error_position(text: &str, at: usize, message: &str) -> (usize, Option
     } else if message.contains("flow mapping") {
         Some('{')
     } else if message.contains("':' indicator") {
-        unclosed_flow_opener(text, at, None).map(|i| if text[i..].starts_with('[') { '[' } else { '{' })
+        unclosed_flow_opener(text, at, None)
+            .map(|i| if text[i..].starts_with('[') { '[' } else { '{' })
     } else {
         None
     };
@@ -254,11 +258,18 @@ fn syntax_error_position(text: &str, at: usize, message: &str) -> (usize, Option
         && let Some(opener) = unclosed_flow_opener(text, at, Some(open))
     {
         let close = if open == '[' { ']' } else { '}' };
-        return (opener, Some(format!("this `{open}` is never closed with `{close}`")));
+        return (
+            opener,
+            Some(format!("this `{open}` is never closed with `{close}`")),
+        );
     }
     if message.contains("tab") {
+        // On the reported line, or on the next one (the parser may stop at the line end).
         let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
-        if let Some(tab) = text[line_start..line_end].find('\t') {
+        let next_end = text[(line_end + 1).min(text.len())..]
+            .find('\n')
+            .map_or(text.len(), |i| line_end + 1 + i);
+        if let Some(tab) = text[line_start..next_end].find('\t') {
             return (line_start + tab, None);
         }
     }

@@ -124,15 +124,22 @@ pub fn parse_sql(sql: &str) -> Result<SqlExpr, ExprError> {
         let start = byte_offset(sql, next.span.start);
         let word = next.token.to_string().to_ascii_uppercase();
         let help = match word.as_str() {
-            "AS" => "one expression per setting; to name a result use the key (e.g. `total: SUM(x)`), not `AS`",
+            "AS" => {
+                "one expression per setting; to name a result use the key (e.g. `total: SUM(x)`), not `AS`"
+            }
             "THEN" | "ELSE" | "WHEN" => {
                 "a value chosen by a condition is written `CASE WHEN cond THEN a ELSE b END`"
             }
-            _ => "one expression per setting: is an operator (`AND`, `+`, `=`…) or a comma missing before this?",
+            _ => {
+                "one expression per setting: is an operator (`AND`, `+`, `=`…) or a comma missing before this?"
+            }
         };
         return Err(ExprError::new(
             "sql-syntax",
-            format!("SQL syntax error: unexpected `{}` after the expression", next.token),
+            format!(
+                "SQL syntax error: unexpected `{}` after the expression",
+                next.token
+            ),
         )
         .at(Some((start, sql.len())))
         .help(help));
@@ -574,7 +581,9 @@ impl<'a> Compiler<'a> {
             && let Some(c) = closest(name, collector.borrow().input.names())
         {
             // In a window output: the input's fields are there inside aggregates.
-            err = err.help(format!("did you mean `{c}` (inside an aggregate, e.g. `MAX({c})`)?"));
+            err = err.help(format!(
+                "did you mean `{c}` (inside an aggregate, e.g. `MAX({c})`)?"
+            ));
         } else {
             err = err.help(format!(
                 "fields here: {}",
@@ -794,13 +803,18 @@ impl<'a> Compiler<'a> {
                             ),
                         )
                         .at(self.span(bad.1))
-                        .help(if *a == DataType::String && *b == DataType::String && op == BinaryOp::Add {
-                            "to join strings write `||` instead of `+`, e.g. `a || '-' || b`"
-                        } else if *bad.0 == DataType::String {
-                            "convert with CAST(x AS BIGINT) or CAST(x AS DOUBLE)"
-                        } else {
-                            "arithmetic works on BIGINT and DOUBLE"
-                        }));
+                        .help(
+                            if *a == DataType::String
+                                && *b == DataType::String
+                                && op == BinaryOp::Add
+                            {
+                                "to join strings write `||` instead of `+`, e.g. `a || '-' || b`"
+                            } else if *bad.0 == DataType::String {
+                                "convert with CAST(x AS BIGINT) or CAST(x AS DOUBLE)"
+                            } else {
+                                "arithmetic works on BIGINT and DOUBLE"
+                            },
+                        ));
                     }
                     (Some(a), None) | (None, Some(a)) => {
                         return Err(ExprError::new(
@@ -903,9 +917,7 @@ impl<'a> Compiler<'a> {
                     "epoch numbers are BIGINT: compare with TO_TIMESTAMP_LTZ(ms, 3), or compare numbers"
                         .to_string()
                 } else if *x == DataType::String && number_literal {
-                    let text = self
-                        .span(at)
-                        .map_or("…", |(s, e)| self.sql[s..e].trim());
+                    let text = self.span(at).map_or("…", |(s, e)| self.sql[s..e].trim());
                     format!("the other side is a STRING: quote the value, '{text}'")
                 } else {
                     "convert one side with CAST(… AS …)".to_string()

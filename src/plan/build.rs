@@ -257,7 +257,7 @@ impl Builder<'_> {
             });
         }
         self.unread_outputs(&components, &streams, &edges);
-        let checkpoint = config.checkpoint.as_ref().and_then(|c| {
+        let checkpoint = config.checkpoint.as_ref().map(|c| {
             let url_span = self.loc.value(&["checkpoint", "url"]);
             if !(c.url.starts_with("file://") || c.url.starts_with("s3://")) {
                 self.error(
@@ -271,10 +271,10 @@ impl Builder<'_> {
                 let span = self.loc.value(&["checkpoint", "interval"]);
                 self.error(Diagnostic::error("bad-duration", "checkpoint `interval` must be longer than 0").at(span));
             }
-            Some(CheckpointPlan {
+            CheckpointPlan {
                 url: c.url.clone(),
                 interval_ms: interval,
-            })
+            }
         });
         Some(Plan {
             name: config.name.clone(),
@@ -402,7 +402,10 @@ impl Builder<'_> {
                     self.error(
                         Diagnostic::error(
                             "duplicate-input",
-                            format!("{} lists `{input}` twice in its inputs", component.describe()),
+                            format!(
+                                "{} lists `{input}` twice in its inputs",
+                                component.describe()
+                            ),
                         )
                         .at(span)
                         .with_help("every record would be read twice; list each input once"),
@@ -784,9 +787,9 @@ impl Builder<'_> {
                     format!("event-time field `{}` is {}, not a timestamp", field.name, field.data_type),
                 )
                 .at(field_span)
-                .with_help(format!(
-                    "declare it `timestamp_ms` (epoch milliseconds), `timestamp_s` (epoch seconds) or `timestamp` (text) in `schema`"
-                )),
+                .with_help(
+                    "declare it `timestamp_ms` (epoch milliseconds), `timestamp_s` (epoch seconds) or `timestamp` (text) in `schema`",
+                ),
             );
             return None;
         }
@@ -1324,7 +1327,9 @@ impl Builder<'_> {
                     self.error(
                         Diagnostic::error("bad-window", "session `gap` must be longer than 0")
                             .at(span)
-                            .with_help("a session ends after `gap` without events, e.g. `gap: 30m`"),
+                            .with_help(
+                                "a session ends after `gap` without events, e.g. `gap: 30m`",
+                            ),
                     );
                     return None;
                 }
