@@ -353,6 +353,10 @@ impl<'s> Checker<'s> {
                         format!("did you mean `{s}`? (`{s}` is required)")
                     }
                     Some(s) => format!("did you mean `{s}`?"),
+                    None if key_text == "inputs" && component_kind(place) == "source" => {
+                        "sources read from outside the pipeline; only transforms and sinks have `inputs`"
+                            .to_string()
+                    }
                     None if !owners.is_empty() => format!(
                         "`{key_text}` only applies to `type: {}`; known keys here: {}",
                         owners.join("` or `type: "),
@@ -442,7 +446,7 @@ impl<'s> Checker<'s> {
                 })
             } else if plain_null && text.is_empty() {
                 let key = place.path.rsplit('.').next().unwrap_or_default();
-                Some(format!("write a value after `{key}:`, or remove the line"))
+                Some(format!("write a value after `{key}:`"))
             } else if types.contains(&"boolean") {
                 Some("write `true` or `false`".to_string())
             } else if types.contains(&"integer") && text.contains('.') {
@@ -653,6 +657,9 @@ fn shape_help(node: &Node, types: &[&str]) -> Option<String> {
         (NodeKind::Seq(_), false) if types.contains(&"string") => {
             Some("this takes a single value, not a list".to_string())
         }
+        (NodeKind::Seq(_), false) if types.contains(&"object") => {
+            Some("write one `name: value` per line, without the `- `".to_string())
+        }
         _ => None,
     }
 }
@@ -677,9 +684,17 @@ fn component_kind(place: &Place) -> &'static str {
     }
 }
 
+/// The first sentence of a description (not cut at an abbreviation such as `e.g.`).
 fn first_sentence(text: &str) -> String {
-    let end = text.find(". ").map_or(text.len(), |i| i + 1);
-    text[..end].to_string()
+    let mut from = 0;
+    while let Some(i) = text[from..].find(". ").map(|i| from + i) {
+        let before = &text[..i + 1];
+        if !(before.ends_with("e.g.") || before.ends_with("i.e.")) {
+            return before.to_string();
+        }
+        from = i + 2;
+    }
+    text.to_string()
 }
 
 fn set_resolved(node: &mut Node, resolved: Resolved) {

@@ -117,6 +117,20 @@ pub fn parse_sql(sql: &str) -> Result<SqlExpr, ExprError> {
                 "expressions are Flink SQL: strings in 'single quotes', names with spaces or keywords in `backticks`"
             })
     };
+    // sqlparser reads `==` as `=`; Flink SQL rejects it, so must we.
+    if let Ok(tokens) = sqlparser::tokenizer::Tokenizer::new(&dialect, sql).tokenize_with_location()
+        && let Some(double) = tokens
+            .iter()
+            .find(|t| t.token == sqlparser::tokenizer::Token::DoubleEq)
+    {
+        let start = byte_offset(sql, double.span.start);
+        return Err(ExprError::new(
+            "sql-syntax",
+            "SQL syntax error: `==` is not an SQL operator",
+        )
+        .at(Some((start, start + 2)))
+        .help("SQL compares with a single `=`"));
+    }
     let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
     let expr = parser.parse_expr().map_err(syntax)?;
     let next = parser.peek_token();
@@ -130,6 +144,7 @@ pub fn parse_sql(sql: &str) -> Result<SqlExpr, ExprError> {
             "THEN" | "ELSE" | "WHEN" => {
                 "a value chosen by a condition is written `CASE WHEN cond THEN a ELSE b END`"
             }
+            "=>" => "did you mean `>=`?",
             _ => {
                 "one expression per setting: is an operator (`AND`, `+`, `=`…) or a comma missing before this?"
             }

@@ -46,7 +46,7 @@ pub fn build(loaded: &Loaded, _options: &ValidateOptions) -> (Option<Plan>, Vec<
         file: &loaded.file,
         loc: Locator { root: &loaded.root },
         diagnostics: Vec::new(),
-        suggested_inputs: HashSet::new(),
+        quiet_outputs: HashSet::new(),
     };
     let plan = b.plan(&loaded.config);
     let mut diagnostics = b.diagnostics;
@@ -141,8 +141,8 @@ struct Builder<'a> {
     file: &'a SourceFile,
     loc: Locator<'a>,
     diagnostics: Vec<Diagnostic>,
-    /// Streams suggested for a misspelled input: not also reported as unread.
-    suggested_inputs: HashSet<String>,
+    /// Streams not to report as unread: suggested for a misspelled input, or declared twice.
+    quiet_outputs: HashSet<String>,
 }
 
 /// The output ports a component produced, once validated.
@@ -288,6 +288,8 @@ impl Builder<'_> {
         let mut names: HashMap<String, StreamName> = HashMap::new();
         let mut declare = |b: &mut Self, name: &str, stream: StreamName| {
             if let Some(first) = names.get(name) {
+                // Which of the two is meant to be read is unclear: do not also warn it is unread.
+                b.quiet_outputs.insert(name.to_string());
                 let first_line = b.file.line_col(first.span.start).line;
                 b.error(
                     Diagnostic::error("duplicate-name", format!("the name `{name}` is used twice"))
@@ -445,7 +447,7 @@ impl Builder<'_> {
                         let mut sorted = candidates.clone();
                         sorted.sort_unstable();
                         if let Some(meant) = closest(input, candidates.iter().copied()) {
-                            self.suggested_inputs.insert(meant.to_string());
+                            self.quiet_outputs.insert(meant.to_string());
                         }
                         let help =
                             did_you_mean(input, candidates.iter().copied()).unwrap_or_else(|| {
@@ -574,8 +576,8 @@ impl Builder<'_> {
             .filter(|(_, s)| {
                 !read.contains(&(s.owner, self.port_index(&components[s.owner], s.side)))
             })
-            // "did you mean `x`?" was said already: once fixed, `x` is read.
-            .filter(|(name, _)| !self.suggested_inputs.contains(*name))
+            // Already explained by an unknown-input or duplicate-name error.
+            .filter(|(name, _)| !self.quiet_outputs.contains(*name))
             .collect();
         unread.sort_by_key(|(_, s)| s.span.start);
         for (name, s) in unread {
