@@ -105,7 +105,7 @@ impl<'s> Checker<'s> {
             return;
         }
         if types.contains(&"object") && matches!(node.kind, NodeKind::Map(_)) {
-            return self.check_object(node, schema, place);
+            return self.check_object(node, schema, place, &[]);
         }
         if types.contains(&"array") && matches!(node.kind, NodeKind::Seq(_)) {
             if let (NodeKind::Seq(items), Some(item_schema)) = (&mut node.kind, schema.get("items"))
@@ -255,7 +255,9 @@ impl<'s> Checker<'s> {
                     owner,
                     ..place.clone()
                 };
-                self.check_object(node, branch, &tagged_place);
+                let others: Vec<(&str, &'s Value)> =
+                    tags.iter().filter(|(t, _)| *t != tag).copied().collect();
+                self.check_object(node, branch, &tagged_place, &others);
             }
             None => {
                 let what = if kind.is_empty() {
@@ -281,7 +283,15 @@ impl<'s> Checker<'s> {
         }
     }
 
-    fn check_object(&mut self, node: &mut Node, schema: &'s Value, place: &Place) {
+    /// Checks a mapping against an object schema. `variants` are the other branches of a
+    /// tagged enum this object is one branch of (for "that key belongs to `type: x`" hints).
+    fn check_object(
+        &mut self,
+        node: &mut Node,
+        schema: &'s Value,
+        place: &Place,
+        variants: &[(&str, &'s Value)],
+    ) {
         let properties = schema.get("properties").and_then(Value::as_object);
         let additional = schema.get("additionalProperties");
         let required: Vec<&str> = schema
@@ -293,6 +303,12 @@ impl<'s> Checker<'s> {
         let NodeKind::Map(entries) = &mut node.kind else {
             return;
         };
+        // Where a missing key is reported: the key naming this object, or (at the top level)
+        // the first key of the file.
+        let missing_at = place
+            .key_span
+            .or(entries.first().map(|(k, _)| k.span))
+            .unwrap_or(node_span);
         // Typos of required keys: reported once, as the unknown key with its suggestion.
         let mut suggested: Vec<String> = Vec::new();
         for (key, value) in entries.iter_mut() {
@@ -315,12 +331,37 @@ impl<'s> Checker<'s> {
                             .collect()
                     })
                     .unwrap_or_default();
-                let suggestion = closest(&key_text, known.iter().copied());
+                let suggestion = closest(&key_text, known.iter().copied()).or_else(|| {
+                    SYNONYMS
+                        .iter()
+                        .find(|(other, _)| key_text.eq_ignore_ascii_case(other))
+                        .and_then(|(_, meant)| known.iter().copied().find(|k| k == meant))
+                });
+                // A key of another `type:` (e.g. `slide` on a tumbling window).
+                let owners: Vec<&str> = variants
+                    .iter()
+                    .filter(|(_, branch)| {
+                        branch
+                            .get("properties")
+                            .and_then(|p| p.get(&key_text))
+                            .is_some()
+                    })
+                    .map(|(tag, _)| *tag)
+                    .collect();
                 let help = match suggestion {
                     Some(s) if required.contains(&s) => {
                         format!("did you mean `{s}`? (`{s}` is required)")
                     }
                     Some(s) => format!("did you mean `{s}`?"),
+                    None if key_text == "inputs" && component_kind(place) == "source" => {
+                        "sources read from outside the pipeline; only transforms and sinks have `inputs`"
+                            .to_string()
+                    }
+                    None if !owners.is_empty() => format!(
+                        "`{key_text}` only applies to `type: {}`; known keys here: {}",
+                        owners.join("` or `type: "),
+                        list_names(&known)
+                    ),
                     None => format!("known keys here: {}", list_names(&known)),
                 };
                 suggested.extend(suggestion.map(str::to_string));
@@ -348,7 +389,7 @@ impl<'s> Checker<'s> {
                         "missing-key",
                         format!("{} is missing required key `{name}`", place.owner),
                     )
-                    .at(place.key_span.unwrap_or(node_span))
+                    .at(missing_at)
                     .with_help_opt(description.map(|d| format!("`{name}`: {d}"))),
                 );
             }
@@ -374,6 +415,12 @@ impl<'s> Checker<'s> {
         };
         let text = scalar.value.clone();
         let plain_null = scalar.plain && is_null_text(&text);
+        // A value left empty (`path:`) has no text of its own to point at: point at its key.
+        let span = if plain_null && text.is_empty() {
+            place.key_span.unwrap_or(node.span)
+        } else {
+            node.span
+        };
         let resolved = if types.contains(&"integer") && text.trim().parse::<i64>().is_ok() {
             Some(Resolved::Int)
         } else if types.contains(&"number") && text.trim().parse::<f64>().is_ok() {
@@ -391,10 +438,26 @@ impl<'s> Checker<'s> {
             } else {
                 node.kind_name()
             };
-            let help = if types.contains(&"boolean") {
+            let help = if types.contains(&"array") {
+                Some(if scalar.interpolated || plain_null {
+                    "write a list: `[a, b]` or one `- item` per line".to_string()
+                } else {
+                    format!("write a list: `[{}]`", text.trim())
+                })
+            } else if plain_null && text.is_empty() {
+                let key = place.path.rsplit('.').next().unwrap_or_default();
+                Some(format!("write a value after `{key}:`"))
+            } else if types.contains(&"boolean") {
                 Some("write `true` or `false`".to_string())
             } else if types.contains(&"integer") && text.contains('.') {
                 Some("this must be a whole number".to_string())
+            } else if types.contains(&"integer") {
+                let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+                Some(if digits.is_empty() || scalar.interpolated {
+                    "write a whole number, e.g. `1`".to_string()
+                } else {
+                    format!("write the number alone: `{digits}`")
+                })
             } else {
                 None
             };
@@ -406,7 +469,7 @@ impl<'s> Checker<'s> {
                         describe_value(place)
                     ),
                 )
-                .at(node.span)
+                .at(span)
                 .with_help_opt(help),
             );
             return;
@@ -477,9 +540,18 @@ impl<'s> Checker<'s> {
                 } else {
                     problem
                 };
+                let help = match format {
+                    "duration" => Some("durations look like `250ms`, `5s`, `15m`, `1h30m` or `1d`"),
+                    "byte-size" => Some("sizes look like `4096`, `512KiB`, `128MiB` or `1GB`"),
+                    "timestamp" => Some("write an RFC 3339 instant, e.g. `2019-01-07T00:00:00Z`"),
+                    _ => None,
+                }
+                // Only when the problem does not already say what to write.
+                .filter(|_| !problem.contains("e.g.") && !problem.contains("; use "));
                 self.push(
                     Diagnostic::error(code, format!("{}: {problem}", describe_value(place)))
-                        .at(node.span),
+                        .at(node.span)
+                        .with_help_opt(help.map(str::to_string)),
                 );
             }
         }
@@ -489,6 +561,51 @@ impl<'s> Checker<'s> {
         self.diagnostics.push(diagnostic);
     }
 }
+
+/// Names people bring from other tools, and the key they mean here (suggested only where that
+/// key exists).
+const SYNONYMS: &[(&str, &str)] = &[
+    ("separator", "delimiter"),
+    ("sep", "delimiter"),
+    ("max_size", "max_bytes"),
+    ("max_file_size", "max_bytes"),
+    ("size", "max_bytes"),
+    ("from", "inputs"),
+    ("source", "inputs"),
+    ("sources", "inputs"),
+    ("condition", "where"),
+    ("filter", "where"),
+    ("predicate", "where"),
+    ("columns", "fields"),
+    ("select", "fields"),
+    ("bootstrap_servers", "brokers"),
+    ("bootstrap.servers", "brokers"),
+    ("servers", "brokers"),
+    ("bucket", "url"),
+    ("prefix", "url"),
+    ("location", "url"),
+    ("file", "path"),
+    ("filename", "path"),
+    ("key_by", "group_by"),
+    ("partition_by", "group_by"),
+    ("keys", "group_by"),
+    ("watermark", "max_out_of_orderness"),
+    ("time_field", "field"),
+    ("timestamp_field", "field"),
+    ("column", "field"),
+    ("encoding", "format"),
+    ("codec", "format"),
+    ("consumer_group", "group_id"),
+    ("group", "group_id"),
+    ("offset", "start_from"),
+    ("auto_offset_reset", "start_from"),
+    ("aggregations", "aggregates"),
+    ("aggs", "aggregates"),
+    ("metrics", "aggregates"),
+    ("late_events", "late"),
+    ("dead_letter", "bad_records"),
+    ("errors", "bad_records"),
+];
 
 fn schema_types(schema: &Value) -> Vec<&str> {
     match schema.get("type") {
@@ -540,6 +657,9 @@ fn shape_help(node: &Node, types: &[&str]) -> Option<String> {
         (NodeKind::Seq(_), false) if types.contains(&"string") => {
             Some("this takes a single value, not a list".to_string())
         }
+        (NodeKind::Seq(_), false) if types.contains(&"object") => {
+            Some("write one `name: value` per line, without the `- `".to_string())
+        }
         _ => None,
     }
 }
@@ -564,9 +684,17 @@ fn component_kind(place: &Place) -> &'static str {
     }
 }
 
+/// The first sentence of a description (not cut at an abbreviation such as `e.g.`).
 fn first_sentence(text: &str) -> String {
-    let end = text.find(". ").map_or(text.len(), |i| i + 1);
-    text[..end].to_string()
+    let mut from = 0;
+    while let Some(i) = text[from..].find(". ").map(|i| from + i) {
+        let before = &text[..i + 1];
+        if !(before.ends_with("e.g.") || before.ends_with("i.e.")) {
+            return before.to_string();
+        }
+        from = i + 2;
+    }
+    text.to_string()
 }
 
 fn set_resolved(node: &mut Node, resolved: Resolved) {

@@ -176,8 +176,8 @@ pub fn load_str(
     let fail = |file: SourceFile, diagnostics: Vec<Diagnostic>| {
         Err(Box::new(LoadError { file, diagnostics }))
     };
-    let mut root = match yaml::parse(&file.text) {
-        Ok(root) => root,
+    let (mut root, mut diagnostics) = match yaml::parse_lenient(&file.text) {
+        Ok(parsed) => parsed,
         Err(diagnostics) => return fail(file, diagnostics),
     };
     if !matches!(root.kind, yaml::NodeKind::Map(_)) {
@@ -187,9 +187,9 @@ pub fn load_str(
         )
         .at(root.span)
         .with_help("start with `version: 1`, `name:`, `sources:` and `sinks:`");
-        return fail(file, vec![d]);
+        diagnostics.push(d);
+        return fail(file, diagnostics);
     }
-    let mut diagnostics = Vec::new();
     yaml::interpolate(&mut root, env, &mut diagnostics);
     diagnostics.extend(check::check(&mut root, &json_schema()));
     if diagnostics.iter().any(Diagnostic::is_error) {

@@ -154,7 +154,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.bytes;
         for (size, unit) in [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")] {
-            if b >= size && b % size == 0 {
+            if b >= size && b.is_multiple_of(size) {
                 return write!(f, "{}{unit}", b / size);
             }
         }
@@ -223,15 +223,28 @@ impl FieldType {
                     }
                     (DataType::Array(Box::new(element.data_type)), None)
                 } else {
-                    let hint = crate::diag::did_you_mean(
-                        &lower,
-                        FIELD_TYPE_NAMES
-                            .iter()
-                            .copied()
-                            .filter(|n| !n.contains('…')),
-                    )
-                    .map(|h| format!("; {h}"))
-                    .unwrap_or_default();
+                    // Every accepted spelling, so `integr` finds `integer`.
+                    let accepted = [
+                        "string",
+                        "str",
+                        "varchar",
+                        "text",
+                        "int",
+                        "integer",
+                        "bigint",
+                        "long",
+                        "double",
+                        "float",
+                        "number",
+                        "boolean",
+                        "bool",
+                        "timestamp",
+                        "timestamp_ms",
+                        "timestamp_s",
+                    ];
+                    let hint = crate::diag::did_you_mean(&lower, accepted)
+                        .map(|h| format!("; {h}"))
+                        .unwrap_or_default();
                     return Err(format!(
                         "unknown field type `{t}`; use one of {}{hint}",
                         FIELD_TYPE_NAMES.join(", ")

@@ -138,6 +138,16 @@ fn truncate(s: &str, max: usize) -> String {
 /// Parses YAML text into a [`Node`] tree. Returns every problem found: syntax errors (the
 /// first one stops parsing), duplicate keys, anchors and multi-document files.
 pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
+    match parse_lenient(text)? {
+        (root, diagnostics) if diagnostics.is_empty() => Ok(root),
+        (_, diagnostics) => Err(diagnostics),
+    }
+}
+
+/// Like [`parse`], but problems that leave a usable tree (duplicate keys, YAML tags) come back
+/// beside the tree, so the rest of the file can still be checked and every mistake reported
+/// in one pass. `Err` only when there is no tree: syntax errors, several documents, no document.
+pub fn parse_lenient(text: &str) -> Result<(Node, Vec<Diagnostic>), Vec<Diagnostic>> {
     let offsets = CharOffsets::new(text);
     let mut builder = TreeBuilder {
         text,
@@ -151,11 +161,35 @@ pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
     if let Err(e) = parser.load(&mut builder, true) {
         let at = offsets.byte(e.marker().index());
         let message = e.info().to_string();
-        return Err(vec![
-            Diagnostic::error("yaml-syntax", format!("YAML syntax error: {message}"))
-                .at(Span::new(at, next_char_end(text, at)))
-                .with_help(syntax_help(&message)),
-        ]);
+        let reported = at.min(text.len());
+        let (at, label) = syntax_error_position(text, at, &message);
+        let help = match (&label, text[at..].starts_with('[')) {
+            (Some(_), true) => syntax_help("flow sequence"),
+            (Some(_), false) => syntax_help("flow mapping"),
+            (None, _) => syntax_help(&message),
+        };
+        let mut d = match &label {
+            // The cause was found away from where the parser stopped: say what it is, and keep
+            // the parser's words as a note.
+            Some(_) => {
+                let open = &text[at..next_char_end(text, at)];
+                let (line, column) = (line_of(text, reported), column_of(text, reported));
+                Diagnostic::error(
+                    "yaml-syntax",
+                    format!("YAML syntax error: unclosed `{open}`"),
+                )
+                .with_note(format!(
+                    "the YAML parser stopped at line {line}, column {column}: {message}"
+                ))
+            }
+            None => Diagnostic::error("yaml-syntax", format!("YAML syntax error: {message}")),
+        }
+        .at(Span::new(at, next_char_end(text, at)))
+        .with_help(help);
+        if let Some(label) = label {
+            d = d.with_label(label);
+        }
+        return Err(vec![d]);
     }
     let TreeBuilder {
         mut documents,
@@ -173,11 +207,11 @@ pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
             .with_help("put each pipeline in a file of its own"),
         );
     }
-    if !diagnostics.is_empty() {
+    if documents.len() > 1 {
         return Err(diagnostics);
     }
     match documents.pop() {
-        Some(root) if documents.is_empty() => Ok(root),
+        Some(root) if documents.is_empty() => Ok((root, diagnostics)),
         _ => Err(vec![
             Diagnostic::error("empty-file", "the pipeline file is empty").with_help(
                 "start from an example in pipelines/, or run `streamctl validate --help`",
@@ -189,6 +223,11 @@ pub fn parse(text: &str) -> Result<Node, Vec<Diagnostic>> {
 fn syntax_help(message: &str) -> String {
     if message.contains("tab") {
         "YAML indents with spaces, never tabs".to_string()
+    } else if message.contains("flow sequence") {
+        "close the list with `]` (`[a, b]`), or write one `- item` per line".to_string()
+    } else if message.contains("flow mapping") {
+        "close the mapping with `}` (`{a: 1, b: 2}`), or write one `key: value` per line"
+            .to_string()
     } else if message.contains("mapping values are not allowed") {
         "a value that contains `: ` must be quoted, e.g. `where: \"a: b\"`".to_string()
     } else if message.contains("did not find expected key") || message.contains("block") {
@@ -196,6 +235,90 @@ fn syntax_help(message: &str) -> String {
     } else {
         "check quoting and indentation around this position".to_string()
     }
+}
+
+/// Where a syntax error should point. The parser reports where it gave up, which is often
+/// lines after the mistake: an unclosed `[`/`{` is found at the next line that cannot continue
+/// it, a tab just after the tab, a mis-indented key at its `:`. Point at the cause instead.
+fn syntax_error_position(text: &str, at: usize, message: &str) -> (usize, Option<String>) {
+    let at = at.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    // An unclosed `[`/`{` shows up as a flow error, or as a misplaced `:` on the next key.
+    let open = if message.contains("flow sequence") {
+        Some('[')
+    } else if message.contains("flow mapping") {
+        Some('{')
+    } else if message.contains("':' indicator") {
+        unclosed_flow_opener(text, at, None)
+            .map(|i| if text[i..].starts_with('[') { '[' } else { '{' })
+    } else {
+        None
+    };
+    if let Some(open) = open
+        && let Some(opener) = unclosed_flow_opener(text, at, Some(open))
+    {
+        let close = if open == '[' { ']' } else { '}' };
+        return (
+            opener,
+            Some(format!("this `{open}` is never closed with `{close}`")),
+        );
+    }
+    if message.contains("tab") {
+        // On the reported line, or on the next one (the parser may stop at the line end).
+        let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        let next_end = text[(line_end + 1).min(text.len())..]
+            .find('\n')
+            .map_or(text.len(), |i| line_end + 1 + i);
+        if let Some(tab) = text[line_start..next_end].find('\t') {
+            return (line_start + tab, None);
+        }
+    }
+    if message.contains("did not find expected key") {
+        let indent = text[line_start..at].len() - text[line_start..at].trim_start().len();
+        if line_start + indent < at {
+            return (line_start + indent, None);
+        }
+    }
+    (at, None)
+}
+
+/// The last `[` (or `{`) before `upto` that is not closed before it, skipping quoted text and
+/// comments.
+fn unclosed_flow_opener(text: &str, upto: usize, open: Option<char>) -> Option<usize> {
+    let mut stack: Vec<(char, usize)> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut escaped = false;
+    let mut prev = '\n';
+    for (i, c) in text[..upto].char_indices() {
+        if comment {
+            comment = c != '\n';
+        } else if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if q == '"' && c == '\\' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+        } else {
+            match c {
+                '#' if prev.is_whitespace() => comment = true,
+                '\'' | '"' if prev.is_whitespace() || "[{,:".contains(prev) => quote = Some(c),
+                '[' | '{' => stack.push((c, i)),
+                ']' | '}' => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        }
+        prev = c;
+    }
+    stack
+        .iter()
+        .rev()
+        .find(|(c, _)| open.is_none_or(|o| *c == o))
+        .map(|&(_, i)| i)
 }
 
 fn next_char_end(text: &str, at: usize) -> usize {
@@ -312,6 +435,13 @@ impl TreeBuilder<'_> {
 
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// 1-based column (in characters) of a byte offset.
+fn column_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    text[line_start..offset].chars().count() + 1
 }
 
 /// Length of a quoted scalar including both quotes.
@@ -603,6 +733,25 @@ mod tests {
         let errors = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert_eq!(errors[0].code, "yaml-syntax");
         assert!(errors[0].span.is_some());
+    }
+
+    #[test]
+    fn syntax_errors_point_at_their_cause() {
+        let position = |text: &str| {
+            let e = parse(text).unwrap_err().remove(0);
+            let start = e.span.unwrap().start;
+            (
+                line_of(text, start),
+                start - text[..start].rfind('\n').map_or(0, |i| i + 1) + 1,
+            )
+        };
+        // The unclosed `[` on line 2, not where the parser gave up.
+        assert_eq!(position("a: 1\nb: [x, y\nc:\n  d: 2\n"), (2, 4));
+        assert_eq!(position("a: 1\nb: {x: 1, y: 2\nc: 3\n"), (2, 4));
+        // The tab itself.
+        assert_eq!(position("a:\n  b: 1\n\tc: 2\n"), (3, 1));
+        // The mis-indented key, not its colon.
+        assert_eq!(position("a:\n  b: 1\n  c: 2\n d: 3\n"), (4, 2));
     }
 
     #[test]

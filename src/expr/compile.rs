@@ -89,25 +89,75 @@ pub fn parse_sql(sql: &str) -> Result<SqlExpr, ExprError> {
             .next()
             .unwrap_or_default()
             .to_string();
-        let position = location_in_message(&text).map(|loc| {
-            let start = byte_offset(sql, loc);
-            (start, next_token_end(sql, start))
-        });
+        // The expression stopped early: point just past its end, where something is missing.
+        let ended = message.ends_with("found: EOF");
+        let message = if ended {
+            let expected = message
+                .trim_start_matches("Expected: ")
+                .trim_end_matches("found: EOF")
+                .trim_end_matches([',', ' ']);
+            format!("the expression ends too early; expected {expected}")
+        } else {
+            message
+        };
+        let position = if ended {
+            let end = sql.trim_end().len();
+            Some((end, end))
+        } else {
+            location_in_message(&text).map(|loc| {
+                let start = byte_offset(sql, loc);
+                (start, next_token_end(sql, start))
+            })
+        };
         ExprError::new("sql-syntax", format!("SQL syntax error: {message}"))
             .at(position.or(Some((0, sql.len()))))
-            .help("expressions are Flink SQL: strings in 'single quotes', names with spaces or keywords in `backticks`")
+            .help(if ended {
+                "something is missing at the end: an operand after an operator, or a closing `)`"
+            } else {
+                "expressions are Flink SQL: strings in 'single quotes', names with spaces or keywords in `backticks`"
+            })
     };
+    // sqlparser reads `==` as `=`; Flink SQL rejects it, so must we.
+    if let Ok(tokens) = sqlparser::tokenizer::Tokenizer::new(&dialect, sql).tokenize_with_location()
+        && let Some(double) = tokens
+            .iter()
+            .find(|t| t.token == sqlparser::tokenizer::Token::DoubleEq)
+    {
+        let start = byte_offset(sql, double.span.start);
+        return Err(ExprError::new(
+            "sql-syntax",
+            "SQL syntax error: `==` is not an SQL operator",
+        )
+        .at(Some((start, start + 2)))
+        .help("SQL compares with a single `=`"));
+    }
     let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
     let expr = parser.parse_expr().map_err(syntax)?;
     let next = parser.peek_token();
     if next.token != sqlparser::tokenizer::Token::EOF {
         let start = byte_offset(sql, next.span.start);
+        let word = next.token.to_string().to_ascii_uppercase();
+        let help = match word.as_str() {
+            "AS" => {
+                "one expression per setting; to name a result use the key (e.g. `total: SUM(x)`), not `AS`"
+            }
+            "THEN" | "ELSE" | "WHEN" => {
+                "a value chosen by a condition is written `CASE WHEN cond THEN a ELSE b END`"
+            }
+            "=>" => "did you mean `>=`?",
+            _ => {
+                "one expression per setting: is an operator (`AND`, `+`, `=`…) or a comma missing before this?"
+            }
+        };
         return Err(ExprError::new(
             "sql-syntax",
-            format!("SQL syntax error: unexpected `{}` after the expression", next.token),
+            format!(
+                "SQL syntax error: unexpected `{}` after the expression",
+                next.token
+            ),
         )
         .at(Some((start, sql.len())))
-        .help("one expression per setting; to name a result use the key (e.g. `total: SUM(x)`), not `AS`"));
+        .help(help));
     }
     Ok(expr)
 }
@@ -533,13 +583,27 @@ impl<'a> Compiler<'a> {
                 "aggregate it (e.g. `MAX({name})`) or add it to `group_by`"
             )));
         }
-        let mut err = ExprError::new("unknown-field", format!("unknown field `{name}`"));
+        let mut err = if ident.quote_style == Some('"') {
+            ExprError::new(
+                "unknown-field",
+                format!("unknown field \"{name}\" (double quotes name a field in SQL)"),
+            )
+        } else {
+            ExprError::new("unknown-field", format!("unknown field `{name}`"))
+        };
         if ident.quote_style == Some('"') {
             err = err.help(format!(
                 "string literals use single quotes in SQL: '{name}'; double quotes name fields"
             ));
         } else if let Some(c) = closest(name, self.schema.names()) {
             err = err.help(format!("did you mean `{c}`?"));
+        } else if let Some(collector) = self.aggregates
+            && let Some(c) = closest(name, collector.borrow().input.names())
+        {
+            // In a window output: the input's fields are there inside aggregates.
+            err = err.help(format!(
+                "did you mean `{c}` (inside an aggregate, e.g. `MAX({c})`)?"
+            ));
         } else {
             err = err.help(format!(
                 "fields here: {}",
@@ -759,11 +823,18 @@ impl<'a> Compiler<'a> {
                             ),
                         )
                         .at(self.span(bad.1))
-                        .help(if *bad.0 == DataType::String {
-                            "convert with CAST(x AS BIGINT) or CAST(x AS DOUBLE); `||` joins strings"
-                        } else {
-                            "arithmetic works on BIGINT and DOUBLE"
-                        }));
+                        .help(
+                            if *a == DataType::String
+                                && *b == DataType::String
+                                && op == BinaryOp::Add
+                            {
+                                "to join strings write `||` instead of `+`, e.g. `a || '-' || b`"
+                            } else if *bad.0 == DataType::String {
+                                "convert with CAST(x AS BIGINT) or CAST(x AS DOUBLE)"
+                            } else {
+                                "arithmetic works on BIGINT and DOUBLE"
+                            },
+                        ));
                     }
                     (Some(a), None) | (None, Some(a)) => {
                         return Err(ExprError::new(
@@ -859,12 +930,17 @@ impl<'a> Compiler<'a> {
                 }
             }
             (Some(x), Some(y)) => {
+                let number_literal = matches!(b.kind, ExprKind::Literal(_)) && y.is_numeric();
                 let help = if (*x == DataType::Timestamp || *y == DataType::Timestamp)
                     && (x.is_numeric() || y.is_numeric())
                 {
                     "epoch numbers are BIGINT: compare with TO_TIMESTAMP_LTZ(ms, 3), or compare numbers"
+                        .to_string()
+                } else if *x == DataType::String && number_literal {
+                    let text = self.span(at).map_or("…", |(s, e)| self.sql[s..e].trim());
+                    format!("the other side is a STRING: quote the value, '{text}'")
                 } else {
-                    "convert one side with CAST(… AS …)"
+                    "convert one side with CAST(… AS …)".to_string()
                 };
                 Err(ExprError::new(
                     "type-mismatch",
@@ -937,7 +1013,8 @@ impl<'a> Compiler<'a> {
                 None if self.in_aggregate => Err(ExprError::new(
                     "nested-aggregate",
                     format!("aggregate function {name} cannot be nested inside another aggregate"),
-                )),
+                )
+                .help("aggregate input fields directly; to aggregate aggregates, add a second window that reads this one")),
                 None => Err(ExprError::new(
                     "aggregate-outside-window",
                     format!("aggregate function {name} is only allowed in a window's `aggregates`"),
@@ -950,6 +1027,10 @@ impl<'a> Compiler<'a> {
                 "unsupported-sql",
                 format!("{name}: FILTER and OVER clauses are not supported"),
             ));
+        }
+        if functions::lookup(&name).is_none() {
+            // Before looking at the arguments, so `COUNTT(*)` is a typo, not a misplaced `*`.
+            return Err(self.unknown_function(&name, &SqlExpr::Function(func.clone())));
         }
         let raw_args = function_args(func)?;
         // TIMESTAMPADD(HOUR, …) / TIMESTAMPDIFF(HOUR, …) take a unit keyword first.
@@ -979,16 +1060,21 @@ impl<'a> Compiler<'a> {
         at: &SqlExpr,
     ) -> Result<Expr, ExprError> {
         let Some(function) = functions::lookup(name) else {
-            let names = functions::all().iter().map(|f| f.name);
-            let mut err = ExprError::new("unknown-function", format!("unknown function {name}"));
-            if let Some(help) = did_you_mean(name, names) {
-                err = err.help(help);
-            } else {
-                err = err.help("see docs/expressions.md for the supported functions");
-            }
-            return Err(err.at(self.span(at)));
+            return Err(self.unknown_function(name, at));
         };
         call(function, args).map_err(|e| e.at(self.span(at)))
+    }
+
+    fn unknown_function(&self, name: &str, at: &SqlExpr) -> ExprError {
+        let names = functions::all()
+            .iter()
+            .map(|f| f.name)
+            .chain(AGGREGATE_NAMES.iter().copied());
+        let help = did_you_mean(name, names)
+            .unwrap_or_else(|| "see docs/expressions.md for the supported functions".to_string());
+        ExprError::new("unknown-function", format!("unknown function {name}"))
+            .help(help)
+            .at(self.span(at))
     }
 }
 

@@ -19,7 +19,7 @@ use crate::config::transform::{WindowSpec, WindowTransform};
 use crate::config::yaml::Node as YamlNode;
 use crate::config::{Loaded, Locator, SinkConfig, SourceConfig, TransformConfig};
 use crate::data::{DataType, Field, Schema};
-use crate::diag::{Diagnostic, SourceFile, Span, did_you_mean, list_names};
+use crate::diag::{Diagnostic, SourceFile, Span, closest, did_you_mean, list_names};
 use crate::expr::{self, AggFunc, Expr, ExprError};
 use crate::format::encode::Projection;
 use crate::sinks::path_template::{PathTemplate, TemplateError};
@@ -46,6 +46,7 @@ pub fn build(loaded: &Loaded, _options: &ValidateOptions) -> (Option<Plan>, Vec<
         file: &loaded.file,
         loc: Locator { root: &loaded.root },
         diagnostics: Vec::new(),
+        quiet_outputs: HashSet::new(),
     };
     let plan = b.plan(&loaded.config);
     let mut diagnostics = b.diagnostics;
@@ -140,6 +141,8 @@ struct Builder<'a> {
     file: &'a SourceFile,
     loc: Locator<'a>,
     diagnostics: Vec<Diagnostic>,
+    /// Streams not to report as unread: suggested for a misspelled input, or declared twice.
+    quiet_outputs: HashSet<String>,
 }
 
 /// The output ports a component produced, once validated.
@@ -254,7 +257,7 @@ impl Builder<'_> {
             });
         }
         self.unread_outputs(&components, &streams, &edges);
-        let checkpoint = config.checkpoint.as_ref().and_then(|c| {
+        let checkpoint = config.checkpoint.as_ref().map(|c| {
             let url_span = self.loc.value(&["checkpoint", "url"]);
             if !(c.url.starts_with("file://") || c.url.starts_with("s3://")) {
                 self.error(
@@ -268,10 +271,10 @@ impl Builder<'_> {
                 let span = self.loc.value(&["checkpoint", "interval"]);
                 self.error(Diagnostic::error("bad-duration", "checkpoint `interval` must be longer than 0").at(span));
             }
-            Some(CheckpointPlan {
+            CheckpointPlan {
                 url: c.url.clone(),
                 interval_ms: interval,
-            })
+            }
         });
         Some(Plan {
             name: config.name.clone(),
@@ -285,6 +288,8 @@ impl Builder<'_> {
         let mut names: HashMap<String, StreamName> = HashMap::new();
         let mut declare = |b: &mut Self, name: &str, stream: StreamName| {
             if let Some(first) = names.get(name) {
+                // Which of the two is meant to be read is unclear: do not also warn it is unread.
+                b.quiet_outputs.insert(name.to_string());
                 let first_line = b.file.line_col(first.span.start).line;
                 b.error(
                     Diagnostic::error("duplicate-name", format!("the name `{name}` is used twice"))
@@ -395,6 +400,20 @@ impl Builder<'_> {
             }
             for (i, input) in inputs.iter().enumerate() {
                 let span = self.loc.item(&[section, name, "inputs"], i);
+                if inputs[..i].contains(input) {
+                    self.error(
+                        Diagnostic::error(
+                            "duplicate-input",
+                            format!(
+                                "{} lists `{input}` twice in its inputs",
+                                component.describe()
+                            ),
+                        )
+                        .at(span)
+                        .with_help("every record would be read twice; list each input once"),
+                    );
+                    continue;
+                }
                 match streams.get(input) {
                     Some(stream) if components[stream.owner].section == Section::Sink => {
                         self.error(
@@ -427,6 +446,9 @@ impl Builder<'_> {
                             .collect();
                         let mut sorted = candidates.clone();
                         sorted.sort_unstable();
+                        if let Some(meant) = closest(input, candidates.iter().copied()) {
+                            self.quiet_outputs.insert(meant.to_string());
+                        }
                         let help =
                             did_you_mean(input, candidates.iter().copied()).unwrap_or_else(|| {
                                 format!("streams you can read: {}", list_names(&sorted))
@@ -490,14 +512,48 @@ impl Builder<'_> {
             }
         }
         if order.len() < n {
-            let in_cycle: Vec<usize> = (0..n).filter(|c| !order.contains(c)).collect();
+            // Left over: the stages on a cycle and the stages downstream of one. Peel off the
+            // latter (stages nothing left over reads) so the message names only the cycle.
+            let mut in_cycle: Vec<usize> = (0..n).filter(|c| !order.contains(c)).collect();
+            loop {
+                let before = in_cycle.clone();
+                in_cycle.retain(|&c| readers[c].iter().any(|r| before.contains(r)));
+                if in_cycle.len() == before.len() {
+                    break;
+                }
+            }
+            let first = in_cycle.first().copied().unwrap_or(0);
+            // Walk the cycle from `first` along inputs that stay on it.
+            let mut path = vec![first];
+            let mut closing_input = None;
+            let mut current = first;
+            while let Some(&(owner, _, input)) =
+                edges[current].iter().find(|(o, _, _)| in_cycle.contains(o))
+            {
+                if current == first {
+                    closing_input = Some(input);
+                }
+                if path.contains(&owner) {
+                    path.push(owner);
+                    break;
+                }
+                path.push(owner);
+                current = owner;
+            }
             let names: Vec<&str> = in_cycle.iter().map(|&c| components[c].name).collect();
-            let first = &components[in_cycle[0]];
-            let [section, name] = first.path();
-            let span = self.loc.key(&[section, name, "inputs"]);
+            let walk: Vec<String> = path
+                .iter()
+                .map(|&c| format!("`{}`", components[c].name))
+                .collect();
+            let [section, name] = components[first].path();
+            let span = match closing_input {
+                Some(i) => self.loc.item(&[section, name, "inputs"], i),
+                None => self.loc.key(&[section, name, "inputs"]),
+            };
             self.error(
                 Diagnostic::error("cycle", format!("the inputs of {} form a cycle", list_names(&names)))
                     .at(span)
+                    .with_note(format!("{} (each reads the next)", walk.join(" → ")))
                     .with_help("a pipeline flows one way: each component may only read components that do not read it back"),
             );
         }
@@ -520,6 +576,8 @@ impl Builder<'_> {
             .filter(|(_, s)| {
                 !read.contains(&(s.owner, self.port_index(&components[s.owner], s.side)))
             })
+            // Already explained by an unknown-input or duplicate-name error.
+            .filter(|(name, _)| !self.quiet_outputs.contains(*name))
             .collect();
         unread.sort_by_key(|(_, s)| s.span.start);
         for (name, s) in unread {
@@ -643,7 +701,9 @@ impl Builder<'_> {
         let mut ports = vec![Port {
             name: c.name.to_string(),
             schema: Arc::new(schema),
-            has_time: event_time.is_some(),
+            // A configured but broken `event_time` was reported already; do not also report
+            // every window downstream as having no event time.
+            has_time: event_time.is_some() || s.event_time().is_some(),
         }];
         let bad_records = self.bad_records(c, s.bad_records(), &mut ports);
         Some((
@@ -729,9 +789,9 @@ impl Builder<'_> {
                     format!("event-time field `{}` is {}, not a timestamp", field.name, field.data_type),
                 )
                 .at(field_span)
-                .with_help(format!(
-                    "declare it `timestamp_ms` (epoch milliseconds), `timestamp_s` (epoch seconds) or `timestamp` (text) in `schema`"
-                )),
+                .with_help(
+                    "declare it `timestamp_ms` (epoch milliseconds), `timestamp_s` (epoch seconds) or `timestamp` (text) in `schema`",
+                ),
             );
             return None;
         }
@@ -1268,7 +1328,10 @@ impl Builder<'_> {
                     let span = at(self, "gap");
                     self.error(
                         Diagnostic::error("bad-window", "session `gap` must be longer than 0")
-                            .at(span),
+                            .at(span)
+                            .with_help(
+                                "a session ends after `gap` without events, e.g. `gap: 30m`",
+                            ),
                     );
                     return None;
                 }
@@ -1423,9 +1486,15 @@ impl Builder<'_> {
                     ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '.'
                 });
             if !valid {
+                let node = self.loc.node(&[section, name, "url"]).clone();
+                let bucket_span = if bucket.is_empty() {
+                    url_span
+                } else {
+                    locate_in_scalar(self.file, &node, &o.url, Some((5, 5 + bucket.len())))
+                };
                 self.error(
                     Diagnostic::error("bad-url", format!("`{bucket}` is not a valid S3 bucket name"))
-                        .at(url_span)
+                        .at(bucket_span)
                         .with_help("bucket names are 3–63 lowercase letters, digits, `-` and `.`: s3://my-bucket/prefix/"),
                 );
             }
@@ -1438,10 +1507,20 @@ impl Builder<'_> {
                 );
             }
         } else {
+            let interpolated = self
+                .loc
+                .node(&[section, name, "url"])
+                .as_scalar()
+                .is_some_and(|s| s.interpolated);
+            let help = if o.url.contains("://") || interpolated {
+                "e.g. s3://analytics/impressions/ or file:///tmp/impressions/".to_string()
+            } else {
+                format!("for a local directory write `file://{}`", o.url)
+            };
             self.error(
                 Diagnostic::error("bad-url", "`url` must start with s3:// or file://")
                     .at(url_span)
-                    .with_help("e.g. s3://analytics/impressions/ or file:///tmp/impressions/"),
+                    .with_help(help),
             );
         }
         if let Some(rolling) = &o.rolling {

@@ -177,7 +177,16 @@ impl PathTemplate {
 fn resolve(p: &Placeholder<'_>, schema: &Schema, sanitize: bool) -> Result<Segment, TemplateError> {
     let span = (p.start, p.end);
     let Some(column) = schema.index_of(p.name) else {
-        let help = crate::diag::did_you_mean(p.name, schema.names()).unwrap_or_else(|| {
+        let expression = p.name.contains(|c: char| "( )+-*/|'".contains(c));
+        let help = if expression {
+            Some(
+                "a template inserts fields, not expressions: compute it in a `select` first"
+                    .to_string(),
+            )
+        } else {
+            crate::diag::did_you_mean(p.name, schema.names())
+        };
+        let help = help.unwrap_or_else(|| {
             format!(
                 "fields available here: {}",
                 crate::diag::list_names(&schema.names())
@@ -250,7 +259,10 @@ fn check_literal(literal: &str, start: usize, first: bool, errors: &mut Vec<Temp
             code: "unsafe-path",
             message: "`..` in a path template would leave the sink's prefix".to_string(),
             span: (at, at + 2),
-            help: None,
+            help: Some(
+                "the template is relative to the sink's `url`; to write elsewhere, change `url`"
+                    .to_string(),
+            ),
         });
     }
 }
