@@ -207,21 +207,6 @@ fn every_case_fails_validation_or_warns() {
     }
 }
 
-/// Diagnostics of the reference pipelines that are expected for now.
-///
-/// TODO(functions): the SQL function library is still being written. `stock-price-alerts.yaml`
-/// uses ABS and `taxi-hot-spots.yaml` uses FLOOR, which do not exist yet, so those two files
-/// report `unknown-function` today. Once ABS and FLOOR land, delete this allowance: every
-/// reference pipeline must then validate with no diagnostic at all.
-fn allowed_until_functions_land(file: &str, code: &str, message: &str) -> bool {
-    code == "unknown-function"
-        && matches!(
-            (file, message),
-            ("stock-price-alerts.yaml", "unknown function ABS")
-                | ("taxi-hot-spots.yaml", "unknown function FLOOR")
-        )
-}
-
 #[test]
 fn reference_pipelines_are_valid() {
     let files = yaml_files("pipelines");
@@ -229,15 +214,8 @@ fn reference_pipelines_are_valid() {
     let mut problems = Vec::new();
     for path in &files {
         let v = validate_file(path);
-        let file_name = path.file_name().expect("file name").to_string_lossy();
-        let unexpected: Vec<_> = v
-            .diagnostics
-            .iter()
-            .filter(|d| !allowed_until_functions_land(&file_name, d.code, &d.message))
-            .cloned()
-            .collect();
-        if !unexpected.is_empty() {
-            problems.push(streamctl::diag::render_human(&v.file, &unexpected, false));
+        if !v.diagnostics.is_empty() {
+            problems.push(streamctl::diag::render_human(&v.file, &v.diagnostics, false));
         }
     }
     assert!(
