@@ -5,6 +5,7 @@ pub mod object;
 pub mod path_template;
 pub mod store;
 pub mod stream;
+pub mod threaded;
 
 use std::sync::Arc;
 
@@ -16,11 +17,26 @@ use crate::engine::operator::Operator;
 use crate::format::encode::EncodeOptions;
 use crate::plan::SinkPlan;
 
-/// The running sink for a plan node.
+/// The running sink for a plan node, on a thread of its own.
 ///
 /// # Errors
 /// When the sink cannot start (unwritable path, connector not in this build…).
 pub fn build(
+    name: &str,
+    plan: &SinkPlan,
+    input: SchemaRef,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+) -> Result<Box<dyn Operator>, String> {
+    let sink = build_inline(name, plan, input, metrics, clock)?;
+    Ok(Box::new(threaded::ThreadedSink::spawn(name, sink)?))
+}
+
+/// The sink itself, to run on the calling thread.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_inline(
     name: &str,
     plan: &SinkPlan,
     _input: SchemaRef,

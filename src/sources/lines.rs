@@ -146,16 +146,17 @@ fn decode_loop(jobs: &Mutex<Receiver<Job>>, decoder: &mut dyn Decoder, ctx: &Sou
             job.chunk.len() / 48,
         );
         let mut bad = Vec::new();
-        let line_of_row =
-            decode_with_lines(decoder, &job.chunk, job.first_line, &mut batch, &mut bad);
+        decoder.decode_lines(&job.chunk, job.first_line, &mut batch, &mut bad);
         if let Some(et) = &ctx.event_time {
-            extract_event_time(
-                &mut batch,
-                et,
-                &ctx.schema,
-                &|row| line_of_row.get(row).copied().unwrap_or(0),
-                &mut bad,
-            );
+            // Line numbers of good rows are needed only when some record lacks an event time
+            // (a column without NULLs has no validity mask), so they are recovered only then.
+            let lines = if batch.columns[et.column].valid.is_some() {
+                good_row_lines(&job.chunk, job.first_line, &bad, batch.num_rows)
+            } else {
+                Vec::new()
+            };
+            let line_of_row = |row: usize| lines.get(row).copied().unwrap_or(0);
+            extract_event_time(&mut batch, et, &ctx.schema, &line_of_row, &mut bad);
         }
         let _ = job.reply.send(Decoded {
             partition: job.partition,
@@ -170,33 +171,18 @@ fn decode_loop(jobs: &Mutex<Receiver<Job>>, decoder: &mut dyn Decoder, ctx: &Sou
     }
 }
 
-/// Decodes a chunk; returns the line number of each decoded row only when rows may need it
-/// (event-time errors), computed lazily from the bad-record lines.
-fn decode_with_lines(
-    decoder: &mut dyn Decoder,
-    chunk: &[u8],
-    first_line: u64,
-    batch: &mut Batch,
-    bad: &mut Vec<BadRecord>,
-) -> Vec<u64> {
-    decoder.decode_lines(chunk, first_line, batch, bad);
-    // Line numbers of good rows are only needed for rare event-time errors; recover them by
-    // walking the non-empty lines that were not reported bad.
-    if batch.num_rows == 0 {
-        return Vec::new();
-    }
+/// The line number of each decoded row of a chunk: the non-blank lines not reported bad.
+fn good_row_lines(chunk: &[u8], first_line: u64, bad: &[BadRecord], rows: usize) -> Vec<u64> {
     let bad_lines: std::collections::HashSet<u64> = bad.iter().map(|b| b.line).collect();
-    let mut lines = Vec::with_capacity(batch.num_rows);
-    let mut line = first_line;
-    for raw in chunk.split(|&b| b == b'\n') {
-        if lines.len() == batch.num_rows {
+    let mut lines = Vec::with_capacity(rows);
+    for (i, raw) in chunk.split(|&b| b == b'\n').enumerate() {
+        if lines.len() == rows {
             break;
         }
-        let blank = raw.iter().all(|b| b.is_ascii_whitespace());
-        if !blank && !bad_lines.contains(&line) {
+        let line = first_line + i as u64;
+        if !raw.iter().all(u8::is_ascii_whitespace) && !bad_lines.contains(&line) {
             lines.push(line);
         }
-        line += 1;
     }
     lines
 }
