@@ -215,7 +215,11 @@ fn reference_pipelines_are_valid() {
     for path in &files {
         let v = validate_file(path);
         if !v.diagnostics.is_empty() {
-            problems.push(streamctl::diag::render_human(&v.file, &v.diagnostics, false));
+            problems.push(streamctl::diag::render_human(
+                &v.file,
+                &v.diagnostics,
+                false,
+            ));
         }
     }
     assert!(

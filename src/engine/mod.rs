@@ -517,13 +517,9 @@ impl<'p> Engine<'p> {
                 self.drain()?;
                 self.out_watermark[i] = wm;
             }
-            if self.plan.nodes[i].inputs.iter().all(|r| self.idle[r.node])
-                && !self.plan.nodes[i].inputs.is_empty()
-            {
-                self.idle[i] = true;
-            } else {
-                self.idle[i] = false;
-            }
+            // A stage whose every input is idle is idle itself (it holds nobody back).
+            self.idle[i] = !self.plan.nodes[i].inputs.is_empty()
+                && self.plan.nodes[i].inputs.iter().all(|r| self.idle[r.node]);
         }
         Ok(())
     }

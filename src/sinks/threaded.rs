@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::data::Batch;
-use crate::engine::operator::{EngineError, Emitter, Operator, Result};
+use crate::engine::operator::{Emitter, EngineError, Operator, Result};
 
 enum Command {
     Process(usize, Batch),
@@ -32,7 +32,10 @@ impl ThreadedSink {
     ///
     /// # Errors
     /// When the thread cannot be started.
-    pub fn spawn(name: &str, mut sink: Box<dyn Operator>) -> std::result::Result<ThreadedSink, String> {
+    pub fn spawn(
+        name: &str,
+        mut sink: Box<dyn Operator>,
+    ) -> std::result::Result<ThreadedSink, String> {
         // A few batches in flight: enough to overlap, little enough to bound memory.
         let (commands, receiver) = sync_channel::<Command>(4);
         let (done, finished) = sync_channel::<Result<()>>(1);
@@ -45,10 +48,16 @@ impl ThreadedSink {
                 let mut failed = false;
                 for command in receiver {
                     let result = match command {
-                        Command::Process(input, batch) if !failed => sink.process(input, batch, &mut out),
+                        Command::Process(input, batch) if !failed => {
+                            sink.process(input, batch, &mut out)
+                        }
                         Command::Tick(now) if !failed => sink.on_tick(now, &mut out),
                         Command::Finish => {
-                            let result = if failed { Ok(()) } else { sink.finish(&mut out) };
+                            let result = if failed {
+                                Ok(())
+                            } else {
+                                sink.finish(&mut out)
+                            };
                             let _ = done.send(result);
                             return;
                         }
@@ -81,7 +90,10 @@ impl ThreadedSink {
 
     fn send(&self, command: Command) -> Result<()> {
         self.check()?;
-        let sent = self.commands.as_ref().is_some_and(|c| c.send(command).is_ok());
+        let sent = self
+            .commands
+            .as_ref()
+            .is_some_and(|c| c.send(command).is_ok());
         if sent {
             Ok(())
         } else {

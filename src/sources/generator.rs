@@ -176,7 +176,7 @@ impl Generator {
             GeneratorPreset::TaxiTrips => {
                 // Even records start trip i/2, odd ones end it; some trips end at an airport.
                 let trip = format!("t{}", i / 2);
-                let start = i % 2 == 0;
+                let start = i.is_multiple_of(2);
                 let airport = if start {
                     None
                 } else {
@@ -226,7 +226,7 @@ impl Generator {
                 // Agents work in shifts: a gap in pings ends a session.
                 let agent = i % AGENTS;
                 let hour = t.div_euclid(3_600_000) as u64;
-                let on_shift = (hour + agent) % 3 != 0;
+                let on_shift = !(hour + agent).is_multiple_of(3);
                 let speed = if on_shift {
                     5.0 + rng.unit() * 40.0
                 } else {

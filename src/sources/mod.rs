@@ -165,7 +165,7 @@ pub fn extract_event_time(
     };
     let mut times = Vec::with_capacity(batch.num_rows);
     let mut keep: Option<Vec<bool>> = None;
-    for row in 0..batch.num_rows {
+    for (row, &value) in values.iter().enumerate().take(batch.num_rows) {
         if column.is_null(row) {
             let field = &schema.fields[event_time.column].name;
             bad.push(BadRecord {
@@ -176,7 +176,7 @@ pub fn extract_event_time(
             keep.get_or_insert_with(|| vec![true; batch.num_rows])[row] = false;
             continue;
         }
-        times.push(values[row].saturating_mul(unit));
+        times.push(value.saturating_mul(unit));
     }
     if let Some(keep) = keep {
         let times_kept = times;

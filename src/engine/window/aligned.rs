@@ -53,7 +53,8 @@ impl Pane {
             .find(hash, |e| {
                 e.len == len
                     && e.inline == *padded
-                    && (key.len() <= INLINE || self.long_keys.get(&e.slot).is_some_and(|k| **k == *key))
+                    && (key.len() <= INLINE
+                        || self.long_keys.get(&e.slot).is_some_and(|k| **k == *key))
             })
             .map(|e| e.slot)
     }
@@ -83,7 +84,10 @@ fn hash_key(key: &[u8], padded: &[u8; INLINE], long: &foldhash::fast::FixedState
         b.copy_from_slice(&padded[i * 8..i * 8 + 8]);
         u64::from_le_bytes(b)
     };
-    let a = fold(word(0) ^ 0x243F_6A88_85A3_08D3, word(1) ^ 0x1319_8A2E_0370_7344);
+    let a = fold(
+        word(0) ^ 0x243F_6A88_85A3_08D3,
+        word(1) ^ 0x1319_8A2E_0370_7344,
+    );
     fold(a ^ word(2) ^ key.len() as u64, 0xA409_3822_299F_31D0)
 }
 
@@ -137,9 +141,12 @@ impl AlignedWindows {
     /// The lowest watermark at which something happens: a window fires or a pane expires.
     fn next_event(&self) -> i64 {
         let fire = self.next_end().map_or(MAX_WATERMARK, |e| e - 1);
-        let purge = self.panes.first_key_value().map_or(MAX_WATERMARK, |(&pane, _)| {
-            (pane + self.size - 1).saturating_add(self.core.lateness)
-        });
+        let purge = self
+            .panes
+            .first_key_value()
+            .map_or(MAX_WATERMARK, |(&pane, _)| {
+                (pane + self.size - 1).saturating_add(self.core.lateness)
+            });
         fire.min(purge)
     }
 
@@ -177,8 +184,10 @@ impl AlignedWindows {
                 return;
             };
             let entries = pane.entries();
-            let rows: Vec<(i64, i64, &[u8], u32)> =
-                entries.iter().map(|e| (start, end, pane.key(e), e.slot)).collect();
+            let rows: Vec<(i64, i64, &[u8], u32)> = entries
+                .iter()
+                .map(|e| (start, end, pane.key(e), e.slot))
+                .collect();
             self.core.output(&rows)
         } else {
             // Merge the group states of the window's panes.

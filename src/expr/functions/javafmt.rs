@@ -659,9 +659,9 @@ fn parse_number(
 
 /// SimpleDateFormat's two-digit years fall within 80 years before and 20 after today.
 fn two_digit_year(yy: i64) -> i64 {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0));
+    // Java resolves two-digit years against today, so this reads the clock (through the one
+    // place allowed to).
+    let now_ms = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
     let start = Parts::from_millis(now_ms).year - 80;
     let candidate = start - start.rem_euclid(100) + yy;
     if candidate < start {
