@@ -64,9 +64,9 @@ fn live(metrics: &Metrics, done: &AtomicBool) {
     while !done.load(Ordering::Relaxed) {
         let s = metrics.snapshot();
         let per_sec = rate.update(s.records_in);
-        if s.total_bytes > 0 {
-            if bar.length() != Some(s.total_bytes) {
-                bar.set_length(s.total_bytes);
+        if let Some(progress) = s.progress {
+            if bar.length() != Some(1000) {
+                bar.set_length(1000);
                 bar.set_style(
                     indicatif::ProgressStyle::with_template(
                         "{spinner:.green} {elapsed_precise} [{bar:30.cyan/blue}] {percent:>3}% ETA {eta}  {msg}",
@@ -75,7 +75,7 @@ fn live(metrics: &Metrics, done: &AtomicBool) {
                     .progress_chars("█▉▊▋▌▍▎▏ "),
                 );
             }
-            bar.set_position(s.bytes_in.min(s.total_bytes));
+            bar.set_position((progress * 1000.0) as u64);
         } else if bar.length() != Some(0) || start.elapsed() < Duration::from_millis(150) {
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -101,14 +101,10 @@ fn log(metrics: &Metrics, done: &AtomicBool, every: Duration) {
             last = Instant::now();
             let s = metrics.snapshot();
             let per_sec = rate.update(s.records_in);
-            let percent = if s.total_bytes > 0 {
-                format!(
-                    "{:.0}% · ",
-                    100.0 * s.bytes_in as f64 / s.total_bytes as f64
-                )
-            } else {
-                String::new()
-            };
+            let percent = s
+                .progress
+                .map(|p| format!("{:.0}% · ", 100.0 * p))
+                .unwrap_or_default();
             let sources = if metrics.sources.len() > 1 {
                 let parts: Vec<String> = metrics
                     .sources
@@ -153,12 +149,12 @@ impl Rate {
 
 fn throughput(s: &Snapshot, per_sec: f64) -> String {
     format!(
-        "{} records in ({}/s, {}) · {} rows out, {} files",
+        "{} records in ({}/s{}) · {} rows out, {}",
         count(s.records_in),
         count(per_sec as u64),
-        bytes(s.bytes_in),
+        input_bytes(s.bytes_in),
         count(s.records_out),
-        s.files_committed
+        plural(s.files_committed, "file")
     )
 }
 
@@ -190,6 +186,19 @@ pub fn count(n: u64) -> String {
     }
 }
 
+/// ", 581 MiB" — nothing for sources without input bytes (generators).
+fn input_bytes(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(", {}", bytes(n))
+    }
+}
+
+fn plural(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 pub fn bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
 }
@@ -202,13 +211,13 @@ fn duration(ms: i64) -> String {
 pub fn summary(s: &Snapshot, elapsed: Duration, first_bad: Option<(String, String)>) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     let mut text = format!(
-        "{} records in {:.2}s ({}/s, {}); {} rows written to {} files ({})",
+        "{} records in {:.2}s ({}/s{}); {} rows written to {} ({})",
         count(s.records_in),
         secs,
         count((s.records_in as f64 / secs) as u64),
-        bytes(s.bytes_in),
+        input_bytes(s.bytes_in),
         count(s.records_out),
-        s.files_committed,
+        plural(s.files_committed, "file"),
         bytes(s.bytes_out),
     );
     if s.late_records > 0 {

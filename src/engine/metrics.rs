@@ -14,6 +14,8 @@ pub struct SourceMetrics {
     pub bytes: AtomicU64,
     /// Bytes the source will read in total, when known (bounded files): drives the ETA.
     pub total_bytes: AtomicU64,
+    /// Records the source will produce in total, when known (a bounded generator).
+    pub total_records: AtomicU64,
     pub finished: std::sync::atomic::AtomicBool,
 }
 
@@ -71,22 +73,27 @@ impl Metrics {
         self.first_bad.lock().ok().and_then(|f| f.clone())
     }
 
+    /// How far the sources are through their input (0–1), when every source knows its size.
+    fn progress(&self) -> Option<f64> {
+        let mut sum = 0.0;
+        for s in &self.sources {
+            let (bytes, records) = (s.total_bytes.load(Relaxed), s.total_records.load(Relaxed));
+            sum += if bytes > 0 {
+                s.bytes.load(Relaxed) as f64 / bytes as f64
+            } else if records > 0 {
+                s.records.load(Relaxed) as f64 / records as f64
+            } else {
+                return None;
+            };
+        }
+        (!self.sources.is_empty()).then(|| (sum / self.sources.len() as f64).min(1.0))
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             records_in: self.sources.iter().map(|s| s.records.load(Relaxed)).sum(),
             bytes_in: self.sources.iter().map(|s| s.bytes.load(Relaxed)).sum(),
-            total_bytes: {
-                let totals: Vec<u64> = self
-                    .sources
-                    .iter()
-                    .map(|s| s.total_bytes.load(Relaxed))
-                    .collect();
-                if totals.contains(&0) {
-                    0
-                } else {
-                    totals.iter().sum()
-                }
-            },
+            progress: self.progress(),
             bad_records: self.bad_records.load(Relaxed),
             late_records: self.late_records.load(Relaxed),
             watermark: self.watermark.load(Relaxed),
@@ -100,12 +107,12 @@ impl Metrics {
 }
 
 /// A consistent-enough copy of the counters, for display.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Snapshot {
     pub records_in: u64,
     pub bytes_in: u64,
-    /// 0 when unknown (unbounded sources).
-    pub total_bytes: u64,
+    /// How far through the input (0–1); `None` for unbounded sources.
+    pub progress: Option<f64>,
     pub bad_records: u64,
     pub late_records: u64,
     pub watermark: i64,

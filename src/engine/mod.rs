@@ -233,6 +233,11 @@ impl<'p> Engine<'p> {
             let message = match receiver.recv_timeout(Duration::from_millis(100)) {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) if options.stop.load(Ordering::Relaxed) => {
+                    // Sources noticed the stop before we did.
+                    interrupted = true;
+                    break;
+                }
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(EngineError::Internal(
                         "every source stopped without finishing".to_string(),

@@ -151,12 +151,16 @@ impl PathTemplate {
                     let start = out.len();
                     match (&value, format) {
                         (Value::Null, _) => {}
+                        // A time format is the user's own text around digits: its `/` are
+                        // meant as path levels, so it is not escaped.
                         (Value::Timestamp(ms), Some(f)) => {
                             out.push_str(&time::format_strftime(*ms, f));
+                            continue;
                         }
                         (Value::Int(n), Some(f)) => {
                             let ms = n.saturating_mul(epoch_unit_ms.unwrap_or(1));
                             out.push_str(&time::format_strftime(ms, f));
+                            continue;
                         }
                         (v, _) => {
                             let _ = write!(out, "{v}");

@@ -101,6 +101,7 @@ impl Operator for StreamSink {
         let Some(writer) = self.writer.take() else {
             return Ok(());
         };
+        let bytes = writer.bytes_written();
         let mut out = writer.finish().map_err(|e| self.error(e))?;
         out.flush().map_err(|e| self.error(e))?;
         drop(out);
@@ -109,6 +110,7 @@ impl Operator for StreamSink {
                 .map_err(|e| self.error(format!("moving into place: {e}")))?;
             self.metrics.files_committed.fetch_add(1, Relaxed);
         }
+        self.metrics.bytes_out.fetch_add(bytes, Relaxed);
         Ok(())
     }
 }

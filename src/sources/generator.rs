@@ -223,21 +223,19 @@ impl Generator {
                 columns[3].push_int(t);
             }
             GeneratorPreset::DeliveryPings => {
-                // Agents work in shifts: a gap in pings ends a session.
-                let agent = i % AGENTS;
+                // Agents work in shifts (two hours on, one off): only agents on shift ping, so
+                // a shift change ends a session.
                 let hour = t.div_euclid(3_600_000) as u64;
-                let on_shift = !(hour + agent).is_multiple_of(3);
-                let speed = if on_shift {
-                    5.0 + rng.unit() * 40.0
-                } else {
-                    0.0
-                };
+                let mut agent = i % AGENTS;
+                while (hour + agent).is_multiple_of(3) {
+                    agent = (agent + 1) % AGENTS;
+                }
+                let speed = 5.0 + rng.unit() * 40.0;
                 columns[0].push_str(&format!("a{agent:03}"));
                 columns[1].push_double(40.70 + rng.unit() * 0.1);
                 columns[2].push_double(-74.00 + rng.unit() * 0.1);
                 columns[3].push_double((speed * 10.0_f64).round() / 10.0);
-                // Off-shift pings are moved into the next hour so sessions have gaps.
-                columns[4].push_int(if on_shift { t } else { t + 3_600_000 });
+                columns[4].push_int(t);
             }
         }
     }
@@ -267,8 +265,7 @@ impl Source for GeneratorSource {
             }
         }
         if let Some(count) = self.config.count {
-            // Progress for a bounded generator: records stand in for bytes.
-            ctx.set_total_bytes(count);
+            ctx.set_total_records(count);
         }
         let batch_size = match self.config.rate {
             Some(rate) => ((rate / 10.0).ceil() as usize).clamp(1, 8192),
@@ -285,11 +282,8 @@ impl Source for GeneratorSource {
             if let Some(et) = &ctx.event_time {
                 extract_event_time(&mut batch, et, generator.schema(), &|_| 0, &mut bad);
             }
-            let bytes = if self.config.count.is_some() {
-                batch.num_rows as u64
-            } else {
-                0
-            };
+            // Generated records have no input bytes.
+            let bytes = 0;
             if !ctx.send(SourceEvent::Data {
                 partition,
                 batch,

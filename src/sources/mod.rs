@@ -90,6 +90,13 @@ impl SourceContext {
         self.stop.load(Ordering::Relaxed)
     }
 
+    /// Sets the total number of records, when known (a bounded generator), for the progress ETA.
+    pub fn set_total_records(&self, records: u64) {
+        self.metrics.sources[self.metrics_index]
+            .total_records
+            .store(records, Ordering::Relaxed);
+    }
+
     /// Sets the total input size, when known, for the progress ETA.
     pub fn set_total_bytes(&self, bytes: u64) {
         self.metrics.sources[self.metrics_index]

@@ -1,0 +1,563 @@
+//! `streamctl run` end to end, through the binary: reference pipelines against independent
+//! computations and golden outputs, bad-record policies, late events, stdin, gzip and globs,
+//! progress lines, Ctrl-C and exit codes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn streamctl() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_streamctl"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut c = streamctl();
+    c.arg("run").args(args).arg("--progress").arg("off");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run streamctl")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn write_pipeline(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("pipeline.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn movie_impressions_local_matches_an_independent_computation() {
+    let out = tempfile::tempdir().unwrap();
+    let input = root().join("data/movie-impressions.jsonl");
+    let o = run(
+        &["pipelines/movie-impressions-local.yaml"],
+        &[
+            ("INPUT", input.display().to_string()),
+            ("OUTPUT", format!("file://{}/", out.path().display())),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Expected: 15-minute tumbling windows per (movieId, userId): count and max timestamp.
+    let mut expected: BTreeMap<(i64, String, String), (i64, i64)> = BTreeMap::new();
+    for line in std::fs::read_to_string(&input).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let t = v["timestamp"].as_i64().unwrap();
+        let key = (
+            t.div_euclid(900_000),
+            v["movieId"].as_str().unwrap().to_string(),
+            v["userId"].as_str().unwrap().to_string(),
+        );
+        let e = expected.entry(key).or_insert((0, i64::MIN));
+        e.0 += 1;
+        e.1 = e.1.max(t);
+    }
+    let mut expected_rows: Vec<String> = expected
+        .iter()
+        .map(|((w, m, u), (c, mx))| {
+            let hour = chrono_hour(w * 900_000);
+            format!("{hour}/{m} {m},{u},{c},{mx}")
+        })
+        .collect();
+    expected_rows.sort();
+
+    let mut got_rows = Vec::new();
+    for file in files(out.path()) {
+        let rel = file.strip_prefix(out.path()).unwrap().display().to_string();
+        assert!(
+            !rel.contains(".inprogress"),
+            "an unfinished file was left: {rel}"
+        );
+        let parts: Vec<&str> = rel.split('/').collect();
+        assert_eq!(
+            parts.len(),
+            3,
+            "expected yyyy-MM-dd--HH/movieId/file, got {rel}"
+        );
+        assert!(
+            parts[2].starts_with("part-") && parts[2].ends_with(".csv"),
+            "{rel}"
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("movieId,userId,impressions,latestImpression")
+        );
+        for line in lines {
+            got_rows.push(format!("{}/{} {line}", parts[0], parts[1]));
+        }
+    }
+    got_rows.sort();
+    assert_eq!(got_rows.len(), expected_rows.len());
+    assert_eq!(got_rows, expected_rows);
+}
+
+/// `yyyy-MM-dd--HH` of an epoch-millisecond instant (UTC), computed without the crate.
+fn chrono_hour(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let hour = secs.rem_euclid(86_400) / 3600;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}--{hour:02}")
+}
+
+/// Output of a local reference pipeline as sorted text lines, one per row (Parquet rows are
+/// read back with the parquet crate).
+fn output_rows(dir: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    for file in files(dir) {
+        let rel = file.strip_prefix(dir).unwrap().display().to_string();
+        assert!(!rel.contains(".inprogress"), "unfinished file {rel}");
+        let bucket = Path::new(&rel)
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if rel.ends_with(".parquet") {
+            use parquet::file::reader::{FileReader, SerializedFileReader};
+            let reader = SerializedFileReader::new(std::fs::File::open(&file).unwrap()).unwrap();
+            for row in reader.get_row_iter(None).unwrap() {
+                rows.push(format!("{bucket} {}", row.unwrap()));
+            }
+        } else {
+            for line in std::fs::read_to_string(&file).unwrap().lines() {
+                rows.push(format!("{bucket} {line}"));
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn local_reference_pipelines_match_their_golden_outputs() {
+    // (pipeline, writes to an object sink, records to generate)
+    let cases = [
+        ("taxi-hot-spots-local", true, "1000"),
+        ("taxi-airport-durations-local", true, "30000"),
+        ("stock-price-alerts-local", false, "30000"),
+        ("delivery-agent-sessions-local", true, "30000"),
+    ];
+    let mut stale = Vec::new();
+    for (name, object_sink, count) in cases {
+        let out = tempfile::tempdir().unwrap();
+        let target = if object_sink {
+            format!("file://{}/", out.path().display())
+        } else {
+            out.path().join("out.jsonl").display().to_string()
+        };
+        let o = run(
+            &[&format!("pipelines/{name}.yaml")],
+            &[
+                ("COUNT", count.to_string()),
+                ("OUTPUT", target),
+                (
+                    "LATE_OUTPUT",
+                    out.path().join("late.jsonl").display().to_string(),
+                ),
+            ],
+        );
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let rows = output_rows(out.path());
+        assert!(!rows.is_empty(), "{name} wrote nothing");
+        let golden_path = root().join("tests/golden").join(format!("{name}.txt"));
+        let text = rows.join("\n") + "\n";
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(golden_path.parent().unwrap()).unwrap();
+            std::fs::write(&golden_path, &text).unwrap();
+            continue;
+        }
+        let golden = std::fs::read_to_string(&golden_path).unwrap_or_default();
+        if golden != text {
+            stale.push(name);
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "output differs from tests/golden for {stale:?}; inspect the diff and, if intended, run `UPDATE_GOLDEN=1 cargo test --test run`"
+    );
+}
+
+const BAD_INPUT: &str = r#"{"movieId":"m1","userId":"u1","timestamp":1000}
+{"movieId":"m1","userId":"u1","timestamp":"abc"}
+this is not json
+{"movieId":"m1","userId":"u2"}
+{"movieId":"m1","userId":"u1","timestamp":2000}
+"#;
+
+fn bad_records_pipeline(dir: &Path, policy: &str) -> PathBuf {
+    std::fs::write(dir.join("in.jsonl"), BAD_INPUT).unwrap();
+    write_pipeline(
+        dir,
+        &format!(
+            r#"version: 1
+name: bad-records
+sources:
+  s:
+    type: file
+    path: {dir}/in.jsonl
+    schema: {{movieId: string, userId: string, timestamp: timestamp_ms}}
+    event_time: {{field: timestamp}}
+    bad_records: {policy}
+transforms:
+  w:
+    type: window
+    inputs: [s]
+    window: {{type: tumbling, size: 1m}}
+    group_by: [userId]
+    aggregates: {{n: COUNT(*)}}
+sinks:
+  out:
+    type: file
+    inputs: [w]
+    path: {dir}/out.jsonl
+{dead_letter_sink}"#,
+            dir = dir.display(),
+            dead_letter_sink = if policy.contains("dead_letter") {
+                format!(
+                    "  dead:\n    type: file\n    inputs: [bad]\n    path: {}/dead.jsonl\n",
+                    dir.display()
+                )
+            } else {
+                String::new()
+            }
+        ),
+    )
+}
+
+#[test]
+fn bad_records_are_skipped_and_counted_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = bad_records_pipeline(dir.path(), "{policy: skip}");
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("3 bad records"), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    assert!(out.contains(r#""userId":"u1","n":2"#), "{out}");
+}
+
+#[test]
+fn bad_records_fail_the_run_under_policy_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = bad_records_pipeline(dir.path(), "{policy: fail}");
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad record") && err.contains("timestamp"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("out.jsonl").exists(),
+        "no output may be committed"
+    );
+}
+
+#[test]
+fn bad_records_go_to_the_dead_letter_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = bad_records_pipeline(dir.path(), "{policy: dead_letter, to: bad}");
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{dead}");
+    let positions: Vec<&str> = rows
+        .iter()
+        .map(|r| r["position"].as_str().unwrap())
+        .collect();
+    assert_eq!(positions, ["s: line 2", "s: line 3", "s: line 4"]);
+    assert!(rows[0]["error"].as_str().unwrap().contains("timestamp"));
+    assert_eq!(rows[1]["raw"], "this is not json");
+    assert!(
+        rows[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing event time")
+    );
+    assert_eq!(rows[0]["component"], "s");
+}
+
+#[test]
+fn late_events_go_to_the_late_stream_and_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let input: String = [10_000, 70_000, 130_000, 5_000, 190_000]
+        .iter()
+        .map(|t| format!("{{\"k\":\"a\",\"t\":{t}}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
+    let pipeline = |late: &str| {
+        format!(
+            r#"version: 1
+name: late
+sources:
+  s:
+    type: file
+    path: {dir}/in.jsonl
+    schema: {{k: string, t: timestamp_ms}}
+    event_time: {{field: t}}
+transforms:
+  w:
+    type: window
+    inputs: [s]
+    window: {{type: tumbling, size: 1m}}
+    group_by: [k]
+    aggregates: {{n: COUNT(*)}}
+    {late}
+sinks:
+  out:
+    type: file
+    inputs: [w]
+    path: {dir}/out.jsonl
+"#,
+            dir = dir.path().display()
+        )
+    };
+    let with_stream = pipeline("late: {to: late_events}")
+        + &format!(
+            "  late_out:\n    type: file\n    inputs: [late_events]\n    path: {}/late.jsonl\n",
+            dir.path().display()
+        );
+    let p = write_pipeline(dir.path(), &with_stream);
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let late = std::fs::read_to_string(dir.path().join("late.jsonl")).unwrap();
+    assert_eq!(late.trim(), r#"{"k":"a","t":5000}"#);
+    let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    assert_eq!(out.lines().count(), 4, "{out}");
+
+    let p = write_pipeline(dir.path(), &pipeline(""));
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("1 late records"), "{}", stderr(&o));
+}
+
+#[test]
+fn stdin_csv_to_stdout_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        r#"version: 1
+name: stdin-csv
+sources:
+  s:
+    type: stdin
+    format: csv
+    schema: {name: string, price: double, qty: int}
+transforms:
+  priced:
+    type: select
+    inputs: [s]
+    fields:
+      name: UPPER(name)
+      total: price * qty
+  big:
+    type: filter
+    inputs: [priced]
+    where: total > 10
+sinks:
+  out:
+    type: stdout
+    inputs: [big]
+    format: json
+"#,
+    );
+    let mut child = streamctl()
+        .args(["run", p.to_str().unwrap(), "--progress", "off"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"name,qty,price\napple,3,2.5\npear,10,1.5\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "{\"name\":\"PEAR\",\"total\":15.0}\n"
+    );
+}
+
+#[test]
+fn gzip_files_and_globs_are_read_in_name_order() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, lines) in [("b.jsonl.gz", 3), ("a.jsonl.gz", 2)] {
+        let file = std::fs::File::create(dir.path().join(name)).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        for i in 0..lines {
+            writeln!(gz, "{{\"k\":\"{name}\",\"v\":{i}}}").unwrap();
+        }
+        gz.finish().unwrap();
+    }
+    let p = write_pipeline(
+        dir.path(),
+        &format!(
+            "version: 1\nname: gz\nsources:\n  s:\n    type: file\n    path: {}/*.jsonl.gz\n    schema: {{k: string, v: int}}\nsinks:\n  out:\n    type: stdout\n    inputs: [s]\n    format: csv\n",
+            dir.path().display()
+        ),
+    );
+    let o = streamctl()
+        .args(["run", p.to_str().unwrap(), "--progress", "off"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        text,
+        "k,v\na.jsonl.gz,0\na.jsonl.gz,1\nb.jsonl.gz,0\nb.jsonl.gz,1\nb.jsonl.gz,2\n"
+    );
+}
+
+fn endless_generator_pipeline(dir: &Path) -> PathBuf {
+    write_pipeline(
+        dir,
+        &format!(
+            r#"version: 1
+name: endless
+sources:
+  g:
+    type: generator
+    preset: movie_impressions
+    rate: 2000
+transforms:
+  w:
+    type: window
+    inputs: [g]
+    window: {{type: tumbling, size: 1s}}
+    aggregates: {{n: COUNT(*)}}
+sinks:
+  out:
+    type: s3
+    inputs: [w]
+    url: file://{}/out/
+    format: csv
+"#,
+            dir.display()
+        ),
+    )
+}
+
+#[test]
+fn bounded_refuses_an_endless_generator() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = endless_generator_pipeline(dir.path());
+    let o = run(&[p.to_str().unwrap(), "--bounded"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no `count`"), "{}", stderr(&o));
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_and_commits_finished_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = endless_generator_pipeline(dir.path());
+    let child = streamctl()
+        .args([
+            "run",
+            p.to_str().unwrap(),
+            "--progress",
+            "log",
+            "--log-every",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        err.contains("[streamctl]"),
+        "a progress line is logged when not on a terminal: {err}"
+    );
+    let written = files(&dir.path().join("out"));
+    assert!(
+        !written.is_empty(),
+        "windows that fired before Ctrl-C are committed"
+    );
+    assert!(
+        written
+            .iter()
+            .all(|f| !f.display().to_string().contains(".inprogress"))
+    );
+}
+
+#[test]
+fn an_invalid_pipeline_exits_1_with_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(dir.path(), "version: 1\nname: x\nsources: {}\nsinks: {}\n");
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("error[no-sources]"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_missing_input_file_is_a_runtime_error() {
+    let o = run(
+        &["pipelines/movie-impressions-local.yaml"],
+        &[
+            ("INPUT", "/nonexistent/x.jsonl".to_string()),
+            ("OUTPUT", "file:///tmp/never/".to_string()),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("/nonexistent/x.jsonl"),
+        "{}",
+        stderr(&o)
+    );
+}
