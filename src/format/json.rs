@@ -1128,17 +1128,10 @@ impl Rollback {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Field, OwnedValue, Value};
+    use crate::data::{OwnedValue, Value};
     use proptest::prelude::*;
 
-    fn schema(fields: &[(&str, DataType)]) -> Schema {
-        Schema::new(
-            fields
-                .iter()
-                .map(|(name, ty)| Field::new(*name, ty.clone()))
-                .collect(),
-        )
-    }
+    use super::super::test_support::{decode_with, schema};
 
     fn movies() -> Schema {
         schema(&[
@@ -1146,17 +1139,6 @@ mod tests {
             ("userId", DataType::String),
             ("timestamp", DataType::Int),
         ])
-    }
-
-    fn decode_with(
-        decoder: &mut JsonDecoder,
-        schema: &Schema,
-        input: &[u8],
-    ) -> (Batch, Vec<BadRecord>) {
-        let mut out = Batch::empty(schema);
-        let mut bad = Vec::new();
-        decoder.decode_lines(input, 1, &mut out, &mut bad);
-        (out, bad)
     }
 
     fn decode(schema: &Schema, input: &str) -> (Batch, Vec<BadRecord>) {

@@ -54,3 +54,31 @@ pub trait Decoder: Send {
         Ok(())
     }
 }
+
+/// Helpers shared by the decoders' unit tests.
+#[cfg(test)]
+mod test_support {
+    use super::{BadRecord, Decoder};
+    use crate::data::{Batch, DataType, Field, Schema};
+
+    pub fn schema(fields: &[(&str, DataType)]) -> Schema {
+        Schema::new(
+            fields
+                .iter()
+                .map(|(name, ty)| Field::new(*name, ty.clone()))
+                .collect(),
+        )
+    }
+
+    /// Decodes `input` as lines starting at line 1.
+    pub fn decode_with(
+        decoder: &mut dyn Decoder,
+        schema: &Schema,
+        input: &[u8],
+    ) -> (Batch, Vec<BadRecord>) {
+        let mut out = Batch::empty(schema);
+        let mut bad = Vec::new();
+        decoder.decode_lines(input, 1, &mut out, &mut bad);
+        (out, bad)
+    }
+}

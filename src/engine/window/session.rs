@@ -157,14 +157,20 @@ impl SessionWindows {
             return;
         };
         let session = group.sessions.remove(pos);
+        let empty = group.sessions.is_empty();
         self.core.accs.release(session.slot);
         self.live_sessions -= 1;
-        if group.sessions.is_empty() {
-            let hash = group.hash;
-            if let Ok(entry) = self.table.find_entry(hash, |&x| x == g) {
+        if empty {
+            self.drop_group(g);
+        }
+    }
+
+    /// Forgets a group with no sessions left.
+    fn drop_group(&mut self, g: u32) {
+        if let Some(group) = self.groups[g as usize].take() {
+            if let Ok(entry) = self.table.find_entry(group.hash, |&x| x == g) {
                 entry.remove();
             }
-            self.groups[g as usize] = None;
             self.free_groups.push(g);
         }
     }
@@ -211,12 +217,7 @@ impl Operator for SessionWindows {
                 late.push(i as u32);
                 if group.sessions.is_empty() {
                     // Do not keep an empty group for a record that went nowhere.
-                    let hash = group.hash;
-                    if let Ok(entry) = self.table.find_entry(hash, |&x| x == g) {
-                        entry.remove();
-                    }
-                    self.groups[g as usize] = None;
-                    self.free_groups.push(g);
+                    self.drop_group(g);
                 }
                 continue;
             }

@@ -68,21 +68,9 @@ pub(super) fn functions() -> Vec<Function> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::lookup;
     use super::*;
-    use crate::data::OwnedValue;
 
-    fn call(name: &str, args: &[Value<'_>]) -> OwnedValue {
-        let f = lookup(name).expect("function exists");
-        if f.null_in_null_out && args.iter().any(Value::is_null) {
-            return Value::Null;
-        }
-        (f.eval)(args).unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
-    fn types(name: &str, args: &[Option<DataType>]) -> Result<DataType, String> {
-        (lookup(name).expect("function exists").return_type)(args)
-    }
+    use super::super::test_support::{ok as call, types};
 
     fn arr(t: DataType) -> Option<DataType> {
         Some(DataType::Array(Box::new(t)))

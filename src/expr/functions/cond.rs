@@ -93,9 +93,7 @@ mod tests {
         (f.eval)(args).unwrap_or_else(|e| panic!("{name}: {e}"))
     }
 
-    fn types(name: &str, args: &[Option<DataType>]) -> Result<DataType, String> {
-        (lookup(name).expect("function exists").return_type)(args)
-    }
+    use super::super::test_support::types;
 
     use Value::{Double as D, Int as I, Null};
     const INT: Option<DataType> = Some(DataType::Int);

@@ -542,17 +542,7 @@ mod tests {
     use super::*;
     use crate::data::time;
 
-    fn call(name: &str, args: &[Value<'_>]) -> Result<OwnedValue, String> {
-        let f = lookup(name).expect("function exists");
-        if f.null_in_null_out && args.iter().any(Value::is_null) {
-            return Ok(Value::Null);
-        }
-        (f.eval)(args)
-    }
-
-    fn ok(name: &str, args: &[Value<'_>]) -> OwnedValue {
-        call(name, args).unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
+    use super::super::test_support::{call, ok};
 
     fn types(name: &str, args: &[Option<DataType>]) -> Result<DataType, String> {
         (lookup(name).expect("function exists").return_type)(args)

@@ -89,12 +89,8 @@ impl Function {
         eval: Eval,
     ) -> Function {
         Function {
-            name,
-            signature,
-            description,
-            return_type,
-            eval,
             null_in_null_out: false,
+            ..Function::strict(name, signature, description, return_type, eval)
         }
     }
 }
@@ -143,6 +139,32 @@ pub fn check_literal_args(name: &str, args: &[Option<&Value<'_>>]) -> Result<(),
             None => Ok(()),
         },
         _ => datetime::check_literal_args(&upper, args),
+    }
+}
+
+/// Calling library functions the way the evaluator does, for the families' unit tests.
+#[cfg(test)]
+mod test_support {
+    use super::lookup;
+    use crate::data::{DataType, OwnedValue, Value};
+
+    /// Evaluates `name` on `args`, with the evaluator's NULL short-cut.
+    pub fn call(name: &str, args: &[Value<'_>]) -> Result<OwnedValue, String> {
+        let f = lookup(name).expect("function exists");
+        if f.null_in_null_out && args.iter().any(Value::is_null) {
+            return Ok(Value::Null);
+        }
+        (f.eval)(args)
+    }
+
+    /// As [`call`], for calls that must succeed.
+    pub fn ok(name: &str, args: &[Value<'_>]) -> OwnedValue {
+        call(name, args).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    /// The type rule of `name` on `args`.
+    pub fn types(name: &str, args: &[Option<DataType>]) -> Result<DataType, String> {
+        (lookup(name).expect("function exists").return_type)(args)
     }
 }
 

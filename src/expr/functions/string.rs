@@ -643,27 +643,12 @@ fn posix_class(c: char, rest: &str) -> Option<(bool, &'static str, &str)> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::lookup;
     use super::*;
 
-    fn call(name: &str, args: &[Value<'_>]) -> Result<OwnedValue, String> {
-        let f = lookup(name).expect("function exists");
-        if f.null_in_null_out && args.iter().any(Value::is_null) {
-            return Ok(Value::Null);
-        }
-        (f.eval)(args)
-    }
+    use super::super::test_support::{call, ok, types};
 
     fn s(v: &str) -> Value<'static> {
         Value::Str(v.to_string().into())
-    }
-
-    fn ok(name: &str, args: &[Value<'_>]) -> OwnedValue {
-        call(name, args).unwrap_or_else(|e| panic!("{name}: {e}"))
-    }
-
-    fn types(name: &str, args: &[Option<DataType>]) -> Result<DataType, String> {
-        (lookup(name).expect("function exists").return_type)(args)
     }
 
     const STR: Option<DataType> = Some(DataType::String);
