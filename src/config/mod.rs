@@ -153,7 +153,25 @@ pub fn visit_schemas(
 pub struct Loaded {
     pub file: SourceFile,
     pub root: Node,
+    /// The config, without the components in `broken`.
     pub config: PipelineConfig,
+    /// Structural problems already found (only in components listed in `broken`).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Components left out of `config` because they have structural errors; validation
+    /// treats them as present but unknown, so their problems do not cascade.
+    pub broken: Vec<BrokenComponent>,
+}
+
+/// A component that could not be read, and what can still be learned about it.
+#[derive(Debug, Clone)]
+pub struct BrokenComponent {
+    /// `sources`, `transforms` or `sinks`.
+    pub section: &'static str,
+    pub name: String,
+    /// The names in its `inputs`, if readable.
+    pub inputs: Vec<String>,
+    /// Streams it declares with `to:` (dead letters, late events), if readable.
+    pub declares: Vec<String>,
 }
 
 /// A pipeline file that did not load, with everything wrong with it.
@@ -192,16 +210,105 @@ pub fn load_str(
     }
     yaml::interpolate(&mut root, env, &mut diagnostics);
     diagnostics.extend(check::check(&mut root, &json_schema()));
-    if diagnostics.iter().any(Diagnostic::is_error) {
-        crate::diag::sort(&mut diagnostics);
-        return fail(file, diagnostics);
-    }
-    match PipelineConfig::deserialize(de::NodeDeserializer(&root)) {
-        Ok(config) => Ok(Loaded { file, root, config }),
+    crate::diag::sort(&mut diagnostics);
+    // Structural errors inside components: set those components aside and keep validating
+    // the rest, so one pass reports everything. Errors elsewhere stop here.
+    let (readable, broken) = if diagnostics.iter().any(Diagnostic::is_error) {
+        match without_broken_components(&root, &diagnostics) {
+            Some(split) => split,
+            None => return fail(file, diagnostics),
+        }
+    } else {
+        (root.clone(), Vec::new())
+    };
+    match PipelineConfig::deserialize(de::NodeDeserializer(&readable)) {
+        Ok(config) => Ok(Loaded {
+            file,
+            root,
+            config,
+            diagnostics,
+            broken,
+        }),
         Err(e) => {
             let d = Diagnostic::error("invalid-value", e.message).at(e.span.unwrap_or(root.span));
-            fail(file, vec![d])
+            diagnostics.push(d);
+            fail(file, diagnostics)
         }
+    }
+}
+
+const SECTIONS: [&str; 3] = ["sources", "transforms", "sinks"];
+
+/// The tree without the components that hold an error, and what is known about those; `None`
+/// when an error lies outside every component (the file's shape itself is wrong).
+fn without_broken_components(
+    root: &Node,
+    diagnostics: &[Diagnostic],
+) -> Option<(Node, Vec<BrokenComponent>)> {
+    let mut readable = root.clone();
+    let mut broken = Vec::new();
+    let mut covered = vec![false; diagnostics.len()];
+    let yaml::NodeKind::Map(sections) = &mut readable.kind else {
+        return None;
+    };
+    for (section_key, section) in sections.iter_mut() {
+        let Some(&section_name) = SECTIONS.iter().find(|s| Some(**s) == section_key.as_str())
+        else {
+            continue;
+        };
+        let yaml::NodeKind::Map(components) = &mut section.kind else {
+            continue;
+        };
+        components.retain(|(key, value)| {
+            let span = key.span.join(value.span);
+            let mut has_error = false;
+            for (i, d) in diagnostics.iter().enumerate() {
+                if d.is_error()
+                    && d.span.is_some_and(|s| {
+                        s.start >= span.start && s.start < span.end.max(span.start + 1)
+                    })
+                {
+                    covered[i] = true;
+                    has_error = true;
+                }
+            }
+            if has_error {
+                broken.push(BrokenComponent {
+                    section: section_name,
+                    name: key.as_str().unwrap_or_default().to_string(),
+                    inputs: names_at(value, &["inputs"]),
+                    declares: [["bad_records", "to"], ["late", "to"]]
+                        .iter()
+                        .flat_map(|path| names_at(value, path))
+                        .collect(),
+                });
+            }
+            !has_error
+        });
+    }
+    let all_inside = diagnostics
+        .iter()
+        .zip(&covered)
+        .all(|(d, c)| *c || !d.is_error());
+    all_inside.then_some((readable, broken))
+}
+
+/// The text values at `path` under `node` (a scalar or a list of scalars).
+fn names_at(node: &Node, path: &[&str]) -> Vec<String> {
+    let mut n = node;
+    for key in path {
+        match n.get(key) {
+            Some(child) => n = child,
+            None => return Vec::new(),
+        }
+    }
+    match (n.as_str(), n.as_seq()) {
+        (Some(s), _) => vec![s.to_string()],
+        (None, Some(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -270,14 +377,14 @@ mod tests {
     }
 
     fn codes(text: &str) -> Vec<(&'static str, usize)> {
-        match load(text) {
-            Ok(_) => Vec::new(),
-            Err(e) => e
-                .diagnostics
-                .iter()
-                .map(|d| (d.code, e.file.line_col(d.span.unwrap().start).line))
-                .collect(),
-        }
+        let (file, diagnostics) = match load(text) {
+            Ok(l) => (l.file, l.diagnostics),
+            Err(e) => (e.file, e.diagnostics),
+        };
+        diagnostics
+            .iter()
+            .map(|d| (d.code, file.line_col(d.span.unwrap().start).line))
+            .collect()
     }
 
     const MINIMAL: &str = "version: 1

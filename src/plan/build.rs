@@ -45,8 +45,10 @@ pub fn build(loaded: &Loaded, _options: &ValidateOptions) -> (Option<Plan>, Vec<
     let mut b = Builder {
         file: &loaded.file,
         loc: Locator { root: &loaded.root },
-        diagnostics: Vec::new(),
+        diagnostics: loaded.diagnostics.clone(),
         quiet_outputs: HashSet::new(),
+        broken: &loaded.broken,
+        blocked: HashSet::new(),
     };
     let plan = b.plan(&loaded.config);
     let mut diagnostics = b.diagnostics;
@@ -143,6 +145,10 @@ struct Builder<'a> {
     diagnostics: Vec<Diagnostic>,
     /// Streams not to report as unread: suggested for a misspelled input, or declared twice.
     quiet_outputs: HashSet<String>,
+    /// Components with structural errors (already reported): present, but unknown.
+    broken: &'a [crate::config::BrokenComponent],
+    /// Components reading a broken one: their checks would only repeat its errors.
+    blocked: HashSet<usize>,
 }
 
 /// The output ports a component produced, once validated.
@@ -197,8 +203,14 @@ impl Builder<'_> {
             });
         }
         for (section, empty) in [
-            (Section::Source, config.sources.is_empty()),
-            (Section::Sink, config.sinks.is_empty()),
+            (
+                Section::Source,
+                config.sources.is_empty() && !self.has_broken("sources"),
+            ),
+            (
+                Section::Sink,
+                config.sinks.is_empty() && !self.has_broken("sinks"),
+            ),
         ] {
             if empty {
                 let span = self.loc.key(&[section.key()]);
@@ -225,6 +237,13 @@ impl Builder<'_> {
         let mut plan_index: Vec<Option<usize>> = vec![None; components.len()];
         let mut nodes: Vec<Node> = Vec::new();
         for &c in &order {
+            if self.blocked.contains(&c)
+                || edges[c].iter().any(|&(o, _, _)| self.blocked.contains(&o))
+            {
+                // Reads a component that could not be read: nothing to check against.
+                self.blocked.insert(c);
+                continue;
+            }
             let inputs: Vec<(usize, usize)> = edges[c].iter().map(|&(o, p, _)| (o, p)).collect();
             let input_ports: Option<Vec<&Port>> = inputs
                 .iter()
@@ -375,6 +394,18 @@ impl Builder<'_> {
     }
 
     /// Resolves each component's `inputs` to (owner component, port, input index).
+    /// Whether a section holds components with structural errors.
+    fn has_broken(&self, section: &str) -> bool {
+        self.broken.iter().any(|b| b.section == section)
+    }
+
+    /// Whether `name` is (or is declared by) a component with structural errors.
+    fn is_broken_stream(&self, name: &str) -> bool {
+        self.broken
+            .iter()
+            .any(|b| b.name == name || b.declares.iter().any(|d| d == name))
+    }
+
     fn resolve_inputs(
         &mut self,
         components: &[Component<'_>],
@@ -437,6 +468,9 @@ impl Builder<'_> {
                     Some(stream) => {
                         let port = self.port_index(&components[stream.owner], stream.side);
                         edges[c].push((stream.owner, port, i));
+                    }
+                    None if self.is_broken_stream(input) => {
+                        self.blocked.insert(c);
                     }
                     None => {
                         let candidates: Vec<&str> = streams
@@ -566,10 +600,21 @@ impl Builder<'_> {
         streams: &HashMap<String, StreamName>,
         edges: &[Vec<(usize, usize, usize)>],
     ) {
-        let read: HashSet<(usize, usize)> = edges
+        let mut read: HashSet<(usize, usize)> = edges
             .iter()
             .flat_map(|ins| ins.iter().map(|&(o, p, _)| (o, p)))
             .collect();
+        // What broken components read still counts as read.
+        for b in self.broken {
+            for input in &b.inputs {
+                if let Some(stream) = streams.get(input) {
+                    read.insert((
+                        stream.owner,
+                        self.port_index(&components[stream.owner], stream.side),
+                    ));
+                }
+            }
+        }
         let mut unread: Vec<(&String, &StreamName)> = streams
             .iter()
             .filter(|(_, s)| components[s.owner].section != Section::Sink)
