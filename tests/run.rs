@@ -561,3 +561,106 @@ fn a_missing_input_file_is_a_runtime_error() {
         stderr(&o)
     );
 }
+
+#[test]
+fn records_from_a_slow_stdin_flow_through_before_it_closes() {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        "version: 1\nname: tail\nsources:\n  s:\n    type: stdin\n    schema: {msg: string}\nsinks:\n  out:\n    type: stdout\n    inputs: [s]\n",
+    );
+    let mut child = streamctl()
+        .args(["run", p.to_str().unwrap(), "--progress", "off"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"{\"msg\":\"first\"}\n").unwrap();
+    stdin.flush().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(std::time::Duration::from_secs(10));
+    drop(stdin);
+    let _ = child.wait();
+    assert_eq!(
+        line.as_deref(),
+        Ok("{\"msg\":\"first\"}\n"),
+        "the record must come out while stdin is still open"
+    );
+}
+
+#[test]
+fn explode_turns_array_elements_into_records() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        "{\"order\":\"o1\",\"items\":[\"apple\",\"pear\"]}\n{\"order\":\"o2\",\"items\":[]}\n{\"order\":\"o3\",\"items\":null}\n{\"order\":\"o4\",\"items\":[\"fig\"]}\n",
+    )
+    .unwrap();
+    let pipeline = |keep_empty: bool| {
+        format!(
+            "version: 1\nname: explode\nsources:\n  s:\n    type: file\n    path: {}/in.jsonl\n    schema: {{order: string, items: array<string>}}\ntransforms:\n  x:\n    type: explode\n    inputs: [s]\n    field: items\n    as: item\n    keep_empty: {keep_empty}\nsinks:\n  out:\n    type: stdout\n    inputs: [x]\n    format: csv\n",
+            dir.path().display()
+        )
+    };
+    let p = write_pipeline(dir.path(), &pipeline(false));
+    let o = streamctl()
+        .args(["run", p.to_str().unwrap(), "--progress", "off"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "order,item\no1,apple\no1,pear\no4,fig\n"
+    );
+    let p = write_pipeline(dir.path(), &pipeline(true));
+    let o = streamctl()
+        .args(["run", p.to_str().unwrap(), "--progress", "off"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "order,item\no1,apple\no1,pear\no2,\no3,\no4,fig\n"
+    );
+}
+
+#[test]
+fn files_roll_by_size_and_appear_only_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        &format!(
+            "version: 1\nname: roll\nsources:\n  g:\n    type: generator\n    preset: movie_impressions\n    count: 20000\nsinks:\n  out:\n    type: s3\n    inputs: [g]\n    url: file://{}/out/\n    format: json\n    rolling: {{max_bytes: 64KiB}}\n",
+            dir.path().display()
+        ),
+    );
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = files(&dir.path().join("out"));
+    assert!(
+        written.len() >= 10,
+        "20k records of ~60 bytes in 64 KiB files: {}",
+        written.len()
+    );
+    let mut records = 0;
+    for f in &written {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            name.starts_with("part-") && name.ends_with(".jsonl"),
+            "{name}"
+        );
+        let len = std::fs::metadata(f).unwrap().len();
+        // A file closes at the first slice of 512 rows that reaches the limit.
+        assert!(len <= 64 * 1024 + 512 * 80, "{name} has {len} bytes");
+        records += std::fs::read_to_string(f).unwrap().lines().count();
+    }
+    assert_eq!(records, 20000);
+}

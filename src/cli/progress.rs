@@ -61,6 +61,7 @@ fn live(metrics: &Metrics, done: &AtomicBool) {
     let bar = indicatif::ProgressBar::new(0);
     let start = Instant::now();
     let mut rate = Rate::default();
+    let mut source_rates: Vec<Rate> = Vec::new();
     while !done.load(Ordering::Relaxed) {
         let s = metrics.snapshot();
         let per_sec = rate.update(s.records_in);
@@ -85,7 +86,23 @@ fn live(metrics: &Metrics, done: &AtomicBool) {
             );
             bar.set_length(0);
         }
-        bar.set_message(format!("{}\n  {}", throughput(&s, per_sec), state(&s)));
+        let mut message = format!("{}\n  {}", throughput(&s, per_sec), state(&s));
+        if metrics.sources.len() > 1 {
+            // One line per source: records, rate and bytes of each.
+            source_rates.resize_with(metrics.sources.len(), Rate::default);
+            for (m, r) in metrics.sources.iter().zip(&mut source_rates) {
+                let records = m.records.load(Ordering::Relaxed);
+                let rate = r.update(records);
+                message.push_str(&format!(
+                    "\n  source {}: {} records ({}/s{})",
+                    m.name,
+                    count(records),
+                    count(rate as u64),
+                    input_bytes(m.bytes.load(Ordering::Relaxed))
+                ));
+            }
+        }
+        bar.set_message(message);
         bar.tick();
         std::thread::sleep(Duration::from_millis(100));
     }

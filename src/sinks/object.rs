@@ -20,6 +20,8 @@ use crate::format::encode::{EncodeOptions, Projection, RowWriter, row_writer};
 const DEFAULT_MAX_BYTES: u64 = 128 << 20;
 const DEFAULT_MAX_AGE_MS: i64 = 15 * 60 * 1000;
 const DEFAULT_MAX_OPEN: usize = 64;
+/// Rows written between two checks of a file's size against `max_bytes`.
+const ROLL_CHECK_ROWS: usize = 512;
 
 type Writer = Box<dyn RowWriter<Box<dyn ObjectWriter>>>;
 
@@ -176,17 +178,21 @@ impl ObjectSink {
         Ok(())
     }
 
+    /// Writes rows to the bucket's file in slices, rolling to a new file whenever one
+    /// reaches `max_bytes` (so a large batch does not overshoot the limit).
     fn write(&mut self, bucket: &str, batch: &Batch, rows: &[u32]) -> Result<()> {
         let max_bytes = self.max_bytes;
-        let file = self.file_for(bucket)?;
-        let result = file.writer.write_rows(batch, rows);
-        let full = file.writer.bytes_written() >= max_bytes;
-        result.map_err(|e| self.error("writing", e))?;
-        self.metrics
-            .records_out
-            .fetch_add(rows.len() as u64, Relaxed);
-        if full {
-            self.roll(bucket)?;
+        for slice in rows.chunks(ROLL_CHECK_ROWS) {
+            let file = self.file_for(bucket)?;
+            let result = file.writer.write_rows(batch, slice);
+            let full = file.writer.bytes_written() >= max_bytes;
+            result.map_err(|e| self.error("writing", e))?;
+            self.metrics
+                .records_out
+                .fetch_add(slice.len() as u64, Relaxed);
+            if full {
+                self.roll(bucket)?;
+            }
         }
         Ok(())
     }
@@ -252,5 +258,86 @@ impl Operator for ObjectSink {
             self.roll(&bucket)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::sink::OutputFormat;
+    use crate::data::{DataType, Field, Schema};
+
+    fn sink(dir: &std::path::Path, clock: Arc<ManualClock>, rolling: &str) -> ObjectSink {
+        let config: ObjectSinkConfig = serde_json::from_str(&format!(
+            r#"{{"inputs": ["x"], "url": "file://{}/", "path": "{{k}}/", "format": "csv", "rolling": {rolling}}}"#,
+            dir.display()
+        ))
+        .unwrap();
+        let schema = Schema::new(vec![Field::new("k", DataType::String)]);
+        let template = PathTemplate::parse(&config.path, &schema, true).unwrap();
+        let projection = Projection {
+            columns: vec![0],
+            fields: schema.fields.clone(),
+        };
+        assert_eq!(config.format, OutputFormat::Csv);
+        ObjectSink::new(
+            "out",
+            &config,
+            template,
+            projection,
+            super::super::store::open(&config.url).unwrap(),
+            Arc::new(Metrics::new(vec![])),
+            clock,
+        )
+    }
+
+    fn batch(keys: &[&str]) -> Batch {
+        let mut c = Column::new(&DataType::String, keys.len());
+        for k in keys {
+            c.push_str(k);
+        }
+        Batch::new(vec![c], keys.len())
+    }
+
+    fn visible(dir: &std::path::Path) -> usize {
+        let mut n = 0;
+        for bucket in std::fs::read_dir(dir).unwrap().flatten() {
+            for f in std::fs::read_dir(bucket.path()).unwrap().flatten() {
+                if !f.file_name().to_string_lossy().starts_with('.') {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn files_roll_by_age_and_by_open_file_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(0);
+        let mut s = sink(
+            dir.path(),
+            clock.clone(),
+            r#"{"max_age": "1m", "max_open_files": 2}"#,
+        );
+        let mut out = Emitter::default();
+        s.process(0, batch(&["a", "b"]), &mut out).unwrap();
+        assert_eq!(
+            visible(dir.path()),
+            0,
+            "open files are hidden until complete"
+        );
+        clock.advance(30_000);
+        s.on_tick(clock.now_ms(), &mut out).unwrap();
+        assert_eq!(visible(dir.path()), 0);
+        clock.advance(30_000);
+        s.on_tick(clock.now_ms(), &mut out).unwrap();
+        assert_eq!(visible(dir.path()), 2, "both files are a minute old");
+        // A third bucket with two open: the least recently written closes.
+        s.process(0, batch(&["a", "b", "c"]), &mut out).unwrap();
+        assert_eq!(visible(dir.path()), 3);
+        s.finish(&mut out).unwrap();
+        assert_eq!(visible(dir.path()), 5);
     }
 }

@@ -5,9 +5,8 @@
 //! (and extract event time) in parallel; the reader forwards results to the engine strictly in
 //! input order, so watermarks and results are the same as with one thread.
 
-use std::collections::VecDeque;
 use std::io::Read;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use super::{SourceContext, SourceEvent, extract_event_time};
@@ -38,23 +37,30 @@ struct Decoded {
     bytes: u64,
 }
 
-/// A pool of decoding threads for one source.
+/// What the forwarder hands to the engine, in submission order.
+enum Pending {
+    Chunk(Receiver<Decoded>),
+    /// Everything before this has been sent to the engine: reply.
+    Barrier(Sender<bool>),
+}
+
+/// A pool of decoding threads for one source, and a forwarder that sends their results to the
+/// engine strictly in input order, each as soon as it is decoded.
 pub struct DecodePool {
     jobs: Option<Sender<Job>>,
-    workers: Vec<std::thread::JoinHandle<()>>,
-    /// Results in submission order.
-    pending: VecDeque<Receiver<Decoded>>,
-    depth: usize,
+    /// Bounded: the reader waits when this many chunks are in flight.
+    order: Option<SyncSender<Pending>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl DecodePool {
     pub fn new(ctx: &SourceContext, decoding: &Decoding) -> DecodePool {
-        let threads = std::thread::available_parallelism()
+        let workers = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(1, 4);
         let (jobs, receiver) = channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
-        let workers = (0..threads)
+        let mut threads: Vec<_> = (0..workers)
             .filter_map(|i| {
                 let receiver = receiver.clone();
                 let mut decoder = super::decoder(decoding, &ctx.schema);
@@ -65,59 +71,68 @@ impl DecodePool {
                     .ok()
             })
             .collect();
+        let (order, pending) = sync_channel::<Pending>(workers * 2);
+        let forward_ctx = ctx.clone();
+        if let Ok(forwarder) = std::thread::Builder::new()
+            .name(format!("forward-{}", ctx.name))
+            .spawn(move || forward_loop(&pending, &forward_ctx))
+        {
+            threads.push(forwarder);
+        }
         DecodePool {
             jobs: Some(jobs),
-            workers,
-            pending: VecDeque::new(),
-            depth: threads * 2,
+            order: Some(order),
+            threads,
         }
     }
 
-    fn submit(&mut self, ctx: &SourceContext, job: Job) -> bool {
-        let Some(jobs) = &self.jobs else { return false };
-        if jobs.send(job).is_err() {
+    /// Queues a chunk; `false` when the engine has gone away.
+    fn submit(&mut self, job: Job, result: Receiver<Decoded>) -> bool {
+        let (Some(jobs), Some(order)) = (&self.jobs, &self.order) else {
             return false;
-        }
-        while self.pending.len() > self.depth {
-            if !self.forward_one(ctx) {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Sends the oldest finished chunk to the engine; `false` if the engine is gone.
-    fn forward_one(&mut self, ctx: &SourceContext) -> bool {
-        let Some(next) = self.pending.pop_front() else {
-            return true;
         };
-        match next.recv() {
-            Ok(d) => ctx.send(SourceEvent::Data {
-                partition: d.partition,
-                batch: d.batch,
-                bad: d.bad,
-                bytes: d.bytes,
-            }),
-            Err(_) => false,
-        }
+        jobs.send(job).is_ok() && order.send(Pending::Chunk(result)).is_ok()
     }
 
-    /// Forwards everything submitted so far.
-    pub fn flush(&mut self, ctx: &SourceContext) -> bool {
-        while !self.pending.is_empty() {
-            if !self.forward_one(ctx) {
-                return false;
-            }
-        }
-        true
+    /// Waits until everything submitted so far has been sent to the engine.
+    pub fn flush(&mut self) -> bool {
+        let Some(order) = &self.order else {
+            return false;
+        };
+        let (ack, done) = channel();
+        order.send(Pending::Barrier(ack)).is_ok() && done.recv().unwrap_or(false)
     }
 }
 
 impl Drop for DecodePool {
     fn drop(&mut self) {
         self.jobs = None;
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        self.order = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn forward_loop(pending: &Receiver<Pending>, ctx: &SourceContext) {
+    let mut alive = true;
+    for item in pending {
+        match item {
+            Pending::Chunk(result) if alive => {
+                alive = match result.recv() {
+                    Ok(d) => ctx.send(SourceEvent::Data {
+                        partition: d.partition,
+                        batch: d.batch,
+                        bad: d.bad,
+                        bytes: d.bytes,
+                    }),
+                    Err(_) => false,
+                };
+            }
+            Pending::Chunk(_) => {}
+            Pending::Barrier(ack) => {
+                let _ = ack.send(alive);
+            }
         }
     }
 }
@@ -215,18 +230,19 @@ pub fn read_partition(
         let mut chunk = std::mem::take(&mut carry);
         let start = chunk.len();
         chunk.resize(start + CHUNK_BYTES, 0);
-        let mut filled = start;
-        while filled < chunk.len() {
-            match input.read(&mut chunk[filled..]) {
+        // One read per chunk: a file fills it, while a pipe hands over what has arrived, so
+        // records from a slow stream (`tail -f … |`) are processed without waiting for more.
+        let filled = loop {
+            match input.read(&mut chunk[start..]) {
                 Ok(0) => {
                     eof = true;
-                    break;
+                    break start;
                 }
-                Ok(n) => filled += n,
+                Ok(n) => break start + n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("reading {describe}: {e}")),
             }
-        }
+        };
         chunk.truncate(filled);
         // Keep a trailing partial line for the next chunk (unless the input ended).
         if !eof {
@@ -256,7 +272,6 @@ pub fn read_partition(
         let first_line = next_line;
         next_line += lines;
         let (reply, result) = channel();
-        pool.pending.push_back(result);
         let job = Job {
             chunk,
             first_line,
@@ -265,9 +280,9 @@ pub fn read_partition(
             count_bytes,
             reply,
         };
-        if !pool.submit(ctx, job) {
+        if !pool.submit(job, result) {
             return Ok(false);
         }
     }
-    Ok(pool.flush(ctx))
+    Ok(pool.flush())
 }
