@@ -33,8 +33,24 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let lookup = args.env.lookup();
     let mut results = Vec::new();
+    // A file that cannot be read is reported like an invalid one (the others are still
+    // checked), and makes the exit code 2.
+    let mut unreadable = false;
     for path in &args.files {
-        results.push(check(path, &lookup)?);
+        match check(path, &lookup) {
+            Ok(v) => results.push(v),
+            Err(e) => {
+                unreadable = true;
+                results.push(Validated {
+                    file: streamctl::diag::SourceFile::new(path.display().to_string(), ""),
+                    plan: None,
+                    diagnostics: vec![streamctl::diag::Diagnostic::error(
+                        "unreadable-file",
+                        format!("{e:#}"),
+                    )],
+                });
+            }
+        }
     }
     let failed =
         |v: &Validated| v.error_count() > 0 || (args.deny_warnings && v.warning_count() > 0);
@@ -90,7 +106,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             }
         }
     }
-    Ok(if any_failed { exit::INVALID } else { exit::OK })
+    Ok(if unreadable {
+        exit::ERROR
+    } else if any_failed {
+        exit::INVALID
+    } else {
+        exit::OK
+    })
 }
 
 fn plural(n: usize, what: &str) -> String {

@@ -190,6 +190,11 @@ pub fn load_str(
     text: String,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Loaded, Box<LoadError>> {
+    // A byte-order mark is invisible in editors; positions are counted without it.
+    let text = match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    };
     let file = SourceFile::new(path, text);
     let fail = |file: SourceFile, diagnostics: Vec<Diagnostic>| {
         Err(Box::new(LoadError { file, diagnostics }))

@@ -41,40 +41,49 @@ impl Duration {
         let mut total: i64 = 0;
         let mut rest = t;
         while !rest.is_empty() {
+            // A number, possibly with a fraction (`1.5h`).
             let digits = rest
-                .find(|c: char| !c.is_ascii_digit())
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
                 .unwrap_or(rest.len());
             if digits == 0 {
                 return Err(format!("`{t}` is not a duration"));
             }
-            let number: i64 = rest[..digits]
+            let number_text = &rest[..digits];
+            let number: f64 = number_text
                 .parse()
-                .map_err(|_| format!("`{t}` is too large"))?;
+                .map_err(|_| format!("`{t}` is not a duration"))?;
             rest = rest[digits..].trim_start();
             let unit_len = rest
                 .find(|c: char| c.is_ascii_digit() || c.is_whitespace())
                 .unwrap_or(rest.len());
             let unit = &rest[..unit_len];
-            let factor = match unit {
-                "ms" => 1,
-                "s" | "sec" | "secs" => 1_000,
-                "m" | "min" | "mins" => 60_000,
-                "h" | "hr" | "hour" | "hours" => 3_600_000,
+            // The units Flink accepts in its duration settings, singular and plural.
+            let factor: i64 = match unit.to_ascii_lowercase().as_str() {
+                "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
+                "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
+                "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+                "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
                 "d" | "day" | "days" => 86_400_000,
                 "" => {
                     return Err(format!(
-                        "`{t}` needs a unit (ms, s, m, h or d), e.g. `{number}s`"
+                        "`{t}` needs a unit (ms, s, m, h or d), e.g. `{number_text}s`"
                     ));
                 }
-                other => {
+                _ => {
                     return Err(format!(
-                        "unknown unit `{other}` in `{t}`; use ms, s, m, h or d"
+                        "unknown unit `{unit}` in `{t}`; use ms, s, m, h or d (or milliseconds, seconds, minutes, hours, days)"
                     ));
                 }
             };
-            total = number
-                .checked_mul(factor)
-                .and_then(|v| total.checked_add(v))
+            let millis = number * factor as f64;
+            if !millis.is_finite() || millis > i64::MAX as f64 / 2.0 {
+                return Err(format!("`{t}` is too large"));
+            }
+            if millis.fract() != 0.0 {
+                return Err(format!("`{t}` is not a whole number of milliseconds"));
+            }
+            total = total
+                .checked_add(millis as i64)
                 .ok_or_else(|| format!("`{t}` is too large"))?;
             rest = rest[unit_len..].trim_start();
         }
@@ -349,6 +358,10 @@ mod tests {
         assert_eq!(Duration::parse("0").unwrap().millis, 0);
         assert!(Duration::parse("15").unwrap_err().contains("needs a unit"));
         assert!(Duration::parse("15x").unwrap_err().contains("unknown unit"));
+        assert_eq!(Duration::parse("15 minutes").unwrap().millis, 900_000);
+        assert_eq!(Duration::parse("5 seconds").unwrap().millis, 5_000);
+        assert_eq!(Duration::parse("1.5h").unwrap().millis, 5_400_000);
+        assert!(Duration::parse("0.5ms").is_err());
         assert!(Duration::parse("abc").is_err());
         assert_eq!(Duration::parse("1h30m").unwrap().to_string(), "1h30m");
     }

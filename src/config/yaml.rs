@@ -161,6 +161,9 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<Diagnostic>), Vec<Diagnost
     if let Err(e) = parser.load(&mut builder, true) {
         let at = offsets.byte(e.marker().index());
         let message = e.info().to_string();
+        if let Some(d) = likely_cause(text, at.min(text.len()), &message) {
+            return Err(vec![d]);
+        }
         let reported = at.min(text.len());
         let (at, label) = syntax_error_position(text, at, &message);
         let help = match (&label, text[at..].starts_with('[')) {
@@ -218,6 +221,77 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<Diagnostic>), Vec<Diagnost
             ),
         ]),
     }
+}
+
+/// Common mistakes behind a YAML syntax error, found on the lines up to where the parser gave
+/// up: an unquoted `{…}` path template (read as a flow mapping) and `key:value` without the
+/// space YAML needs after `:`.
+fn likely_cause(text: &str, at: usize, message: &str) -> Option<Diagnostic> {
+    let error_line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let mut line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    for _ in 0..6 {
+        let line = &text[line_start..error_line_end.max(line_start)];
+        let line = line.split('\n').next().unwrap_or_default();
+        let indent = line.len() - line.trim_start().len();
+        let content = &line[indent..];
+        if let Some((key, value)) = content.split_once(": ") {
+            let value = value.trim_start();
+            let value_at = line_start + line.len() - content.len()
+                + key.len()
+                + 2
+                + (content.len() - key.len() - 2 - value.len());
+            // `path: {window_start:%Y}/{movieId}/`: a template, not a mapping.
+            if value.starts_with('{')
+                && let Some(close) = value.find('}')
+                && !value[close + 1..].trim().is_empty()
+                && !value[close + 1..].trim_start().starts_with('#')
+            {
+                return Some(
+                    Diagnostic::error(
+                        "yaml-syntax",
+                        "YAML syntax error: a value starting with `{` is read as a YAML mapping",
+                    )
+                    .at(Span::new(value_at, value_at + 1))
+                    .with_note(format!("the YAML parser said: {message}"))
+                    .with_help(format!(
+                        "quote it: `{key}: \"{}\"`",
+                        value.split(" #").next().unwrap_or(value).trim_end()
+                    )),
+                );
+            }
+        } else if let Some(colon) = content.find(':')
+            && colon > 0
+            && content[..colon]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            && content[colon + 1..]
+                .chars()
+                .next()
+                .is_some_and(|c| !c.is_whitespace() && c != '/' && c != ':')
+            && !content.starts_with('-')
+        {
+            // `type:file`: one text to YAML, which then trips on the next key.
+            let key = &content[..colon];
+            let colon_at = line_start + indent + colon;
+            return Some(
+                Diagnostic::error(
+                    "yaml-syntax",
+                    format!("YAML syntax error: `{key}:` needs a space after the colon"),
+                )
+                .at(Span::new(colon_at, colon_at + 1))
+                .with_note(format!("the YAML parser said: {message}"))
+                .with_help(format!(
+                    "write `{key}: {}`",
+                    content[colon + 1..].trim_end()
+                )),
+            );
+        }
+        if line_start == 0 {
+            break;
+        }
+        line_start = text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1);
+    }
+    None
 }
 
 fn syntax_help(message: &str) -> String {

@@ -276,6 +276,7 @@ impl Builder<'_> {
             });
         }
         self.unread_outputs(&components, &streams, &edges);
+        self.shared_output_files(&components);
         let checkpoint = config.checkpoint.as_ref().map(|c| {
             let url_span = self.loc.value(&["checkpoint", "url"]);
             if !(c.url.starts_with("file://") || c.url.starts_with("s3://")) {
@@ -394,6 +395,34 @@ impl Builder<'_> {
     }
 
     /// Resolves each component's `inputs` to (owner component, port, input index).
+    /// Two `file` sinks writing one path would overwrite each other.
+    fn shared_output_files(&mut self, components: &[Component<'_>]) {
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for c in components {
+            let Some(SinkConfig::File(f)) = c.sink else {
+                continue;
+            };
+            match seen.get(f.path.as_str()) {
+                Some(first) => {
+                    let span = self.loc.value(&["sinks", c.name, "path"]);
+                    self.error(
+                        Diagnostic::error(
+                            "shared-output",
+                            format!("sinks `{first}` and `{}` both write `{}`", c.name, f.path),
+                        )
+                        .at(span)
+                        .with_help(
+                            "give each file sink its own path, or read both streams into one sink",
+                        ),
+                    );
+                }
+                None => {
+                    seen.insert(&f.path, c.name);
+                }
+            }
+        }
+    }
+
     /// Whether a section holds components with structural errors.
     fn has_broken(&self, section: &str) -> bool {
         self.broken.iter().any(|b| b.section == section)

@@ -131,8 +131,15 @@ impl ObjectSink {
             {
                 self.roll(&lru)?;
             }
+            // The rendered path names a directory (`…/{movieId}` and `…/{movieId}/` alike),
+            // so bucket values never run into file names.
+            let separator = if bucket.is_empty() || bucket.ends_with('/') {
+                ""
+            } else {
+                "/"
+            };
             let key = format!(
-                "{bucket}part-{}-{:05}.{}",
+                "{bucket}{separator}part-{}-{:05}.{}",
                 self.run_id, self.next_part, self.extension
             );
             self.next_part += 1;

@@ -71,7 +71,7 @@ impl PathTemplate {
             match bytes[i] {
                 b'{' => {
                     if !literal.is_empty() {
-                        check_literal(&literal, literal_start, segments.is_empty(), &mut errors);
+                        check_literal(&literal, literal_start, literal_start == 0, &mut errors);
                         segments.push(Segment::Literal(std::mem::take(&mut literal)));
                     }
                     let Some(close) = text[i..].find('}') else {
@@ -118,7 +118,7 @@ impl PathTemplate {
             }
         }
         if !literal.is_empty() {
-            check_literal(&literal, literal_start, segments.is_empty(), &mut errors);
+            check_literal(&literal, literal_start, literal_start == 0, &mut errors);
             segments.push(Segment::Literal(literal));
         }
         if errors.is_empty() {
