@@ -369,7 +369,11 @@ sinks:
     let p = write_pipeline(dir.path(), &pipeline(""));
     let o = run(&[p.to_str().unwrap()], &[]);
     assert!(o.status.success());
-    assert!(stderr(&o).contains("1 late records"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 late record behind the watermark"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -227,27 +227,50 @@ fn duration(ms: i64) -> String {
 /// The summary printed when a run ends.
 pub fn summary(s: &Snapshot, elapsed: Duration, first_bad: Option<(String, String)>) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
+    // Files only where the output is files (a stdout sink writes none).
+    let files = if s.files_committed > 0 {
+        format!(
+            " to {} ({})",
+            plural(s.files_committed, "file"),
+            bytes(s.bytes_out)
+        )
+    } else {
+        String::new()
+    };
     let mut text = format!(
-        "{} records in {:.2}s ({}/s{}); {} rows written to {} ({})",
-        count(s.records_in),
+        "{} in {:.2}s ({}/s{}); {} written{files}",
+        plural_count(s.records_in, "record"),
         secs,
         count((s.records_in as f64 / secs) as u64),
         input_bytes(s.bytes_in),
-        count(s.records_out),
-        plural(s.files_committed, "file"),
-        bytes(s.bytes_out),
+        plural_count(s.records_out, "row"),
     );
-    if s.late_records > 0 {
+    let routed = s.late_records - s.late_dropped.min(s.late_records);
+    if routed > 0 {
         text.push_str(&format!(
-            "\n  {} late records (behind the watermark by more than the allowed lateness); route them with `late: {{to: <stream>}}`",
-            s.late_records
+            "\n  {} sent to late-event streams",
+            plural_count(routed, "late record")
+        ));
+    }
+    if s.late_dropped > 0 {
+        text.push_str(&format!(
+            "\n  {} behind the watermark by more than the allowed lateness, counted and not written; route them with `late: {{to: <stream>}}`",
+            plural_count(s.late_dropped, "late record")
         ));
     }
     if s.bad_records > 0 {
-        text.push_str(&format!("\n  {} bad records", s.bad_records));
+        text.push_str(&format!(
+            "\n  {}",
+            plural_count(s.bad_records, "bad record")
+        ));
         if let Some((stage, error)) = first_bad {
             text.push_str(&format!(", first in `{stage}`: {error}"));
         }
     }
     text
+}
+
+/// "1 record", "2.50M records".
+fn plural_count(n: u64, what: &str) -> String {
+    format!("{} {what}{}", count(n), if n == 1 { "" } else { "s" })
 }

@@ -67,8 +67,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Duration::from_secs(args.log_every.max(1)),
     );
     let result = engine::run(&plan, &options, metrics.clone());
-    progress.stop();
+    // Measured before the display thread winds down, which takes up to one refresh.
     let elapsed = started.elapsed();
+    progress.stop();
     match result {
         Ok(summary_) if summary_.interrupted => {
             eprintln!(
@@ -77,10 +78,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 summary(&summary_.snapshot, elapsed, metrics.first_bad())
             );
             if summary_.discarded_windows > 0 {
-                eprintln!(
-                    "  {} windows were still open and were not written",
-                    summary_.discarded_windows
-                );
+                match summary_.discarded_windows {
+                    1 => eprintln!("  1 window was still open and was not written"),
+                    n => eprintln!("  {n} windows were still open and were not written"),
+                }
             }
             Ok(exit::INTERRUPTED)
         }
@@ -91,6 +92,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 summary(&summary_.snapshot, elapsed, metrics.first_bad())
             );
             Ok(exit::OK)
+        }
+        // `streamctl run … | head`: the reader has what it wanted.
+        Err(engine::operator::EngineError::OutputClosed) => Ok(exit::OK),
+        Err(e @ engine::operator::EngineError::Setup(_)) => {
+            eprintln!("{} {e}", paint("1;31", "error:"));
+            Ok(exit::ERROR)
         }
         Err(e) => {
             eprintln!(

@@ -71,6 +71,15 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
+    /// The name as written in a pipeline.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Json => "json",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Parquet => "parquet",
+        }
+    }
+
     pub fn extension(self) -> &'static str {
         match self {
             OutputFormat::Json => "jsonl",

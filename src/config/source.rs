@@ -159,6 +159,17 @@ pub enum BadRecordPolicy {
     DeadLetter,
 }
 
+impl BadRecordPolicy {
+    /// The name as written in a pipeline.
+    pub fn name(self) -> &'static str {
+        match self {
+            BadRecordPolicy::Skip => "skip",
+            BadRecordPolicy::Fail => "fail",
+            BadRecordPolicy::DeadLetter => "dead_letter",
+        }
+    }
+}
+
 /// Kafka consumer settings.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct KafkaSource {

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub sources: Vec<SourceMetrics>,
     pub bad_records: AtomicU64,
     pub late_records: AtomicU64,
+    /// Late records that went to no late stream (counted only).
+    pub late_dropped: AtomicU64,
     /// The lowest watermark among the sources (ms), `MIN_WATERMARK` before any.
     pub watermark: AtomicI64,
     /// The newest event time seen (ms), for the watermark lag.
@@ -49,6 +51,7 @@ impl Metrics {
                 .collect(),
             bad_records: AtomicU64::new(0),
             late_records: AtomicU64::new(0),
+            late_dropped: AtomicU64::new(0),
             watermark: AtomicI64::new(MIN_WATERMARK),
             max_event_time: AtomicI64::new(MIN_WATERMARK),
             open_windows: AtomicU64::new(0),
@@ -96,6 +99,7 @@ impl Metrics {
             progress: self.progress(),
             bad_records: self.bad_records.load(Relaxed),
             late_records: self.late_records.load(Relaxed),
+            late_dropped: self.late_dropped.load(Relaxed),
             watermark: self.watermark.load(Relaxed),
             max_event_time: self.max_event_time.load(Relaxed),
             open_windows: self.open_windows.load(Relaxed),
@@ -115,6 +119,7 @@ pub struct Snapshot {
     pub progress: Option<f64>,
     pub bad_records: u64,
     pub late_records: u64,
+    pub late_dropped: u64,
     pub watermark: i64,
     pub max_event_time: i64,
     pub open_windows: u64,

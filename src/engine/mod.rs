@@ -61,16 +61,28 @@ pub fn metrics_for(plan: &Plan) -> Arc<Metrics> {
 /// # Errors
 /// A source or sink failure, or a bad record under the `fail` policy.
 pub fn run(plan: &Plan, options: &RunOptions, metrics: Arc<Metrics>) -> Result<RunSummary> {
-    let mut engine = Engine::new(plan, options, metrics.clone())?;
     let (sender, receiver) = sync_channel(16);
     let mut handles = Vec::new();
-    for (metrics_index, (node, source)) in plan.sources().enumerate() {
-        let connector = sources::build(&source.config, options.bounded).map_err(|message| {
-            EngineError::Source {
-                component: plan.nodes[node].name.clone(),
-                message,
-            }
-        })?;
+    // Every source and sink that cannot start is reported at once, not one per attempt.
+    let mut problems = Vec::new();
+    let mut connectors = Vec::new();
+    for (node, source) in plan.sources() {
+        match sources::build(&source.config, options.bounded) {
+            Ok(c) => connectors.push(c),
+            Err(message) => problems.push(format!("source `{}`: {message}", plan.nodes[node].name)),
+        }
+    }
+    let mut engine = match Engine::new(plan, options, metrics.clone()) {
+        Ok((engine, sink_problems)) => {
+            problems.extend(sink_problems);
+            engine
+        }
+        Err(e) => return Err(e),
+    };
+    if !problems.is_empty() {
+        return Err(EngineError::Setup(problems));
+    }
+    for (metrics_index, ((node, source), connector)) in plan.sources().zip(connectors).enumerate() {
         let ctx = SourceContext {
             node,
             name: plan.nodes[node].name.clone(),
@@ -119,7 +131,13 @@ struct Engine<'p> {
 }
 
 impl<'p> Engine<'p> {
-    fn new(plan: &'p Plan, options: &RunOptions, metrics: Arc<Metrics>) -> Result<Engine<'p>> {
+    /// The engine, and the sinks that could not start (reported together with sources).
+    fn new(
+        plan: &'p Plan,
+        options: &RunOptions,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Engine<'p>, Vec<String>)> {
+        let mut problems = Vec::new();
         let n = plan.nodes.len();
         let mut operators: Vec<Option<Box<dyn Operator>>> = Vec::with_capacity(n);
         let mut trackers = Vec::with_capacity(n);
@@ -171,19 +189,19 @@ impl<'p> Engine<'p> {
                         }
                     })
                 }
-                NodeKind::Sink(s) => Some(
-                    crate::sinks::build(
-                        &node.name,
-                        s,
-                        input_schema.clone().unwrap_or_default(),
-                        metrics.clone(),
-                        options.clock.clone(),
-                    )
-                    .map_err(|message| EngineError::Sink {
-                        component: node.name.clone(),
-                        message,
-                    })?,
-                ),
+                NodeKind::Sink(s) => match crate::sinks::build(
+                    &node.name,
+                    s,
+                    input_schema.clone().unwrap_or_default(),
+                    metrics.clone(),
+                    options.clock.clone(),
+                ) {
+                    Ok(sink) => Some(sink),
+                    Err(message) => {
+                        problems.push(format!("sink `{}`: {message}", node.name));
+                        None
+                    }
+                },
             };
             if !matches!(node.kind, NodeKind::Source(_)) {
                 trackers.push(None);
@@ -201,19 +219,22 @@ impl<'p> Engine<'p> {
                 consumers[input.node][input.port].push((i, j));
             }
         }
-        Ok(Engine {
-            plan,
-            operators,
-            consumers,
-            trackers,
-            out_watermark: vec![MIN_WATERMARK; n],
-            in_watermark: vec![MIN_WATERMARK; n],
-            idle: vec![false; n],
-            finished: vec![false; n],
-            source_bad,
-            queue: VecDeque::new(),
-            metrics,
-        })
+        Ok((
+            Engine {
+                plan,
+                operators,
+                consumers,
+                trackers,
+                out_watermark: vec![MIN_WATERMARK; n],
+                in_watermark: vec![MIN_WATERMARK; n],
+                idle: vec![false; n],
+                finished: vec![false; n],
+                source_bad,
+                queue: VecDeque::new(),
+                metrics,
+            },
+            problems,
+        ))
     }
 
     fn drive(
@@ -419,21 +440,26 @@ impl<'p> Engine<'p> {
                 self.deliver(node, port, b);
             }
         }
+        let newest = batch.times.iter().max().copied();
         if let Some(tracker) = &mut self.trackers[node] {
             let mut watermarks = Vec::new();
             tracker.assign(partition, &batch.times, now, &mut watermarks);
             batch.watermarks = watermarks;
-            if let Some(&max) = batch.times.iter().max() {
-                self.metrics
-                    .max_event_time
-                    .fetch_max(max, Ordering::Relaxed);
-            }
             if self.idle[node] {
                 self.idle[node] = false;
             }
         }
         self.deliver(node, 0, batch);
-        self.drain()
+        self.drain()?;
+        // The progress display shows `newest - watermark`: publish the watermark first so
+        // the lag never includes the batch being processed.
+        self.update_source_watermark(node);
+        if let Some(max) = newest {
+            self.metrics
+                .max_event_time
+                .fetch_max(max, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Queues `batch` (from `node`'s `port`) for every reader.

@@ -16,6 +16,12 @@ pub enum EngineError {
     Source { component: String, message: String },
     #[error("sink `{component}`: {message}")]
     Sink { component: String, message: String },
+    /// Connectors that cannot start, all of them.
+    #[error("cannot start the pipeline:\n  - {}", .0.join("\n  - "))]
+    Setup(Vec<String>),
+    /// The reader of our standard output went away (`streamctl run … | head`).
+    #[error("standard output was closed")]
+    OutputClosed,
     #[error("internal error (a bug in streamctl, please report it): {0}")]
     Internal(String),
 }
@@ -106,17 +112,27 @@ impl BadRecordRouter {
         if rejected.is_empty() {
             return Ok(());
         }
+        if self.policy.policy == BadRecordPolicy::Fail {
+            // The run stops at the first one; the rest of the batch was never processed.
+            let first = &rejected[0];
+            self.metrics.add_bad(1, &first.error, &self.component);
+            let at = if first.position.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", first.position)
+            };
+            return Err(EngineError::BadRecord {
+                component: self.component.clone(),
+                error: format!(
+                    "{}{at} (record: {})",
+                    first.error,
+                    truncate(&first.raw, 200)
+                ),
+            });
+        }
         self.metrics
             .add_bad(rejected.len() as u64, &rejected[0].error, &self.component);
         match (self.policy.policy, self.policy.port) {
-            (BadRecordPolicy::Fail, _) => Err(EngineError::BadRecord {
-                component: self.component.clone(),
-                error: format!(
-                    "{} (record: {})",
-                    rejected[0].error,
-                    truncate(&rejected[0].raw, 200)
-                ),
-            }),
             (BadRecordPolicy::DeadLetter, Some(port)) => {
                 let schema = crate::plan::dead_letter_schema();
                 let mut columns: Vec<Column> = schema

@@ -916,7 +916,7 @@ impl Builder<'_> {
                         "conflicting-settings",
                         format!(
                             "`bad_records.to` needs `policy: dead_letter`, found `{}`",
-                            policy_name(other)
+                            other.name()
                         ),
                     )
                     .at(span)
@@ -1687,14 +1687,6 @@ impl Builder<'_> {
         Diagnostic::error(e.code, e.message)
             .at(span)
             .with_help_opt(e.help)
-    }
-}
-
-fn policy_name(p: BadRecordPolicy) -> &'static str {
-    match p {
-        BadRecordPolicy::Skip => "skip",
-        BadRecordPolicy::Fail => "fail",
-        BadRecordPolicy::DeadLetter => "dead_letter",
     }
 }
 

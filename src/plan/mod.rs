@@ -234,7 +234,7 @@ impl fmt::Display for Plan {
                         }
                         writeln!(f)?;
                     }
-                    writeln!(f, "  bad records: {:?}", s.bad_records.policy)?;
+                    writeln!(f, "  bad records: {}", s.bad_records.policy.name())?;
                 }
                 NodeKind::Filter(p) => writeln!(f, "  where {}", p.sql)?,
                 NodeKind::Select(p) => {
@@ -280,8 +280,14 @@ impl fmt::Display for Plan {
                         .map(|f| f.name.as_str())
                         .collect();
                     writeln!(f, "  writes {}", names.join(", "))?;
-                    if let SinkConfig::S3(o) = &s.config {
-                        writeln!(f, "  to {}{} as {:?}", o.url, o.path, o.format)?;
+                    match &s.config {
+                        SinkConfig::S3(o) => {
+                            writeln!(f, "  to {}{} as {}", o.url, o.path, o.format.name())?
+                        }
+                        SinkConfig::File(o) => {
+                            writeln!(f, "  to {} as {}", o.path, o.format.name())?
+                        }
+                        _ => {}
                     }
                 }
             }

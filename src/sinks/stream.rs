@@ -69,7 +69,10 @@ impl StreamSink {
         })
     }
 
-    fn error(&self, e: impl std::fmt::Display) -> EngineError {
+    fn error(&self, e: std::io::Error) -> EngineError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe && matches!(self.target, Target::Stdout) {
+            return EngineError::OutputClosed;
+        }
         EngineError::Sink {
             component: self.name.clone(),
             message: e.to_string(),
@@ -106,8 +109,12 @@ impl Operator for StreamSink {
         out.flush().map_err(|e| self.error(e))?;
         drop(out);
         if let (Some(temp), Target::File { path }) = (&self.temp, &self.target) {
-            std::fs::rename(temp, path)
-                .map_err(|e| self.error(format!("moving into place: {e}")))?;
+            std::fs::rename(temp, path).map_err(|e| {
+                self.error(std::io::Error::new(
+                    e.kind(),
+                    format!("moving into place: {e}"),
+                ))
+            })?;
             self.metrics.files_committed.fetch_add(1, Relaxed);
         }
         self.metrics.bytes_out.fetch_add(bytes, Relaxed);

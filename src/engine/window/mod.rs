@@ -124,10 +124,17 @@ impl WindowCore {
         self.metrics
             .late_records
             .fetch_add(late_rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        if let Some(port) = self.late_port {
-            let mut late = batch.take(late_rows);
-            late.watermarks.clear();
-            out.emit(port, late);
+        match self.late_port {
+            Some(port) => {
+                let mut late = batch.take(late_rows);
+                late.watermarks.clear();
+                out.emit(port, late);
+            }
+            None => {
+                self.metrics
+                    .late_dropped
+                    .fetch_add(late_rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
         }
     }
 
