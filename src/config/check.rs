@@ -413,6 +413,10 @@ impl<'s> Checker<'s> {
             );
             return;
         };
+        if scalar.unresolved {
+            // `${VAR}` failed and was reported; its text says nothing about the value.
+            return;
+        }
         let text = scalar.value.clone();
         let plain_null = scalar.plain && is_null_text(&text);
         // A value left empty (`path:`) has no text of its own to point at: point at its key.
@@ -433,10 +437,11 @@ impl<'s> Checker<'s> {
             None
         };
         let Some(resolved) = resolved else {
+            // The value itself (unless it came from the environment, which may hold secrets).
             let found = if plain_null {
-                "nothing"
+                "nothing".to_string()
             } else {
-                node.kind_name()
+                format!("{} {}", node.kind_name(), node.describe())
             };
             let help = if types.contains(&"array") {
                 Some(if scalar.interpolated || plain_null {
@@ -536,7 +541,7 @@ impl<'s> Checker<'s> {
                     _ => "bad-value",
                 };
                 let problem = if node.as_scalar().is_some_and(|s| s.interpolated) {
-                    format!("the value from the environment is not a valid {format}")
+                    format!("{} is not a valid {format}", node.describe())
                 } else {
                     problem
                 };

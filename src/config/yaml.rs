@@ -36,6 +36,10 @@ pub struct Scalar {
     pub plain: bool,
     /// The value came (partly) from the environment: keep it out of messages.
     pub interpolated: bool,
+    /// The text as written, when it had `${…}` (named in messages instead of the value).
+    pub written: Option<String>,
+    /// Interpolation failed (already reported): no further checks of this value.
+    pub unresolved: bool,
     /// What the schema check decided this scalar is; guides deserialization.
     pub resolved: Option<Resolved>,
 }
@@ -102,7 +106,10 @@ impl Node {
     /// (which may hold secrets).
     pub fn describe(&self) -> String {
         match &self.kind {
-            NodeKind::Scalar(s) if s.interpolated => "the interpolated value".to_string(),
+            NodeKind::Scalar(s) if s.interpolated => match &s.written {
+                Some(w) => format!("the value of `{}`", truncate(w, 60)),
+                None => "the interpolated value".to_string(),
+            },
             NodeKind::Scalar(s) => format!("`{}`", truncate(&s.value, 60)),
             NodeKind::Seq(_) => "a list".to_string(),
             NodeKind::Map(_) => "a mapping".to_string(),
@@ -240,9 +247,26 @@ fn likely_cause(text: &str, at: usize, message: &str) -> Option<Diagnostic> {
                 + key.len()
                 + 2
                 + (content.len() - key.len() - 2 - value.len());
+            // `count: ${COUNT}` inside a `{…}` mapping: the braces of `${…}` end the mapping.
+            if let Some(dollar) = line.find("${")
+                && line[..dollar].contains('{')
+            {
+                let at = line_start + dollar;
+                return Some(
+                    Diagnostic::error(
+                        "yaml-syntax",
+                        "YAML syntax error: `${…}` inside a `{…}` mapping must be quoted",
+                    )
+                    .at(Span::new(at, at + 2))
+                    .with_note(format!("the YAML parser said: {message}"))
+                    .with_help("write the value in quotes, e.g. `count: \"${COUNT}\"`, or use one `key: value` per line"),
+                );
+            }
             // `path: {window_start:%Y}/{movieId}/`: a template, not a mapping.
             if value.starts_with('{')
                 && let Some(close) = value.find('}')
+                && !value[1..close].contains(": ")
+                && !value[1..close].contains(',')
                 && !value[close + 1..].trim().is_empty()
                 && !value[close + 1..].trim_start().starts_with('#')
             {
@@ -560,6 +584,8 @@ impl MarkedEventReceiver for TreeBuilder<'_> {
                         value,
                         plain: style == TScalarStyle::Plain,
                         interpolated: false,
+                        written: None,
+                        unresolved: false,
                         resolved: None,
                     }),
                     span,
@@ -668,9 +694,11 @@ pub fn interpolate(
                     }
                     Err(problem) => {
                         diagnostics.push(problem.into_diagnostic(node.span));
-                        s.value = raw;
+                        s.unresolved = true;
+                        s.value = raw.clone();
                     }
                 }
+                s.written = Some(raw);
             }
         }
         NodeKind::Seq(items) => {

@@ -1721,6 +1721,22 @@ fn locate_in_scalar(
             base + end.max(start + 1).min(value.len()).max(start),
         );
     }
+    // Folded, multi-line, escaped or interpolated scalars: the value is not verbatim in the
+    // file, but the offending text usually is. Find the same occurrence of it (the k-th) in
+    // the scalar's region of the file.
+    let needle = value
+        .get(start..end.min(value.len()))
+        .unwrap_or_default()
+        .trim();
+    if needle.len() >= 2 && !value[start..].starts_with(char::is_whitespace) {
+        let occurrence = value[..start].matches(needle).count();
+        let region_end = (node.span.start + 2 * value.len() + 256).min(file.text.len());
+        let region = &file.text[node.span.start.min(region_end)..region_end];
+        if let Some((offset, _)) = region.match_indices(needle).nth(occurrence) {
+            let at = node.span.start + offset;
+            return Span::new(at, at + needle.len());
+        }
+    }
     // Block scalar (`|`/`>`): find the value's lines one after another below the node.
     let line_index = value[..start.min(value.len())].matches('\n').count();
     let mut search_from = node.span.start;
