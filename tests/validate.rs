@@ -368,3 +368,28 @@ fn cli_deny_warnings_fails_a_warning_only_file() {
     let o = streamctl(&["validate", "--format", "github", WARNING_ONLY]);
     assert!(stdout(&o).starts_with("::warning file="), "{}", stdout(&o));
 }
+
+/// The pipeline shown in `streamctl --help` is valid.
+#[test]
+fn the_help_example_validates() {
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_streamctl"))
+        .arg("--help")
+        .output()
+        .expect("run streamctl --help");
+    let text = String::from_utf8_lossy(&help.stdout);
+    let start = text.find("  version: 1").expect("an example in --help");
+    let end = text[start..]
+        .find("\nExamples:")
+        .map_or(text.len(), |i| start + i);
+    let yaml: String = text[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let v = streamctl::plan::validate("help.yaml", yaml, &|_| None);
+    assert!(
+        v.diagnostics.is_empty(),
+        "{}",
+        streamctl::diag::render_human(&v.file, &v.diagnostics, false)
+    );
+}

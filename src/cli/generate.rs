@@ -51,12 +51,16 @@ pub struct Args {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Preset {
     /// {movieId, userId, timestamp}: 50 movies × 1000 users.
+    #[value(alias = "movie_impressions")]
     MovieImpressions,
     /// Taxi trip start/end events with locations, durations and airports.
+    #[value(alias = "taxi_trips")]
     TaxiTrips,
     /// {symbol, price, volume, timestamp} for 10 symbols.
+    #[value(alias = "stock_ticks")]
     StockTicks,
     /// {agentId, lat, lon, speedKmh, timestamp} for 200 agents working in shifts.
+    #[value(alias = "delivery_pings")]
     DeliveryPings,
 }
 

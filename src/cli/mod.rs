@@ -32,6 +32,30 @@ Exit codes:
   2    usage, I/O or runtime error
   130  interrupted (Ctrl-C)
 
+A pipeline (more in pipelines/, every key in schemas/pipeline.schema.json):
+  version: 1
+  name: clicks-per-minute
+  sources:
+    clicks:
+      type: file                      # kafka | kinesis | file | stdin | generator
+      path: clicks.jsonl
+      schema: {page: string, ts: timestamp_ms}
+      event_time: {field: ts, max_out_of_orderness: 5s}
+  transforms:
+    per_page:
+      type: window                    # filter | select | explode | window
+      inputs: [clicks]
+      window: {type: tumbling, size: 1m}
+      group_by: [page]
+      aggregates: {clicks: COUNT(*)}
+  sinks:
+    out:
+      type: s3                        # s3 | file | kafka | kinesis | stdout
+      inputs: [per_page]
+      url: file:///tmp/clicks/
+      path: \"{window_start:%Y-%m-%d}/\"
+      format: csv                     # csv | json | parquet
+
 Examples:
   streamctl validate pipelines/*.yaml
   streamctl plan pipelines/movie-impressions-local.yaml
@@ -41,9 +65,10 @@ Docs: README.md; pipeline format: schemas/pipeline.schema.json";
 
 /// streamctl: declarative stream processing from one YAML file.
 ///
-/// A pipeline declares sources (Kafka, Kinesis, files, a generator), transforms (filter,
-/// select, explode, event-time windows) and sinks (S3 or local buckets, Kafka, Kinesis,
-/// stdout). streamctl checks it, runs it on this machine, or translates it to Flink SQL.
+/// A pipeline declares sources (Kafka, Kinesis, files, stdin, a generator), transforms
+/// (filter, select, explode, event-time windows) and sinks (S3 or local buckets, files,
+/// Kafka, Kinesis, stdout). streamctl checks it, runs it on this machine, and (next) translates
+/// it to Flink SQL.
 #[derive(Debug, Parser)]
 #[command(name = "streamctl", version, about, long_about, after_help = AFTER_HELP)]
 pub struct Cli {

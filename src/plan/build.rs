@@ -1206,7 +1206,13 @@ impl Builder<'_> {
                     keys.push((key_name, e));
                     key_sql.push(key.0.clone());
                 }
-                Err(e) => {
+                Err(mut e) => {
+                    // `[HOUR(f(ts, 3)), symbol]`: the YAML list split the call at its comma.
+                    if key.0.matches('(').count() != key.0.matches(')').count() {
+                        e.help = Some(
+                            "in a `[…]` list a comma separates items: quote an expression that contains commas, e.g. `group_by: [\"HOUR(TO_TIMESTAMP_LTZ(ts, 3)) AS hour\", symbol]`".to_string(),
+                        );
+                    }
                     let d = self.expr_diagnostic(e, node.as_ref(), span, &key.0);
                     self.error(d);
                     ok = false;

@@ -52,6 +52,8 @@ pub struct ObjectSink {
     metrics: Arc<Metrics>,
     key_buf: Vec<u8>,
     path_buf: String,
+    /// Running estimate of encoded bytes per row, for slicing writes under `max_bytes`.
+    average_row_bytes: u64,
 }
 
 impl ObjectSink {
@@ -108,6 +110,7 @@ impl ObjectSink {
             metrics,
             key_buf: Vec::new(),
             path_buf: String::new(),
+            average_row_bytes: 64,
         }
     }
 
@@ -185,15 +188,30 @@ impl ObjectSink {
         Ok(())
     }
 
-    /// Writes rows to the bucket's file in slices, rolling to a new file whenever one
-    /// reaches `max_bytes` (so a large batch does not overshoot the limit).
+    /// Writes rows to the bucket's file in slices sized to the room left under `max_bytes`
+    /// (by the average row size so far), rolling to a new file whenever one is full, so files
+    /// end close to the limit even when a batch is much larger.
     fn write(&mut self, bucket: &str, batch: &Batch, rows: &[u32]) -> Result<()> {
         let max_bytes = self.max_bytes;
-        for slice in rows.chunks(ROLL_CHECK_ROWS) {
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let average = self.average_row_bytes.max(1);
             let file = self.file_for(bucket)?;
+            let room = max_bytes.saturating_sub(file.writer.bytes_written());
+            let take = ((room / average) as usize)
+                .clamp(1, ROLL_CHECK_ROWS)
+                .min(rest.len());
+            let (slice, tail) = rest.split_at(take);
+            rest = tail;
+            let before = file.writer.bytes_written();
             let result = file.writer.write_rows(batch, slice);
-            let full = file.writer.bytes_written() >= max_bytes;
+            let after = file.writer.bytes_written();
+            let full = after >= max_bytes;
             result.map_err(|e| self.error("writing", e))?;
+            // Headers and footers make the first rows of a file look larger; a running
+            // average over all files keeps the estimate close.
+            self.average_row_bytes =
+                (self.average_row_bytes * 7 + (after - before) / take as u64) / 8;
             self.metrics
                 .records_out
                 .fetch_add(slice.len() as u64, Relaxed);

@@ -168,7 +168,8 @@ impl PathTemplate {
                     }
                     if self.sanitize {
                         let raw = out.split_off(start);
-                        sanitize_into(&raw, out);
+                        let segment_start = out.is_empty() || out.ends_with('/');
+                        sanitize_into(&raw, segment_start, out);
                     } else if out.len() == start {
                         out.push_str(DEFAULT_PARTITION);
                     }
@@ -272,9 +273,10 @@ fn check_literal(literal: &str, start: usize, first: bool, errors: &mut Vec<Temp
 }
 
 /// Escapes a value so it stays one safe path segment: `/`, `\`, control characters and `%`
-/// are percent-encoded, `.`/`..` are encoded, and empty or NULL becomes
-/// [`DEFAULT_PARTITION`] (as Flink does).
-pub fn sanitize_into(raw: &str, out: &mut String) {
+/// are percent-encoded, `.`/`..` are encoded, a leading `.` or `_` is encoded where the value
+/// starts a directory name (Athena, Hive and Spark skip such directories), and empty or NULL
+/// becomes [`DEFAULT_PARTITION`] (as Flink does).
+pub fn sanitize_into(raw: &str, segment_start: bool, out: &mut String) {
     if raw.is_empty() {
         out.push_str(DEFAULT_PARTITION);
         return;
@@ -285,8 +287,11 @@ pub fn sanitize_into(raw: &str, out: &mut String) {
         }
         return;
     }
-    for c in raw.chars() {
+    for (i, c) in raw.chars().enumerate() {
         match c {
+            '.' | '_' if i == 0 && segment_start => {
+                let _ = write!(out, "%{:02X}", c as u8);
+            }
             '/' | '\\' | '%' | '\0'..='\x1f' | '\x7f' => {
                 let mut buf = [0u8; 4];
                 for b in c.encode_utf8(&mut buf).bytes() {
@@ -328,7 +333,7 @@ mod tests {
         cols[1].push_str("");
         let mut out = String::new();
         t.render_into(&cols, 0, &mut out);
-        assert_eq!(out, "2019-01-07--07/..%2Fetc/");
+        assert_eq!(out, "2019-01-07--07/%2E.%2Fetc/");
         t.render_into(&cols, 1, &mut out);
         assert_eq!(out, "1970-01-01--00/__DEFAULT_PARTITION__/");
     }
