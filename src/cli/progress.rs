@@ -15,7 +15,7 @@ use streamctl::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK};
 pub enum ProgressMode {
     /// A live bar on a terminal, periodic log lines otherwise.
     Auto,
-    /// Always the live bar.
+    /// The live bar (log lines when stderr is not a terminal).
     Bar,
     /// Periodic log lines only.
     Log,
@@ -31,9 +31,9 @@ pub struct Progress {
 impl Progress {
     pub fn start(metrics: Arc<Metrics>, mode: ProgressMode, log_every: Duration) -> Progress {
         let done = Arc::new(AtomicBool::new(false));
+        // A live bar needs a terminal to redraw in; elsewhere log lines say the same.
         let bar = match mode {
-            ProgressMode::Auto => std::io::stderr().is_terminal(),
-            ProgressMode::Bar => true,
+            ProgressMode::Auto | ProgressMode::Bar => std::io::stderr().is_terminal(),
             ProgressMode::Log | ProgressMode::Off => false,
         };
         let thread = (mode != ProgressMode::Off).then(|| {

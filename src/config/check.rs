@@ -234,10 +234,26 @@ impl<'s> Checker<'s> {
             return;
         }
         let Some((type_key, type_value)) = node.entry("type") else {
+            // A component named like a setting (`event_time`, `schema`…) is usually a setting
+            // that lost its indentation and left the component above it.
+            let name = place.path.rsplit('.').next().unwrap_or_default();
+            let is_setting = tags.iter().any(|(_, branch)| {
+                branch
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .is_some_and(|p| p.contains_key(name) && name != "type")
+            });
+            let help = if is_setting {
+                format!(
+                    "`{name}` is a setting of a {kind}: indent it under the {kind} above to make it part of it"
+                )
+            } else {
+                format!("add `type:` with one of {}", list_names(&names))
+            };
             self.push(
                 Diagnostic::error("missing-key", format!("{} needs a `type`", place.owner))
                     .at(place.key_span.unwrap_or(node.span))
-                    .with_help(format!("add `type:` with one of {}", list_names(&names))),
+                    .with_help(help),
             );
             return;
         };

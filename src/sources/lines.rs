@@ -172,6 +172,8 @@ fn decode_loop(jobs: &Mutex<Receiver<Job>>, decoder: &mut dyn Decoder, ctx: &Sou
             };
             let line_of_row = |row: usize| lines.get(row).copied().unwrap_or(0);
             extract_event_time(&mut batch, et, &ctx.schema, &line_of_row, &mut bad);
+            // Dead letters in input order, whichever check caught them.
+            bad.sort_by_key(|b| b.line);
         }
         let _ = job.reply.send(Decoded {
             partition: job.partition,
