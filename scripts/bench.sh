@@ -73,6 +73,16 @@ run_duckdb() {
 # free inodes and skews file-heavy runs. Old outputs are removed at the end.
 rm -rf "$DIR"/streamctl-out-* "$DIR"/duckdb-out-*
 sync
+# The machine's speed varies (shared hosts): a fixed CPU-bound loop timed before the runs
+# puts every number in context (≈ 2.9 s on this machine when it is quiet).
+calibrate() {
+  python3 -c 'import time
+t = time.time(); s = 0
+for i in range(20_000_000): s += i
+print(f"{time.time() - t:.2f}")'
+}
+CALIBRATION=$(calibrate)
+echo "calibration loop: ${CALIBRATION}s"
 results=()
 for i in $(seq 1 "$RUNS"); do
   read -r s_wall s_rss < <(run_streamctl "$i")
@@ -105,6 +115,6 @@ PY
       'BEGIN { printf "| %d | %.2f | %.2fM | %.0f | %.2f | %.2fM | %.0f |\n", i, sw, n/sw/1e6, sr/1024, dw, n/dw/1e6, dr/1024 }'
   done
   echo
-  echo "input: $EVENTS events, $BYTES bytes ($(awk -v b="$BYTES" -v n="$EVENTS" 'BEGIN{printf "%.1f", b/n}') bytes/event); $(nproc) cores; $(date -u +%Y-%m-%d)"
+  echo "input: $EVENTS events, $BYTES bytes ($(awk -v b="$BYTES" -v n="$EVENTS" 'BEGIN{printf "%.1f", b/n}') bytes/event); $(nproc) cores; $(date -u +%Y-%m-%d); calibration loop ${CALIBRATION}s before, $(calibrate)s after"
 } | tee "$DIR/results.md"
 rm -rf "$DIR"/streamctl-out-* "$DIR"/duckdb-out-*
