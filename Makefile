@@ -27,7 +27,8 @@ demo: release
 	@echo "Output buckets (yyyy-MM-dd--HH/movieId/), first 12:"
 	@cd $(DEMO_DIR)/output && find . -mindepth 2 -maxdepth 2 -type d | sort | head -12
 	@echo "... $$(find $(DEMO_DIR)/output -type f | wc -l) files in total"
-	@f=$$(find $(DEMO_DIR)/output -type f -name '*.csv' | sort | head -1); echo; echo "Sample: $$f"; head -6 "$$f"
+	@f=$$(find $(DEMO_DIR)/output -type f -name '*.csv' -printf '%s %p\n' | sort -rn | head -1 | cut -d' ' -f2); \
+	  echo; echo "Sample (the largest file): $$f"; head -6 "$$f"
 
 ## test: formatting, lints, and every test (unit, integration, property, end to end)
 test: lint unit
