@@ -1853,6 +1853,21 @@ mod tests {
         })
     }
 
+    /// Whether `v` is an integral float beyond 2^53 headed for a BIGINT: the decoder converts
+    /// the written decimal exactly, but the oracle only sees serde_json's rounded `f64`, so it
+    /// cannot tell the right answer.
+    fn beyond_f64_precision(ty: &DataType, v: &serde_json::Value) -> bool {
+        match (ty, v) {
+            (DataType::Int, serde_json::Value::Number(n)) => {
+                n.is_f64() && n.as_f64().is_some_and(|f| f.abs() >= 2f64.powi(53))
+            }
+            (DataType::Array(element), serde_json::Value::Array(items)) => {
+                items.iter().any(|item| beyond_f64_precision(element, item))
+            }
+            _ => false,
+        }
+    }
+
     fn arb_text() -> impl Strategy<Value = String> {
         prop_oneof![
             ".{0,12}",
@@ -1993,6 +2008,9 @@ mod tests {
         #[test]
         fn decodes_like_the_oracle((entries, text) in arb_record()) {
             let schema = oracle_schema();
+            prop_assume!(!entries.iter().any(|(k, v)| schema
+                .field(k)
+                .is_some_and(|f| beyond_f64_precision(&f.data_type, v))));
             let want: Option<Vec<OwnedValue>> = schema
                 .fields
                 .iter()
