@@ -36,7 +36,7 @@ pub fn build(
 ///
 /// # Errors
 /// As [`build`].
-pub fn build_inline(
+fn build_inline(
     name: &str,
     plan: &SinkPlan,
     _input: SchemaRef,

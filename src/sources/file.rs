@@ -84,35 +84,26 @@ impl Source for FileSource {
                 Compression::None => false,
                 Compression::Auto => name.ends_with(".gz"),
             };
-            let keep_going = if gzip {
-                // Progress counts compressed bytes as they are read (the total is the
-                // compressed size), so decoded chunks report none.
-                let mut input = flate2::read::MultiGzDecoder::new(Counting {
+            // Progress for gzip counts compressed bytes as they are read (the total is the
+            // compressed size), so decoded chunks report none.
+            let mut input: Box<dyn Read> = if gzip {
+                Box::new(flate2::read::MultiGzDecoder::new(Counting {
                     inner: BufReader::new(file),
                     metrics: ctx.metrics.clone(),
                     index: ctx.metrics_index,
-                });
-                read_partition(
-                    &mut input,
-                    partition,
-                    &ctx,
-                    &mut pool,
-                    &self.config.decoding,
-                    &name,
-                    false,
-                )?
+                }))
             } else {
-                let mut input = file;
-                read_partition(
-                    &mut input,
-                    partition,
-                    &ctx,
-                    &mut pool,
-                    &self.config.decoding,
-                    &name,
-                    true,
-                )?
+                Box::new(file)
             };
+            let keep_going = read_partition(
+                &mut input,
+                partition,
+                &ctx,
+                &mut pool,
+                &self.config.decoding,
+                &name,
+                !gzip,
+            )?;
             if !keep_going || !ctx.send(SourceEvent::Closed { partition }) {
                 return Ok(());
             }

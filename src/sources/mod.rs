@@ -208,8 +208,3 @@ pub fn spawn(
             }
         })
 }
-
-/// Whether a stop flag was set (for loops in sources).
-pub fn stop_requested(stop: &AtomicBool) -> bool {
-    stop.load(Ordering::Relaxed)
-}

@@ -6,21 +6,19 @@
 //! windows, and it keeps the per-record cost independent of the number of overlapping windows.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
 use super::WindowCore;
 use super::accumulators::NO_SLOT;
+use super::keys::{INLINE, KeyHasher, pad};
 use crate::data::Batch;
 use crate::data::time::floor_to;
 use crate::engine::operator::{Emitter, Operator, Result};
 use crate::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK};
 
-/// Keys up to this many bytes live inside the table entry, so a lookup touches one cache line.
-const INLINE: usize = 24;
-
-/// One group of one pane.
+/// One group of one pane. Short keys live inside the entry, so a lookup touches one cache
+/// line.
 #[derive(Clone, Copy)]
 struct Entry {
     hash: u64,
@@ -67,37 +65,6 @@ impl Pane {
     }
 }
 
-/// Hash of a key: three multiply-folds over the padded words for short keys (the common
-/// case, and 4% of the run time with a general-purpose hasher), foldhash for long ones.
-#[inline]
-fn hash_key(key: &[u8], padded: &[u8; INLINE], long: &foldhash::fast::FixedState) -> u64 {
-    if key.len() > INLINE {
-        return long.hash_one(key);
-    }
-    #[inline]
-    fn fold(a: u64, b: u64) -> u64 {
-        let full = u128::from(a) * u128::from(b);
-        (full as u64) ^ ((full >> 64) as u64)
-    }
-    let word = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&padded[i * 8..i * 8 + 8]);
-        u64::from_le_bytes(b)
-    };
-    let a = fold(
-        word(0) ^ 0x243F_6A88_85A3_08D3,
-        word(1) ^ 0x1319_8A2E_0370_7344,
-    );
-    fold(a ^ word(2) ^ key.len() as u64, 0xA409_3822_299F_31D0)
-}
-
-fn pad(key: &[u8]) -> [u8; INLINE] {
-    let mut padded = [0u8; INLINE];
-    let n = key.len().min(INLINE);
-    padded[..n].copy_from_slice(&key[..n]);
-    padded
-}
-
 pub struct AlignedWindows {
     core: WindowCore,
     size: i64,
@@ -108,7 +75,7 @@ pub struct AlignedWindows {
     fired_until: i64,
     /// The highest watermark processed.
     watermark: i64,
-    hasher: foldhash::fast::FixedState,
+    hasher: KeyHasher,
     key_buf: Vec<u8>,
 }
 
@@ -121,7 +88,7 @@ impl AlignedWindows {
             panes: BTreeMap::new(),
             fired_until: MIN_WATERMARK,
             watermark: MIN_WATERMARK,
-            hasher: foldhash::fast::FixedState::with_seed(0x5eed),
+            hasher: KeyHasher::default(),
             key_buf: Vec::new(),
         }
     }
@@ -217,7 +184,7 @@ impl AlignedWindows {
     fn emit_update(&mut self, end: i64, key: &[u8], out: &mut Emitter) {
         let start = end - self.size;
         let padded = pad(key);
-        let hash = hash_key(key, &padded, &self.hasher);
+        let hash = self.hasher.hash_padded(key, &padded);
         let target = self.core.accs.alloc();
         for (_, pane) in self.panes.range(start..end) {
             if let Some(slot) = pane.find(hash, key, &padded) {
@@ -233,7 +200,7 @@ impl AlignedWindows {
     /// is new. `watermark` is the one in force for the record.
     fn slot_for(&mut self, pane_start: i64, watermark: i64) -> (u32, bool) {
         let padded = pad(&self.key_buf);
-        let hash = hash_key(&self.key_buf, &padded, &self.hasher);
+        let hash = self.hasher.hash_padded(&self.key_buf, &padded);
         if let Some(pane) = self.panes.get(&pane_start)
             && let Some(slot) = pane.find(hash, &self.key_buf, &padded)
         {

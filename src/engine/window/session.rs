@@ -71,7 +71,7 @@ impl SessionWindows {
 
     /// The group of the key in `key_buf`, created if new.
     fn group_for(&mut self) -> u32 {
-        let hash = self.hasher.hash(0, &self.key_buf);
+        let hash = self.hasher.hash(&self.key_buf);
         let groups = &self.groups;
         let key = &self.key_buf;
         if let Some(&g) = self.table.find(hash, |&g| {
