@@ -86,6 +86,7 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    end_quietly_when_stdout_closes();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
@@ -104,6 +105,29 @@ pub fn main() -> ExitCode {
             ExitCode::from(exit::ERROR)
         }
     }
+}
+
+/// `print!` panics when its reader has gone (`streamctl plan … | head -1`). A closed pipe means
+/// the reader has what it wanted, so every command that prints with `print!` ends as if it had
+/// finished: exit 0, nothing on stderr. Commands that write through `io::Write` see the error
+/// instead and end the same way through [`is_broken_pipe`].
+fn end_quietly_when_stdout_closes() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        // The message std's `print!` panics with (library/std/src/io/stdio.rs).
+        if message.starts_with("failed printing to stdout")
+            && message.to_ascii_lowercase().contains("broken pipe")
+        {
+            std::process::exit(i32::from(exit::OK));
+        }
+        default_hook(info);
+    }));
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

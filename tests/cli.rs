@@ -1,0 +1,47 @@
+//! Behaviour every command shares, through the binary: how commands end when their reader
+//! goes away.
+
+use std::process::{Command, Stdio};
+
+fn streamctl() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_streamctl"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+/// `streamctl … | head -1`: the reader closes the pipe. Every command ends quietly with exit 0
+/// (no panic, no exit 101, nothing on stderr). The pipe's reading end is closed before the
+/// command starts, so its first write fails, whatever the timing.
+#[test]
+fn every_command_ends_quietly_when_its_reader_goes_away() {
+    let commands: &[&[&str]] = &[
+        &["plan", "pipelines/movie-impressions-local.yaml"],
+        &["validate", "pipelines/movie-impressions-local.yaml"],
+        &["schema"],
+        &["generate", "movie-impressions", "--count", "100000"],
+        &["--help"],
+        &["run", "--help"],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = streamctl()
+            .args(*args)
+            .stdout(Stdio::from(writer))
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run streamctl");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "`streamctl {}` on a closed pipe: {stderr}",
+            args.join(" ")
+        );
+        assert!(
+            stderr.is_empty(),
+            "`streamctl {}` on a closed pipe printed: {stderr}",
+            args.join(" ")
+        );
+    }
+}
