@@ -566,6 +566,26 @@ fn a_missing_input_file_is_a_runtime_error() {
     );
 }
 
+/// `OUTPUT=/some/dir/` (a plain path, not a URL): the error names the value that was used and
+/// the URL to write instead, although the file only shows `${OUTPUT:-…}`.
+#[test]
+fn a_plain_output_path_is_named_in_the_error() {
+    let o = run(
+        &["pipelines/movie-impressions-local.yaml"],
+        &[
+            ("INPUT", "data/movie-impressions.jsonl".to_string()),
+            ("OUTPUT", "/tmp/plain/dir/".to_string()),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("found `/tmp/plain/dir/` (from `${OUTPUT:-file://out/movie-impressions/}`)"),
+        "{err}"
+    );
+    assert!(err.contains("write `file:///tmp/plain/dir/`"), "{err}");
+}
+
 #[test]
 fn records_from_a_slow_stdin_flow_through_before_it_closes() {
     use std::io::{BufRead, Write};

@@ -1587,18 +1587,28 @@ impl Builder<'_> {
                 );
             }
         } else {
-            let interpolated = self
+            // Name the value actually used: with `url: ${OUTPUT}` the file does not show it.
+            // A URL's user info (`user:secret@`) is never printed.
+            let written = self
                 .loc
                 .node(&[section, name, "url"])
                 .as_scalar()
-                .is_some_and(|s| s.interpolated);
-            let help = if o.url.contains("://") || interpolated {
+                .filter(|s| s.interpolated)
+                .and_then(|s| s.written.clone());
+            let shown = without_user_info(&o.url);
+            let message = match written {
+                Some(written) => format!(
+                    "`url` must start with s3:// or file://, found `{shown}` (from `{written}`)"
+                ),
+                None => format!("`url` must start with s3:// or file://, found `{shown}`"),
+            };
+            let help = if o.url.contains("://") {
                 "e.g. s3://analytics/impressions/ or file:///tmp/impressions/".to_string()
             } else {
-                format!("for a local directory write `file://{}`", o.url)
+                format!("for a local directory write `file://{shown}`")
             };
             self.error(
-                Diagnostic::error("bad-url", "`url` must start with s3:// or file://")
+                Diagnostic::error("bad-url", message)
                     .at(url_span)
                     .with_help(help),
             );
@@ -1710,6 +1720,18 @@ fn valid_name(name: &str) -> bool {
 
 /// Maps a byte range inside a scalar's value to the file. Works for plain and quoted
 /// single-line scalars (the value appears verbatim) and line by line for block scalars.
+/// `scheme://user:secret@host/path` without `user:secret@`, for messages.
+fn without_user_info(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[after_scheme..]
+        .find('/')
+        .map_or(url.len(), |i| after_scheme + i);
+    match url[after_scheme..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..after_scheme], &url[after_scheme + at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 fn locate_in_scalar(
     file: &SourceFile,
     node: &YamlNode,
@@ -1770,4 +1792,19 @@ fn locate_in_scalar(
         line_start_in_value += line.len() + 1;
     }
     node.span
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_user_info;
+
+    #[test]
+    fn user_info_is_left_out_of_urls_in_messages() {
+        assert_eq!(
+            without_user_info("s3://key:secret@bucket/x/"),
+            "s3://bucket/x/"
+        );
+        assert_eq!(without_user_info("/tmp/a@b/"), "/tmp/a@b/");
+        assert_eq!(without_user_info("file:///tmp/out/"), "file:///tmp/out/");
+    }
 }
