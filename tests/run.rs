@@ -273,6 +273,30 @@ fn bad_records_are_skipped_and_counted_by_default() {
     assert!(out.contains(r#""userId":"u1","n":2"#), "{out}");
 }
 
+/// A run that reads no valid record (the wrong file, format or schema) says so and exits 3,
+/// whether every record was bad or the input was empty.
+#[test]
+fn a_run_without_one_valid_record_exits_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = bad_records_pipeline(dir.path(), "{policy: skip}");
+    std::fs::write(dir.path().join("in.jsonl"), "movieId,userId\nm1,u1\n").unwrap();
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no valid record was read: all 2 records were bad"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(dir.path().join("in.jsonl"), "").unwrap();
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no valid record was read: the input was empty"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn bad_records_fail_the_run_under_policy_fail() {
     let dir = tempfile::tempdir().unwrap();

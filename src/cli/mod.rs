@@ -21,6 +21,8 @@ pub mod exit {
     pub const INVALID: u8 = 1;
     /// Usage, I/O or runtime error.
     pub const ERROR: u8 = 2;
+    /// The run ended without reading one valid record (empty input, or every record bad).
+    pub const NO_RECORDS: u8 = 3;
     /// Interrupted (Ctrl-C).
     pub const INTERRUPTED: u8 = 130;
 }
@@ -30,6 +32,7 @@ Exit codes:
   0    success (valid pipeline / run completed)
   1    the pipeline file is invalid (diagnostics printed)
   2    usage, I/O or runtime error
+  3    the run read no valid record (empty input, or every record was bad)
   130  interrupted (Ctrl-C)
 
 A pipeline (more in pipelines/, every key in schemas/pipeline.schema.json):

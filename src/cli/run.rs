@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use streamctl::clock::SystemClock;
 use streamctl::engine::{self, RunOptions};
 
-use super::progress::{Progress, ProgressMode, summary};
+use super::progress::{Progress, ProgressMode, count, summary};
 use super::{EnvArgs, exit, paint, validate};
 
 /// Run a pipeline on this machine with the embedded engine.
@@ -19,7 +19,8 @@ use super::{EnvArgs, exit, paint, validate};
 /// committed, windows still open are reported and not written; press it twice to abort.
 ///
 /// Exit codes: 0 the run completed, 1 the pipeline is invalid, 2 runtime error (unreadable
-/// input, unwritable output, a bad record under `policy: fail`…), 130 interrupted.
+/// input, unwritable output, a bad record under `policy: fail`…), 3 the run read no valid
+/// record (empty input, or every record bad), 130 interrupted.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The pipeline file.
@@ -91,7 +92,23 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 paint("1;32", "done:"),
                 summary(&summary_.snapshot, elapsed, metrics.first_bad())
             );
-            Ok(exit::OK)
+            let s = &summary_.snapshot;
+            if s.records_in > 0 {
+                return Ok(exit::OK);
+            }
+            // A run over nothing usually means the wrong input, format or schema: say so
+            // rather than report an empty success.
+            let why = match s.bad_records {
+                0 => "the input was empty".to_string(),
+                1 => "the only record was bad".to_string(),
+                n => format!("all {} records were bad", count(n)),
+            };
+            eprintln!(
+                "{} no valid record was read: {why}; check the sources' `path`, `format` and `schema` against the input (exit code {})",
+                paint("1;31", "error:"),
+                exit::NO_RECORDS
+            );
+            Ok(exit::NO_RECORDS)
         }
         // `streamctl run … | head`: the reader has what it wanted.
         Err(engine::operator::EngineError::OutputClosed) => Ok(exit::OK),
