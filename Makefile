@@ -20,7 +20,7 @@ release:
 ## demo: generate 1M movie impressions and run pipelines/movie-impressions-local.yaml on them
 demo: release
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	$(RELEASE_BIN) generate movie-impressions --count 1000000 --disorder 4s -o $(DEMO_DIR)/impressions.jsonl
+	$(RELEASE_BIN) generate movie_impressions --count 1000000 --disorder 4s -o $(DEMO_DIR)/impressions.jsonl
 	INPUT=$(DEMO_DIR)/impressions.jsonl OUTPUT=file://$(abspath $(DEMO_DIR))/output/ \
 	  $(RELEASE_BIN) run pipelines/movie-impressions-local.yaml
 	@echo

@@ -18,7 +18,7 @@ INPUT="$DIR/impressions-$EVENTS.jsonl"
 
 if [ ! -s "$INPUT" ]; then
   echo "generating $EVENTS movie impressions (50 movies x 1000 users, 3 ms apart, up to 4 s out of order)…"
-  "$BIN" generate movie-impressions --count "$EVENTS" --disorder 4s -o "$INPUT.tmp"
+  "$BIN" generate movie_impressions --count "$EVENTS" --disorder 4s -o "$INPUT.tmp"
   mv "$INPUT.tmp" "$INPUT"
 fi
 BYTES=$(stat -c %s "$INPUT")

@@ -45,3 +45,42 @@ fn every_command_ends_quietly_when_its_reader_goes_away() {
         );
     }
 }
+
+/// Preset names: `taxi_trips` (as in a pipeline's `preset:`) and `taxi-trips` (as in file names)
+/// are the same preset on the command line and in pipelines.
+#[test]
+fn preset_names_are_accepted_in_both_spellings_everywhere() {
+    let generate = |preset: &str| {
+        let out = streamctl()
+            .args(["generate", preset, "--count", "50"])
+            .output()
+            .expect("run streamctl");
+        assert!(out.status.success(), "generate {preset}");
+        out.stdout
+    };
+    assert_eq!(generate("taxi_trips"), generate("taxi-trips"));
+    assert_eq!(generate("movie_impressions"), generate("movie-impressions"));
+
+    let dir = tempfile::tempdir().unwrap();
+    for preset in ["taxi_trips", "taxi-trips", "delivery-pings", "stock-ticks"] {
+        let path = dir.path().join("p.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "version: 1\nname: p\nsources:\n  g:\n    type: generator\n    preset: {preset}\n    count: 3\nsinks:\n  out:\n    type: stdout\n    inputs: [g]\n"
+            ),
+        )
+        .unwrap();
+        let out = streamctl()
+            .args(["run", "--progress", "off"])
+            .arg(&path)
+            .output()
+            .expect("run streamctl");
+        assert!(
+            out.status.success(),
+            "preset: {preset}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    }
+}

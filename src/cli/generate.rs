@@ -18,8 +18,10 @@ use super::exit;
 /// Deterministic: the same options give the same bytes. Record i has event time
 /// `start + i * interval`, moved up to `disorder` into the past.
 ///
+/// Preset names are written as in a pipeline's `preset:` (`taxi_trips`); `taxi-trips` works too.
+///
 /// Example: 10 million movie impressions, 3 ms apart, up to 4 s out of order:
-///   streamctl generate movie-impressions --count 10000000 --disorder 4s -o impressions.jsonl
+///   streamctl generate movie_impressions --count 10000000 --disorder 4s -o impressions.jsonl
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What to generate.
@@ -51,16 +53,17 @@ pub struct Args {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Preset {
     /// {movieId, userId, timestamp}: 50 movies × 1000 users.
-    #[value(alias = "movie_impressions")]
+    #[value(name = "movie_impressions", alias = "movie-impressions")]
     MovieImpressions,
-    /// Taxi trip start/end events with locations, durations and airports.
-    #[value(alias = "taxi_trips")]
+    /// Taxi trip start/end events with locations, durations and airports; a trip ends
+    /// `durationSec` after it starts.
+    #[value(name = "taxi_trips", alias = "taxi-trips")]
     TaxiTrips,
     /// {symbol, price, volume, timestamp} for 10 symbols.
-    #[value(alias = "stock_ticks")]
+    #[value(name = "stock_ticks", alias = "stock-ticks")]
     StockTicks,
     /// {agentId, lat, lon, speedKmh, timestamp} for 200 agents working in shifts.
-    #[value(alias = "delivery_pings")]
+    #[value(name = "delivery_pings", alias = "delivery-pings")]
     DeliveryPings,
 }
 

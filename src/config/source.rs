@@ -314,16 +314,74 @@ fn default_partitions() -> u32 {
     1
 }
 
-/// Generator presets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+/// Generator presets. Each is written `taxi_trips` (like every name in a pipeline file) and
+/// also accepted as `taxi-trips` (the spelling of file names), in pipelines and on the command
+/// line alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GeneratorPreset {
-    /// `{movieId, userId, timestamp}`: 50 movies × 1000 users (the movie-impressions seed).
+    #[serde(alias = "movie-impressions")]
     MovieImpressions,
-    /// NYC taxi trip events: `{tripId, event (start|end), lat, lon, passengers, durationSec, airport, timestamp}`.
+    #[serde(alias = "taxi-trips")]
     TaxiTrips,
-    /// Stock price ticks: `{symbol, price, volume, timestamp}`.
+    #[serde(alias = "stock-ticks")]
     StockTicks,
-    /// Delivery-agent GPS pings: `{agentId, lat, lon, speedKmh, timestamp}`.
+    #[serde(alias = "delivery-pings")]
     DeliveryPings,
+}
+
+impl GeneratorPreset {
+    /// Every preset: its name, and what it produces.
+    pub const ALL: [(GeneratorPreset, &'static str, &'static str); 4] = [
+        (
+            GeneratorPreset::MovieImpressions,
+            "movie_impressions",
+            "`{movieId, userId, timestamp}`: 50 movies × 1000 users (the movie-impressions seed).",
+        ),
+        (
+            GeneratorPreset::TaxiTrips,
+            "taxi_trips",
+            "NYC taxi trip events: `{tripId, event (start|end), lat, lon, passengers, durationSec, airport, timestamp}`; a trip's end comes `durationSec` after its start.",
+        ),
+        (
+            GeneratorPreset::StockTicks,
+            "stock_ticks",
+            "Stock price ticks: `{symbol, price, volume, timestamp}`.",
+        ),
+        (
+            GeneratorPreset::DeliveryPings,
+            "delivery_pings",
+            "Delivery-agent GPS pings: `{agentId, lat, lon, speedKmh, timestamp}`.",
+        ),
+    ];
+}
+
+/// Both spellings are in the schema, so editors and `validate` accept what `streamctl generate`
+/// accepts.
+impl JsonSchema for GeneratorPreset {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GeneratorPreset".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut branches = Vec::new();
+        for (_, name, description) in Self::ALL {
+            branches.push(serde_json::json!({
+                "description": description,
+                "type": "string",
+                "const": name,
+            }));
+        }
+        for (_, name, _) in Self::ALL {
+            branches.push(serde_json::json!({
+                "description": format!("Same as `{name}`."),
+                "type": "string",
+                "const": name.replace('_', "-"),
+            }));
+        }
+        schemars::json_schema!({
+            "description": "What to generate (`movie_impressions` may also be written `movie-impressions`, and so on).",
+            "oneOf": branches,
+        })
+    }
 }
