@@ -4,6 +4,8 @@
 //! into the past, so `max_out_of_orderness: <disorder>` never sees a late record. The same
 //! seed always produces the same records.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 
 use super::{Source, SourceContext, SourceEvent, extract_event_time};
@@ -99,7 +101,19 @@ pub struct Generator {
     disorder: i64,
     partitions: u32,
     prices: Vec<f64>,
+    /// Taxi trips under way, by when they end.
+    trips: BinaryHeap<Reverse<TripUnderWay>>,
+    next_trip: u64,
     batch_index: u64,
+}
+
+/// A taxi trip that has started: it ends at the first record due at or after `ends_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct TripUnderWay {
+    ends_at: i64,
+    id: u64,
+    started_at: i64,
+    passengers: i64,
 }
 
 impl Generator {
@@ -122,6 +136,8 @@ impl Generator {
                 .enumerate()
                 .map(|(i, _)| 50.0 + 40.0 * i as f64)
                 .collect(),
+            trips: BinaryHeap::new(),
+            next_trip: 0,
             batch_index: 0,
         }
     }
@@ -156,14 +172,17 @@ impl Generator {
                 0
             };
             let t = base - shift;
-            self.record(i, t, &mut columns);
+            self.record(base, t, &mut columns);
         }
         let partition = (self.batch_index % u64::from(self.partitions)) as u32;
         self.batch_index += 1;
         Some((partition, Batch::new(columns, n)))
     }
 
-    fn record(&mut self, i: u64, t: i64, columns: &mut [Column]) {
+    /// Appends one record with event time `t`; `base` is its place in the sequence (`t`
+    /// before the disorder shift).
+    fn record(&mut self, base: i64, t: i64, columns: &mut [Column]) {
+        let i = self.next - 1;
         let rng = &mut self.rng;
         match self.preset {
             GeneratorPreset::MovieImpressions => {
@@ -174,36 +193,53 @@ impl Generator {
                 columns[2].push_int(t);
             }
             GeneratorPreset::TaxiTrips => {
-                // Even records start trip i/2, odd ones end it; some trips end at an airport.
-                let trip = format!("t{}", i / 2);
-                let start = i.is_multiple_of(2);
-                let airport = if start {
-                    None
-                } else {
-                    match rng.below(100) {
+                // A trip ends at the first record due after its duration; otherwise a new trip
+                // starts. So an end event comes `durationSec` after its start (to the second,
+                // whatever the disorder), and starts and ends interleave as in a real stream.
+                let ending = self
+                    .trips
+                    .peek()
+                    .is_some_and(|Reverse(trip)| trip.ends_at <= base);
+                if ending && let Some(Reverse(trip)) = self.trips.pop() {
+                    let airport = match rng.below(100) {
                         0..15 => Some(("JFK", 40.6413, -73.7781)),
                         15..25 => Some(("LGA", 40.7769, -73.8740)),
                         _ => None,
-                    }
-                };
-                let (lat, lon) = match airport {
-                    Some((_, lat, lon)) => (lat, lon),
-                    None => (40.60 + rng.unit() * 0.30, -74.05 + rng.unit() * 0.30),
-                };
-                columns[0].push_str(&trip);
-                columns[1].push_str(if start { "start" } else { "end" });
-                columns[2].push_double((lat * 1e5).round() / 1e5);
-                columns[3].push_double((lon * 1e5).round() / 1e5);
-                columns[4].push_int(1 + rng.below(4) as i64);
-                if start {
-                    columns[5].push_null();
-                    columns[6].push_null();
-                } else {
-                    columns[5].push_int(300 + rng.below(3300) as i64);
+                    };
+                    let (lat, lon) = match airport {
+                        Some((_, lat, lon)) => (lat, lon),
+                        None => (40.60 + rng.unit() * 0.30, -74.05 + rng.unit() * 0.30),
+                    };
+                    columns[0].push_str(&format!("t{}", trip.id));
+                    columns[1].push_str("end");
+                    columns[2].push_double((lat * 1e5).round() / 1e5);
+                    columns[3].push_double((lon * 1e5).round() / 1e5);
+                    columns[4].push_int(trip.passengers);
+                    columns[5].push_int((t - trip.started_at).div_euclid(1000));
                     match airport {
                         Some((code, _, _)) => columns[6].push_str(code),
                         None => columns[6].push_null(),
                     }
+                } else {
+                    let id = self.next_trip;
+                    self.next_trip += 1;
+                    let lat = 40.60 + rng.unit() * 0.30;
+                    let lon = -74.05 + rng.unit() * 0.30;
+                    let passengers = 1 + rng.below(4) as i64;
+                    let duration_ms = (300 + rng.below(3300) as i64) * 1000;
+                    self.trips.push(Reverse(TripUnderWay {
+                        ends_at: base.saturating_add(duration_ms),
+                        id,
+                        started_at: t,
+                        passengers,
+                    }));
+                    columns[0].push_str(&format!("t{id}"));
+                    columns[1].push_str("start");
+                    columns[2].push_double((lat * 1e5).round() / 1e5);
+                    columns[3].push_double((lon * 1e5).round() / 1e5);
+                    columns[4].push_int(passengers);
+                    columns[5].push_null();
+                    columns[6].push_null();
                 }
                 columns[7].push_int(t);
             }
@@ -308,5 +344,74 @@ impl Source for GeneratorSource {
             .store(true, Ordering::Relaxed);
         ctx.send(SourceEvent::Finished);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::data::Value;
+
+    fn taxi_trips(disorder_ms: i64) -> Vec<(String, String, i64, Option<i64>, i64)> {
+        let config: GeneratorConfig = serde_json::from_value(serde_json::json!({
+            "preset": "taxi_trips",
+            "count": 200_000,
+            "interval": "20ms",
+            "disorder": format!("{disorder_ms}ms"),
+        }))
+        .unwrap();
+        let mut generator = Generator::new(&config);
+        let mut rows = Vec::new();
+        while let Some((_, batch)) = generator.next_batch(4096) {
+            for r in 0..batch.num_rows {
+                let text = |c: usize| match batch.columns[c].value(r) {
+                    Value::Str(s) => s.to_string(),
+                    other => panic!("expected text, found {other:?}"),
+                };
+                let int = |c: usize| match batch.columns[c].value(r) {
+                    Value::Int(i) => Some(i),
+                    Value::Null => None,
+                    other => panic!("expected an integer, found {other:?}"),
+                };
+                rows.push((text(0), text(1), int(4).unwrap(), int(5), int(7).unwrap()));
+            }
+        }
+        rows
+    }
+
+    /// A trip's end event comes `durationSec` after its start event (to the second), with the
+    /// same passengers, once; with disorder too.
+    #[test]
+    fn taxi_trip_ends_match_their_duration() {
+        for disorder in [0, 10_000] {
+            let rows = taxi_trips(disorder);
+            let mut started: HashMap<String, (i64, i64)> = HashMap::new();
+            let mut ended = 0;
+            for (trip, event, passengers, duration, t) in rows {
+                match event.as_str() {
+                    "start" => {
+                        assert!(duration.is_none());
+                        assert!(started.insert(trip, (t, passengers)).is_none());
+                    }
+                    "end" => {
+                        let (start, start_passengers) =
+                            started.remove(&trip).expect("an end after its start");
+                        let duration = duration.expect("an end has a duration");
+                        assert!((300 - 11..3600 + 11).contains(&duration), "{duration}");
+                        assert!(
+                            (0..1000).contains(&(t - start - duration * 1000)),
+                            "trip {trip}: {start} → {t} is not {duration}s"
+                        );
+                        assert_eq!(passengers, start_passengers);
+                        ended += 1;
+                    }
+                    other => panic!("event {other}"),
+                }
+            }
+            // 200k records 20 ms apart (67 minutes): most trips end within the run.
+            assert!(ended > 40_000, "{ended} trips ended");
+        }
     }
 }
