@@ -60,7 +60,7 @@ impl Progress {
 fn live(metrics: &Metrics, done: &AtomicBool) {
     let bar = indicatif::ProgressBar::new(0);
     let start = Instant::now();
-    let mut rate = Rate::default();
+    let mut rate = Rate::new(0);
     let mut source_rates: Vec<Rate> = Vec::new();
     while !done.load(Ordering::Relaxed) {
         let s = metrics.snapshot();
@@ -89,7 +89,13 @@ fn live(metrics: &Metrics, done: &AtomicBool) {
         let mut message = format!("{}\n  {}", throughput(&s, per_sec), state(&s));
         if metrics.sources.len() > 1 {
             // One line per source: records, rate and bytes of each.
-            source_rates.resize_with(metrics.sources.len(), Rate::default);
+            if source_rates.is_empty() {
+                source_rates = metrics
+                    .sources
+                    .iter()
+                    .map(|m| Rate::new(m.records.load(Ordering::Relaxed)))
+                    .collect();
+            }
             for (m, r) in metrics.sources.iter().zip(&mut source_rates) {
                 let records = m.records.load(Ordering::Relaxed);
                 let rate = r.update(records);
@@ -111,7 +117,7 @@ fn live(metrics: &Metrics, done: &AtomicBool) {
 
 fn log(metrics: &Metrics, done: &AtomicBool, every: Duration) {
     let mut last = Instant::now();
-    let mut rate = Rate::default();
+    let mut rate = Rate::new(0);
     while !done.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
         if last.elapsed() >= every {
@@ -141,26 +147,44 @@ fn log(metrics: &Metrics, done: &AtomicBool, every: Duration) {
     }
 }
 
-/// Records per second over the last interval.
-#[derive(Default)]
+/// Records per second over the last few seconds (since the start at first). Sources hand over
+/// records a chunk at a time, so a rate over a shorter span would drop to 0/s between two
+/// chunks; and a first reading needs no earlier one (the first log line comes after seconds).
 struct Rate {
-    last: Option<(Instant, u64)>,
-    value: f64,
+    samples: std::collections::VecDeque<(Instant, u64)>,
 }
 
+/// How far back the rate looks.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
+
 impl Rate {
-    fn update(&mut self, records: u64) -> f64 {
-        let now = Instant::now();
-        if let Some((at, before)) = self.last {
-            let secs = now.duration_since(at).as_secs_f64();
-            if secs >= 0.5 {
-                self.value = (records - before) as f64 / secs;
-                self.last = Some((now, records));
-            }
-        } else {
-            self.last = Some((now, records));
+    /// A rate counting from now, when `records` have been seen.
+    fn new(records: u64) -> Rate {
+        Rate::starting_at(Instant::now(), records)
+    }
+
+    fn starting_at(at: Instant, records: u64) -> Rate {
+        Rate {
+            samples: std::collections::VecDeque::from([(at, records)]),
         }
-        self.value
+    }
+
+    fn update(&mut self, records: u64) -> f64 {
+        self.update_at(Instant::now(), records)
+    }
+
+    fn update_at(&mut self, now: Instant, records: u64) -> f64 {
+        self.samples.push_back((now, records));
+        // Keep one sample at least `RATE_WINDOW` old, so the span never shrinks below it.
+        while self.samples.len() > 2 && now.duration_since(self.samples[1].0) >= RATE_WINDOW {
+            self.samples.pop_front();
+        }
+        let (since, before) = self.samples[0];
+        let secs = now.duration_since(since).as_secs_f64();
+        if secs <= 0.0 {
+            return 0.0;
+        }
+        records.saturating_sub(before) as f64 / secs
     }
 }
 
@@ -273,4 +297,37 @@ pub fn summary(s: &Snapshot, elapsed: Duration, first_bad: Option<(String, Strin
 /// "1 record", "2.50M records".
 fn plural_count(n: u64, what: &str) -> String {
     format!("{} {what}{}", count(n), if n == 1 { "" } else { "s" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first log line comes `--log-every` seconds in: it shows the rate so far, not 0/s.
+    #[test]
+    fn the_first_reading_is_the_rate_since_the_start() {
+        let t0 = Instant::now();
+        let mut rate = Rate::starting_at(t0, 0);
+        let per_sec = rate.update_at(t0 + Duration::from_secs(10), 1_000_000);
+        assert!((per_sec - 100_000.0).abs() < 1.0, "{per_sec}");
+    }
+
+    /// Records arrive a decoded chunk at a time (here 20k every 1.2 s): after the first
+    /// second the rate never reads 0/s between two chunks.
+    #[test]
+    fn the_rate_does_not_drop_to_zero_between_chunks() {
+        let t0 = Instant::now();
+        let mut rate = Rate::starting_at(t0, 0);
+        let mut records = 0;
+        for tick in 1..=200u64 {
+            let now = t0 + Duration::from_millis(tick * 100);
+            if tick % 12 == 0 {
+                records += 20_000;
+            }
+            let per_sec = rate.update_at(now, records);
+            if tick > 12 {
+                assert!(per_sec > 5_000.0, "{per_sec}/s at {tick}00 ms");
+            }
+        }
+    }
 }
