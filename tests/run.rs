@@ -564,6 +564,142 @@ fn ctrl_c_stops_cleanly_and_commits_finished_files() {
     );
 }
 
+/// A pipeline reading `source` (a `stdin` or `file` source block) into stdout.
+fn idle_input_pipeline(dir: &Path, source: &str) -> PathBuf {
+    write_pipeline(
+        dir,
+        &format!(
+            "version: 1\nname: idle\nsources:\n  s:\n{source}    schema: {{k: string, t: timestamp_ms}}\n    event_time: {{field: t}}\ntransforms:\n  w:\n    type: window\n    inputs: [s]\n    window: {{type: tumbling, size: 1s}}\n    aggregates: {{n: COUNT(*)}}\nsinks:\n  out:\n    type: stdout\n    inputs: [w]\n"
+        ),
+    )
+}
+
+/// A running `streamctl run` whose stderr lines arrive on a channel.
+struct Running {
+    child: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+    seen: String,
+}
+
+impl Running {
+    fn start(mut command: Command) -> Running {
+        let mut child = command
+            .args(["--progress", "log", "--log-every", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (lines, stderr) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        Running {
+            child,
+            stderr,
+            seen: String::new(),
+        }
+    }
+
+    /// Waits for a stderr line containing `text` (a hang guard of a minute, not a timing).
+    fn wait_for(&mut self, text: &str) {
+        while !self.seen.contains(text) {
+            match self.stderr.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(line) => {
+                    self.seen.push_str(&line);
+                    self.seen.push('\n');
+                }
+                Err(_) => panic!("no `{text}` on stderr; so far:\n{}", self.seen),
+            }
+        }
+    }
+
+    fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The exit code and all of stderr; fails if the process has not ended within a minute.
+    fn end(mut self) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("still running a minute after Ctrl-C:\n{}", self.seen);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        while let Ok(line) = self.stderr.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen.push_str(&line);
+            self.seen.push('\n');
+        }
+        (status.code(), self.seen)
+    }
+}
+
+/// Ctrl-C stops a run whose input is idle: stdin held open by a writer that sends nothing, and
+/// a FIFO no writer has opened. Both sources are blocked in a read when the Ctrl-C comes.
+#[test]
+fn ctrl_c_stops_a_run_on_an_idle_stdin_or_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let sources = [
+        "    type: stdin\n".to_string(),
+        format!("    type: file\n    path: {}\n", fifo.display()),
+    ];
+    for source in sources {
+        let p = idle_input_pipeline(dir.path(), &source);
+        let mut command = streamctl();
+        command
+            .args(["run", p.to_str().unwrap()])
+            .stdin(Stdio::piped());
+        let mut running = Running::start(command);
+        // A writer that never writes and never closes.
+        let _stdin = running.child.stdin.take();
+        running.wait_for("[streamctl]");
+        running.interrupt();
+        let (code, err) = running.end();
+        assert_eq!(code, Some(130), "{source}{err}");
+        assert!(err.contains("interrupted:"), "{source}{err}");
+    }
+}
+
+/// A second Ctrl-C while the run is stopping aborts it, and says so.
+#[test]
+fn a_second_ctrl_c_aborts_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = idle_input_pipeline(dir.path(), "    type: stdin\n");
+    let mut command = streamctl();
+    command
+        .args(["run", p.to_str().unwrap()])
+        .stdin(Stdio::piped());
+    let mut running = Running::start(command);
+    let _stdin = running.child.stdin.take();
+    running.wait_for("[streamctl]");
+    running.interrupt();
+    running.wait_for("stopping");
+    running.interrupt();
+    let (code, err) = running.end();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("aborted at the second Ctrl-C"), "{err}");
+}
+
 #[test]
 fn an_invalid_pipeline_exits_1_with_diagnostics() {
     let dir = tempfile::tempdir().unwrap();

@@ -47,9 +47,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        // First Ctrl-C: stop cleanly. Second: leave now.
+        // First Ctrl-C: stop cleanly. Second: leave now, and say what that means.
         let _ = ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
+                eprintln!(
+                    "\n{} at the second Ctrl-C: files not yet complete were not committed",
+                    paint("1;31", "aborted")
+                );
                 std::process::exit(i32::from(exit::INTERRUPTED));
             }
             eprintln!("\nstopping… (press Ctrl-C again to abort)");

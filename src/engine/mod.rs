@@ -104,10 +104,29 @@ pub fn run(plan: &Plan, options: &RunOptions, metrics: Arc<Metrics>) -> Result<R
     // Unblock and join source threads whatever happened.
     options.stop.store(true, Ordering::Relaxed);
     drop(receiver);
-    for h in handles {
-        let _ = h.join();
-    }
+    join_sources(handles, SOURCE_STOP_GRACE);
     result
+}
+
+/// How long a stopped run waits for its source threads to end.
+const SOURCE_STOP_GRACE: Duration = Duration::from_millis(300);
+
+/// Joins the source threads that end within `grace`. A source blocked in a read that only
+/// more input can end (an idle stdin or FIFO) is left behind: the run's results no longer
+/// depend on it, and waiting would make Ctrl-C hang until the writer sends something.
+fn join_sources(handles: Vec<std::thread::JoinHandle<()>>, grace: Duration) {
+    let deadline = std::time::Instant::now() + grace;
+    let mut waiting = handles;
+    while !waiting.is_empty() && std::time::Instant::now() < deadline {
+        let (done, running): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|h| h.is_finished());
+        for h in done {
+            let _ = h.join();
+        }
+        waiting = running;
+        if !waiting.is_empty() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }
 
 struct Engine<'p> {
