@@ -577,14 +577,21 @@ fn idle_input_pipeline(dir: &Path, source: &str) -> PathBuf {
 /// A running `streamctl run` whose stderr lines arrive on a channel.
 struct Running {
     child: std::process::Child,
+    /// Its stdin, held open and never written to.
+    _stdin: Option<std::process::ChildStdin>,
     stderr: std::sync::mpsc::Receiver<String>,
     seen: String,
 }
 
 impl Running {
-    fn start(mut command: Command) -> Running {
-        let mut child = command
+    /// Runs a pipeline reading `source` (a `stdin` or `file` source block) on input that is
+    /// open but idle, and waits until it is running (its first progress line).
+    fn on_idle_input(dir: &Path, source: &str) -> Running {
+        let p = idle_input_pipeline(dir, source);
+        let mut child = streamctl()
+            .args(["run", p.to_str().unwrap()])
             .args(["--progress", "log", "--log-every", "1"])
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -597,11 +604,14 @@ impl Running {
                 let _ = lines.send(line);
             }
         });
-        Running {
+        let mut running = Running {
+            _stdin: child.stdin.take(),
             child,
             stderr,
             seen: String::new(),
-        }
+        };
+        running.wait_for("[streamctl]");
+        running
     }
 
     /// Waits for a stderr line containing `text` (a hang guard of a minute, not a timing).
@@ -664,15 +674,7 @@ fn ctrl_c_stops_a_run_on_an_idle_stdin_or_fifo() {
         format!("    type: file\n    path: {}\n", fifo.display()),
     ];
     for source in sources {
-        let p = idle_input_pipeline(dir.path(), &source);
-        let mut command = streamctl();
-        command
-            .args(["run", p.to_str().unwrap()])
-            .stdin(Stdio::piped());
-        let mut running = Running::start(command);
-        // A writer that never writes and never closes.
-        let _stdin = running.child.stdin.take();
-        running.wait_for("[streamctl]");
+        let running = Running::on_idle_input(dir.path(), &source);
         running.interrupt();
         let (code, err) = running.end();
         assert_eq!(code, Some(130), "{source}{err}");
@@ -684,14 +686,7 @@ fn ctrl_c_stops_a_run_on_an_idle_stdin_or_fifo() {
 #[test]
 fn a_second_ctrl_c_aborts_with_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    let p = idle_input_pipeline(dir.path(), "    type: stdin\n");
-    let mut command = streamctl();
-    command
-        .args(["run", p.to_str().unwrap()])
-        .stdin(Stdio::piped());
-    let mut running = Running::start(command);
-    let _stdin = running.child.stdin.take();
-    running.wait_for("[streamctl]");
+    let mut running = Running::on_idle_input(dir.path(), "    type: stdin\n");
     running.interrupt();
     running.wait_for("stopping");
     running.interrupt();
