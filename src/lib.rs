@@ -13,6 +13,7 @@
 //! - [`expr`]: SQL expressions: parse with `sqlparser`, type-check, evaluate.
 //! - [`data`]: columnar batches and values.
 //! - [`sources`], [`format`], [`engine`], [`sinks`]: the embedded runtime.
+//! - [`flink`]: the cluster path: a plan as a Flink SQL script.
 //! - [`diag`]: diagnostics and their rendering.
 //!
 //! Nothing below `cli` prints; the library returns values and errors.
@@ -25,6 +26,7 @@ pub mod data;
 pub mod diag;
 pub mod engine;
 pub mod expr;
+pub mod flink;
 pub mod format;
 pub mod plan;
 pub mod sinks;

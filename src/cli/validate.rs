@@ -26,8 +26,22 @@ pub struct Args {
     /// Treat warnings (e.g. outputs nobody reads) as errors.
     #[arg(long)]
     deny_warnings: bool,
+    /// The engine to check for: `embedded` (`streamctl run`), or `flink`, which also warns, at
+    /// the line, about everything the cluster path (`plan --target flink-sql`, `submit`)
+    /// cannot do the way the embedded engine does, with the nearest equivalent.
+    #[arg(long, value_enum, default_value = "embedded")]
+    target: Target,
     #[command(flatten)]
     env: EnvArgs,
+}
+
+/// The engine a pipeline is checked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// The embedded engine.
+    Embedded,
+    /// Flink SQL on a cluster.
+    Flink,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -37,7 +51,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // checked), and makes the exit code 2.
     let mut unreadable = false;
     for path in &args.files {
-        match check(path, &lookup) {
+        match check(path, &lookup, args.target) {
             Ok(v) => results.push(v),
             Err(e) => {
                 unreadable = true;
@@ -120,21 +134,40 @@ fn plural(n: usize, what: &str) -> String {
 }
 
 /// Reads and validates one file.
-fn check(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Validated> {
+fn check(
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+    target: Target,
+) -> anyhow::Result<Validated> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read pipeline {}", path.display()))?;
-    Ok(streamctl::plan::validate(
-        &path.display().to_string(),
-        text,
-        env,
-    ))
+    let name = path.display().to_string();
+    Ok(match target {
+        Target::Embedded => streamctl::plan::validate(&name, text, env),
+        Target::Flink => streamctl::flink::validate(&name, text, env, &flink_options(path)?),
+    })
+}
+
+/// Translation settings for a pipeline file: relative paths are taken from the current
+/// directory, as `streamctl run` reads them.
+pub fn flink_options(path: &Path) -> anyhow::Result<streamctl::flink::Options> {
+    Ok(streamctl::flink::Options {
+        base_dir: std::env::current_dir().context("reading the current directory")?,
+        include_secrets: false,
+        pipeline_file: Some(path.display().to_string()),
+    })
 }
 
 /// For commands that run or show a pipeline: the plan, or `None` after printing diagnostics.
 /// Warnings are printed too.
 pub fn load_plan(path: &Path, env: &EnvArgs) -> anyhow::Result<Option<Plan>> {
+    load_plan_for(path, env, Target::Embedded)
+}
+
+/// As [`load_plan`], checking for `target` (for Flink, its gaps are printed as warnings).
+pub fn load_plan_for(path: &Path, env: &EnvArgs, target: Target) -> anyhow::Result<Option<Plan>> {
     let lookup = env.lookup();
-    let v = check(path, &lookup)?;
+    let v = check(path, &lookup, target)?;
     eprint!(
         "{}",
         diag::render_human(&v.file, &v.diagnostics, color_stderr())
