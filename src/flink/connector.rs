@@ -93,14 +93,7 @@ pub fn source(name: &str, plan: &SourcePlan, base: &Path, include_secrets: bool)
                     }
                 }
             }
-            for (key, value) in &k.properties {
-                let key = format!("properties.{key}");
-                if is_secret(&key) && !include_secrets {
-                    hidden.push(key);
-                } else {
-                    opt(&mut options, &key, value);
-                }
-            }
+            kafka_properties(&k.properties, include_secrets, &mut options, &mut hidden);
         }
         SourceConfig::Kinesis(k) => {
             kinesis_common(
@@ -204,6 +197,23 @@ pub fn source(name: &str, plan: &SourcePlan, base: &Path, include_secrets: bool)
         options,
         hidden,
         gaps,
+    }
+}
+
+/// Kafka client properties pass through as `properties.*`; secret ones only when asked.
+fn kafka_properties(
+    properties: &indexmap::IndexMap<String, String>,
+    include_secrets: bool,
+    options: &mut Options,
+    hidden: &mut Vec<String>,
+) {
+    for (key, value) in properties {
+        let key = format!("properties.{key}");
+        if is_secret(&key) && !include_secrets {
+            hidden.push(key);
+        } else {
+            opt(options, &key, value);
+        }
     }
 }
 
@@ -374,14 +384,7 @@ pub fn sink(name: &str, config: &SinkConfig, base: &Path, include_secrets: bool)
             opt(&mut options, "connector", "kafka");
             opt(&mut options, "topic", &k.topic);
             opt(&mut options, "properties.bootstrap.servers", &k.brokers);
-            for (key, value) in &k.properties {
-                let key = format!("properties.{key}");
-                if is_secret(&key) && !include_secrets {
-                    hidden.push(key);
-                } else {
-                    opt(&mut options, &key, value);
-                }
-            }
+            kafka_properties(&k.properties, include_secrets, &mut options, &mut hidden);
             (k.format, None)
         }
         SinkConfig::Kinesis(k) => {

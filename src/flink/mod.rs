@@ -92,26 +92,7 @@ pub fn validate(
     env: &dyn Fn(&str) -> Option<String>,
     options: &Options,
 ) -> Validated {
-    match crate::config::load_str(path, text, env) {
-        Ok(loaded) => {
-            let (plan, mut diagnostics) =
-                crate::plan::build(&loaded, &crate::plan::ValidateOptions::default());
-            if let Some(plan) = &plan {
-                diagnostics.extend(gaps(&loaded, plan, options));
-                crate::diag::sort(&mut diagnostics);
-            }
-            Validated {
-                file: loaded.file,
-                plan,
-                diagnostics,
-            }
-        }
-        Err(e) => Validated {
-            file: e.file,
-            plan: None,
-            diagnostics: e.diagnostics,
-        },
-    }
+    crate::plan::validate_with(path, text, env, &|loaded, plan| gaps(loaded, plan, options))
 }
 
 /// The gaps of a plan's translation as diagnostics in its file.

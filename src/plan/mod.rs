@@ -320,9 +320,24 @@ impl Validated {
 /// Loads and validates a pipeline's text: structure, then semantics. Pure: reads nothing but
 /// `env` (for `${VAR}`).
 pub fn validate(path: &str, text: String, env: &dyn Fn(&str) -> Option<String>) -> Validated {
+    validate_with(path, text, env, &|_, _| Vec::new())
+}
+
+/// As [`validate`], adding the diagnostics `extra` finds in a valid plan (the checks of one
+/// execution target, such as `streamctl::flink`'s).
+pub fn validate_with(
+    path: &str,
+    text: String,
+    env: &dyn Fn(&str) -> Option<String>,
+    extra: &dyn Fn(&crate::config::Loaded, &Plan) -> Vec<crate::diag::Diagnostic>,
+) -> Validated {
     match crate::config::load_str(path, text, env) {
         Ok(loaded) => {
-            let (plan, diagnostics) = build(&loaded, &ValidateOptions::default());
+            let (plan, mut diagnostics) = build(&loaded, &ValidateOptions::default());
+            if let Some(plan) = &plan {
+                diagnostics.extend(extra(&loaded, plan));
+                crate::diag::sort(&mut diagnostics);
+            }
             Validated {
                 file: loaded.file,
                 plan,
