@@ -219,10 +219,10 @@ fn kafka_properties(
 
 fn preset_name(p: GeneratorPreset) -> &'static str {
     match p {
-        GeneratorPreset::MovieImpressions => "movie-impressions",
-        GeneratorPreset::TaxiTrips => "taxi-trips",
-        GeneratorPreset::StockTicks => "stock-ticks",
-        GeneratorPreset::DeliveryPings => "delivery-pings",
+        GeneratorPreset::MovieImpressions => "movie_impressions",
+        GeneratorPreset::TaxiTrips => "taxi_trips",
+        GeneratorPreset::StockTicks => "stock_ticks",
+        GeneratorPreset::DeliveryPings => "delivery_pings",
     }
 }
 
