@@ -502,36 +502,58 @@ impl Builder<'_> {
                         self.blocked.insert(c);
                     }
                     None => {
-                        let candidates: Vec<&str> = streams
-                            .iter()
-                            .filter(|(_, s)| components[s.owner].section != Section::Sink)
-                            .map(|(n, _)| n.as_str())
-                            .collect();
-                        let mut sorted = candidates.clone();
-                        sorted.sort_unstable();
-                        if let Some(meant) = closest(input, candidates.iter().copied()) {
-                            self.quiet_outputs.insert(meant.to_string());
-                        }
-                        let help =
-                            did_you_mean(input, candidates.iter().copied()).unwrap_or_else(|| {
-                                format!("streams you can read: {}", list_names(&sorted))
-                            });
-                        self.error(
-                            Diagnostic::error(
-                                "unknown-input",
-                                format!(
-                                    "{} reads from `{input}`, which is not defined",
-                                    component.describe()
-                                ),
-                            )
-                            .at(span)
-                            .with_help(help),
-                        );
+                        self.unknown_input(&component.describe(), input, span, components, streams);
                     }
                 }
             }
         }
+        // Components with structural errors were set aside, but their `inputs` are still
+        // checked: a typo there is one more problem of the same pass, and it explains the
+        // "nothing reads" warning its intended input would otherwise get.
+        // (A source's `inputs` is an unknown key, reported as such.)
+        for b in self.broken.iter().filter(|b| b.section != "sources") {
+            for (i, input) in b.inputs.iter().enumerate() {
+                if streams.contains_key(input) || self.is_broken_stream(input) {
+                    continue;
+                }
+                let noun = b.section.strip_suffix('s').unwrap_or(b.section);
+                let span = self.loc.item(&[b.section, &b.name, "inputs"], i);
+                let who = format!("{noun} `{}`", b.name);
+                self.unknown_input(&who, input, span, components, streams);
+            }
+        }
         edges
+    }
+
+    /// Reports that `who` reads `input`, which no component defines, with the closest name.
+    fn unknown_input(
+        &mut self,
+        who: &str,
+        input: &str,
+        span: Span,
+        components: &[Component<'_>],
+        streams: &HashMap<String, StreamName>,
+    ) {
+        let candidates: Vec<&str> = streams
+            .iter()
+            .filter(|(_, s)| components[s.owner].section != Section::Sink)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let mut sorted = candidates.clone();
+        sorted.sort_unstable();
+        if let Some(meant) = closest(input, candidates.iter().copied()) {
+            self.quiet_outputs.insert(meant.to_string());
+        }
+        let help = did_you_mean(input, candidates.iter().copied())
+            .unwrap_or_else(|| format!("streams you can read: {}", list_names(&sorted)));
+        self.error(
+            Diagnostic::error(
+                "unknown-input",
+                format!("{who} reads from `{input}`, which is not defined"),
+            )
+            .at(span)
+            .with_help(help),
+        );
     }
 
     /// Port numbers: 0 main; then the dead-letter port (if any); then the late port.
