@@ -561,6 +561,24 @@ impl<'s> Checker<'s> {
                 } else {
                     problem
                 };
+                // A number without a unit: show what each unit would make of it, since the
+                // intended one is a guess (`size: 900000` is 15 minutes in milliseconds).
+                let readings = (format == "duration"
+                    && !node.as_scalar().is_some_and(|s| s.interpolated))
+                .then(|| crate::config::Duration::unit_readings(&text))
+                .flatten();
+                let problem = match &readings {
+                    Some(_) => format!("`{}` needs a unit (ms, s, m, h or d)", text.trim()),
+                    None => problem,
+                };
+                if let Some(readings) = readings {
+                    self.push(
+                        Diagnostic::error(code, format!("{}: {problem}", describe_value(place)))
+                            .at(node.span)
+                            .with_help(readings),
+                    );
+                    return;
+                }
                 let help = match format {
                     "duration" => Some("durations look like `250ms`, `5s`, `15m`, `1h30m` or `1d`"),
                     "byte-size" => Some("sizes look like `4096`, `512KiB`, `128MiB` or `1GB`"),

@@ -29,6 +29,26 @@ impl Duration {
         std::time::Duration::from_millis(self.millis.max(0) as u64)
     }
 
+    /// What a number written without a unit would mean with each likely unit, for the hint of
+    /// `size: 900000`: "`900000ms` = 15 minutes, `900000s` = 10.4 days". `None` unless `text`
+    /// is a plain whole number.
+    pub fn unit_readings(text: &str) -> Option<String> {
+        let text = text.trim();
+        let number: i64 = text.parse().ok().filter(|n| *n > 0)?;
+        let mut units: Vec<(&str, i64)> = vec![("ms", 1), ("s", 1_000)];
+        if number < 1_000 {
+            units.push(("m", 60_000));
+        }
+        let readings: Vec<String> = units
+            .iter()
+            .filter_map(|(unit, factor)| {
+                let millis = number.checked_mul(*factor)?;
+                Some(format!("`{text}{unit}` = {}", spoken(millis)))
+            })
+            .collect();
+        Some(readings.join(", "))
+    }
+
     /// Parses `1h30m`, `250ms`, `0`. Units: ms, s, m, h, d.
     pub fn parse(text: &str) -> Result<Duration, String> {
         let t = text.trim();
@@ -88,6 +108,29 @@ impl Duration {
             rest = rest[unit_len..].trim_start();
         }
         Ok(Duration { millis: total })
+    }
+}
+
+/// A duration as a person says it: "15 minutes", "10.4 days", "1 second".
+fn spoken(millis: i64) -> String {
+    let units = [
+        (86_400_000, "day"),
+        (3_600_000, "hour"),
+        (60_000, "minute"),
+        (1_000, "second"),
+        (1, "millisecond"),
+    ];
+    let (size, unit) = units
+        .into_iter()
+        .find(|(size, _)| millis >= *size)
+        .unwrap_or((1, "millisecond"));
+    let value = millis as f64 / size as f64;
+    let rounded = (value * 10.0).round() / 10.0;
+    let plural = if rounded == 1.0 { "" } else { "s" };
+    if rounded.fract() == 0.0 {
+        format!("{rounded:.0} {unit}{plural}")
+    } else {
+        format!("{rounded:.1} {unit}{plural}")
     }
 }
 
@@ -357,6 +400,19 @@ mod tests {
         assert_eq!(Duration::parse("250ms").unwrap().millis, 250);
         assert_eq!(Duration::parse("0").unwrap().millis, 0);
         assert!(Duration::parse("15").unwrap_err().contains("needs a unit"));
+        assert_eq!(
+            Duration::unit_readings("900000").as_deref(),
+            Some("`900000ms` = 15 minutes, `900000s` = 10.4 days")
+        );
+        assert_eq!(
+            Duration::unit_readings("15").as_deref(),
+            Some("`15ms` = 15 milliseconds, `15s` = 15 seconds, `15m` = 15 minutes")
+        );
+        assert_eq!(
+            Duration::unit_readings("1").as_deref(),
+            Some("`1ms` = 1 millisecond, `1s` = 1 second, `1m` = 1 minute")
+        );
+        assert_eq!(Duration::unit_readings("15s"), None);
         assert!(Duration::parse("15x").unwrap_err().contains("unknown unit"));
         assert_eq!(Duration::parse("15 minutes").unwrap().millis, 900_000);
         assert_eq!(Duration::parse("5 seconds").unwrap().millis, 5_000);

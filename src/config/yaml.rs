@@ -168,7 +168,9 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<Diagnostic>), Vec<Diagnost
     if let Err(e) = parser.load(&mut builder, true) {
         let at = offsets.byte(e.marker().index());
         let message = e.info().to_string();
-        if let Some(d) = likely_cause(text, at.min(text.len()), &message) {
+        if let Some(d) = likely_cause(text, at.min(text.len()), &message)
+            .or_else(|| misindented_key(text, at.min(text.len()), &message))
+        {
             return Err(vec![d]);
         }
         let reported = at.min(text.len());
@@ -316,6 +318,131 @@ fn likely_cause(text: &str, at: usize, message: &str) -> Option<Diagnostic> {
         line_start = text[..line_start - 1].rfind('\n').map_or(0, |i| i + 1);
     }
     None
+}
+
+/// A line of the file: where it starts, its indentation, and its text after the indentation.
+struct Line<'t> {
+    start: usize,
+    indent: usize,
+    content: &'t str,
+}
+
+impl Line<'_> {
+    /// The key of a `key: value` or `key:` line.
+    fn key(&self) -> Option<&str> {
+        let key = self
+            .content
+            .split_once(": ")
+            .map(|(k, _)| k)
+            .or_else(|| self.content.strip_suffix(':'))?;
+        (!key.is_empty() && !key.starts_with(['-', '#', '{', '[', '"', '\''])).then_some(key)
+    }
+
+    /// Whether the line opens a block: `key:` with nothing after it (but a comment).
+    fn opens_block(&self) -> bool {
+        let content = self
+            .content
+            .split(" #")
+            .next()
+            .unwrap_or_default()
+            .trim_end();
+        content.ends_with(':') || content.ends_with(": |") || content.ends_with(": >")
+    }
+}
+
+/// The lines with content (not blank, not only a comment) before and after the line at
+/// `line_start`: the nearest `before` one and the nearest `after` one.
+fn neighbour_lines(text: &str, line_start: usize) -> (Vec<Line<'_>>, Vec<Line<'_>>) {
+    let mut before = Vec::new();
+    let mut after = Vec::new();
+    let mut start = 0;
+    for raw in text.split_inclusive('\n') {
+        let line = raw.trim_end_matches(['\n', '\r']);
+        let content = line.trim_start_matches(' ');
+        if !content.is_empty() && !content.starts_with('#') {
+            let l = Line {
+                start,
+                indent: line.len() - content.len(),
+                content,
+            };
+            if start < line_start {
+                before.push(l);
+            } else if start > line_start {
+                after.push(l);
+            }
+        }
+        start += raw.len();
+    }
+    before.reverse();
+    (before, after)
+}
+
+/// A key indented deeper than the `key: value` line above it, which YAML reads as a value
+/// containing `: ` ("mapping values are not allowed in this context"). Either that key is
+/// indented too far, or the line above is indented too little (when it is the first key of its
+/// block and the keys below agree with the deeper one); the diagnostic points at the line that
+/// is out of step.
+fn misindented_key(text: &str, at: usize, message: &str) -> Option<Diagnostic> {
+    if !message.contains("mapping values are not allowed") {
+        return None;
+    }
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let (before, after) = neighbour_lines(text, line_start);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let raw = &text[line_start..line_end];
+    let content = raw.trim_start_matches(' ');
+    let this = Line {
+        start: line_start,
+        indent: raw.len() - content.len(),
+        content,
+    };
+    let key = this.key()?;
+    // The parser stopped at this line's own `key:`, not at a `: ` inside its value.
+    if at != line_start + this.indent + key.len() {
+        return None;
+    }
+    let above = before.first()?;
+    let above_key = above.key()?;
+    if above.indent >= this.indent || above.opens_block() {
+        return None;
+    }
+    let above_opens_its_block = before
+        .get(1)
+        .is_some_and(|parent| parent.indent < above.indent && parent.opens_block());
+    let below_agrees = after.first().is_some_and(|next| next.indent == this.indent);
+    let note = format!("the YAML parser said: {message}");
+    if above_opens_its_block && below_agrees {
+        let at = above.start + above.indent;
+        return Some(
+            Diagnostic::error(
+                "yaml-syntax",
+                format!(
+                    "YAML syntax error: `{above_key}:` is indented less than the keys below it"
+                ),
+            )
+            .at(Span::new(at, at + above_key.len()))
+            .with_note(note)
+            .with_help(format!(
+                "indent `{above_key}:` by {} spaces, like `{key}:` on the next line",
+                this.indent
+            )),
+        );
+    }
+    let at = this.start + this.indent;
+    Some(
+        Diagnostic::error(
+            "yaml-syntax",
+            format!("YAML syntax error: `{key}:` is indented more than `{above_key}:` above it"),
+        )
+        .at(Span::new(at, at + key.len()))
+        .with_note(note)
+        .with_help(format!(
+            "indent `{key}:` by {} spaces, like `{above_key}:`; only a key ending in `:` (with its value on the lines below) takes deeper lines",
+            above.indent
+        )),
+    )
 }
 
 fn syntax_help(message: &str) -> String {
