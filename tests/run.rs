@@ -297,6 +297,61 @@ fn a_run_without_one_valid_record_exits_3() {
     );
 }
 
+/// Types as documented: by default a JSON number in a `string` field becomes its text, a
+/// quoted number an `int` (as in Flink's json format); with `types: strict` both are bad
+/// records, counted and sent to the dead-letter stream with the reason.
+#[test]
+fn strict_types_make_wrong_types_bad_records() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        concat!(
+            r#"{"k":"a","v":1,"t":1000}"#,
+            "\n",
+            r#"{"k":17,"v":1,"t":2000}"#,
+            "\n",
+            r#"{"k":"b","v":"12","t":3000}"#,
+            "\n",
+            r#"{"k":{"x":1},"v":1,"t":4000}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let pipeline = |types: &str| {
+        format!(
+            "version: 1\nname: types\nsources:\n  s:\n    type: file\n    path: {dir}/in.jsonl\n    schema: {{k: string, v: int, t: timestamp_ms}}\n    types: {types}\n    bad_records: {{policy: dead_letter, to: bad}}\nsinks:\n  out:\n    type: file\n    inputs: [s]\n    path: {dir}/out-{types}.jsonl\n  dead:\n    type: file\n    inputs: [bad]\n    path: {dir}/dead-{types}.jsonl\n",
+            dir = dir.path().display()
+        )
+    };
+    for types in ["lenient", "strict"] {
+        let p = dir.path().join(format!("{types}.yaml"));
+        std::fs::write(&p, pipeline(types)).unwrap();
+        let o = run(&[p.to_str().unwrap()], &[]);
+        assert!(o.status.success(), "{types}: {}", stderr(&o));
+    }
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let lenient = read("out-lenient.jsonl");
+    assert_eq!(lenient.lines().count(), 4, "{lenient}");
+    assert!(lenient.contains(r#""k":"17""#), "{lenient}");
+    assert!(lenient.contains(r#""v":12"#), "{lenient}");
+    assert!(read("dead-lenient.jsonl").is_empty());
+    assert_eq!(read("out-strict.jsonl").lines().count(), 1);
+    let dead = read("dead-strict.jsonl");
+    let errors: Vec<String> = dead
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["error"].to_string())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            r#""field `k`: expected a string, found 17""#,
+            r#""field `v`: expected a number, found \"12\"""#,
+            r#""field `k`: expected a string, found {\"x\":1}""#,
+        ],
+        "{dead}"
+    );
+}
+
 #[test]
 fn bad_records_fail_the_run_under_policy_fail() {
     let dir = tempfile::tempdir().unwrap();

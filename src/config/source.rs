@@ -74,6 +74,24 @@ pub struct Decoding {
     /// What to do with records that cannot be decoded or lack an event time. Default: skip and count them.
     #[serde(default)]
     pub bad_records: Option<BadRecordsConfig>,
+    /// How strictly values must match their field types. `lenient` (default, like Flink's
+    /// `json` format): a JSON number, boolean, object or array read into a `string` field
+    /// becomes its JSON text, and numbers and booleans may be quoted (`"12"` for an `int`).
+    /// `strict`: a value of another JSON type than its field's is a bad record, and an `int`
+    /// must be written as an integer (`12`, not `12.0`), in JSON and CSV.
+    #[serde(default)]
+    pub types: TypeChecking,
+}
+
+/// How strictly decoded values must match their field types.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TypeChecking {
+    /// Convert between JSON types as Flink's `json` format does (`17` → `"17"`, `"12"` → 12).
+    #[default]
+    Lenient,
+    /// A value of the wrong type is a bad record.
+    Strict,
 }
 
 /// Record encodings a source can read.

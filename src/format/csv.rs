@@ -36,6 +36,8 @@ pub struct CsvDecoder {
     missing: Vec<usize>,
     record: ByteRecord,
     rollback: Rollback,
+    /// `types: strict`: integers must be written as integers (`42`, not `42.0`).
+    strict: bool,
 }
 
 impl CsvDecoder {
@@ -49,7 +51,16 @@ impl CsvDecoder {
             missing: Vec::new(),
             record: ByteRecord::new(),
             rollback: Rollback::default(),
+            strict: false,
         }
+    }
+
+    /// With `strict`, an integer field takes only an integer as written (`42`, not `42.0` or
+    /// `4.2e1`). CSV values are text, so every other type must parse as before.
+    #[must_use]
+    pub fn with_strict_types(mut self, strict: bool) -> CsvDecoder {
+        self.strict = strict;
+        self
     }
 
     fn reader<'a>(&self, bytes: &'a [u8]) -> csv::Reader<&'a [u8]> {
@@ -124,9 +135,15 @@ impl CsvDecoder {
         for (i, (bytes, target)) in self.record.iter().zip(&self.targets).enumerate() {
             let Some(field) = *target else { continue };
             let ty = &self.types[field];
-            if let Err(error) =
-                decode_field(ty, self.delimiter, &mut self.rollback, field, bytes, out)
-            {
+            if let Err(error) = decode_field(
+                ty,
+                self.delimiter,
+                self.strict,
+                &mut self.rollback,
+                field,
+                bytes,
+                out,
+            ) {
                 self.rollback.undo(&mut out.columns, rows);
                 return Err(format!(
                     "column {} (`{}`): {error}",
@@ -147,6 +164,7 @@ impl CsvDecoder {
 fn decode_field(
     ty: &DataType,
     delimiter: u8,
+    strict: bool,
     rollback: &mut Rollback,
     field: usize,
     bytes: &[u8],
@@ -164,7 +182,7 @@ fn decode_field(
         return Ok(());
     }
     let DataType::Array(element) = ty else {
-        let scalar = convert_text(ty, text).map_err(|m| m.describe(&quote(text)))?;
+        let scalar = convert_text(ty, text, strict).map_err(|m| m.describe(&quote(text)))?;
         push_scalar(&mut out.columns[field], scalar);
         return Ok(());
     };
@@ -179,7 +197,7 @@ fn decode_field(
             list.values.push_null();
             continue;
         }
-        let scalar = convert_text(element, item)
+        let scalar = convert_text(element, item, strict)
             .map_err(|m| format!("element {}: {}", k + 1, m.describe(&quote(item))))?;
         push_scalar(&mut list.values, scalar);
     }
@@ -319,6 +337,28 @@ mod tests {
 
     fn s(text: &str) -> OwnedValue {
         Value::Str(text.to_string().into())
+    }
+
+    /// `types: strict`: an integer written as `3.0` or `1e3` is a bad record (lenient reads 3
+    /// and 1000); everything else parses as in lenient mode.
+    #[test]
+    fn strict_types_want_integers_written_as_integers() {
+        let input = b"a,3,1.5,true,2019-01-07 00:00:00\nb,3.0,1,false,\nc,1e3,2,true,\n";
+        let mut strict = CsvDecoder::new(&products(), b',', false).with_strict_types(true);
+        let (out, bad) = decode_with(&mut strict, &products(), input);
+        assert_eq!(out.num_rows, 1);
+        let errors: Vec<&str> = bad.iter().map(|b| b.error.as_str()).collect();
+        assert_eq!(
+            errors,
+            [
+                "column 2 (`qty`): expected an integer, found \"3.0\"",
+                "column 2 (`qty`): expected an integer, found \"1e3\"",
+            ]
+        );
+        let mut lenient = CsvDecoder::new(&products(), b',', false);
+        let (out, bad) = decode_with(&mut lenient, &products(), input);
+        assert!(bad.is_empty(), "{bad:?}");
+        assert_eq!(out.num_rows, 3);
     }
 
     #[test]

@@ -14,6 +14,10 @@
 //!   DOUBLE any number or numeric string, BOOLEAN `true`/`false` (also quoted), TIMESTAMP a
 //!   string [`parse_timestamp`] understands, ARRAY<T> an array of such values.
 //!
+//! With `types: strict` ([`JsonDecoder::with_strict_types`]) there are no conversions between
+//! JSON types: a STRING takes only strings, BIGINT only integers written as such, DOUBLE only
+//! numbers, BOOLEAN only `true`/`false`.
+//!
 //! Anything else, including malformed JSON and invalid UTF-8, makes the record bad: it goes
 //! to the dead-letter output with a message naming the field or the byte where parsing
 //! stopped, and the batch is left exactly as it was.
@@ -53,6 +57,8 @@ pub struct JsonDecoder {
     /// Values of the current record that did not convert, with their field: the record
     /// fails unless a duplicate key replaces them.
     unconverted: Vec<(usize, Fail)>,
+    /// `types: strict`: a value must have its field's JSON type (no conversions).
+    strict: bool,
 }
 
 impl JsonDecoder {
@@ -85,7 +91,16 @@ impl JsonDecoder {
             scratch: String::new(),
             rollback: Rollback::default(),
             unconverted: Vec::new(),
+            strict: false,
         }
+    }
+
+    /// With `strict`, a value of another JSON type than its field's (`17` or `{…}` for a
+    /// string, `"12"` or `3.0` for an int) makes the record bad instead of being converted.
+    #[must_use]
+    pub fn with_strict_types(mut self, strict: bool) -> JsonDecoder {
+        self.strict = strict;
+        self
     }
 
     /// The schema index of `key`, trying the field predicted to come after `prev` first.
@@ -117,6 +132,7 @@ impl JsonDecoder {
             bytes: text.as_bytes(),
             pos: 0,
             scratch: std::mem::take(&mut self.scratch),
+            strict: self.strict,
         };
         let result = self.parse_record(&mut p, &mut out.columns, out.num_rows);
         self.scratch = p.scratch;
@@ -414,6 +430,8 @@ struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
     scratch: String,
+    /// `types: strict`: no conversions between JSON types.
+    strict: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -674,6 +692,11 @@ impl<'a> Parser<'a> {
                     at: tok.start + at,
                     what,
                 };
+                if self.strict && !matches!(ty, DataType::String | DataType::Timestamp) {
+                    // A quoted number or boolean: text, not the field's type.
+                    self.pos = tok.end + 1;
+                    return Err(mismatch(self, Mismatch::expected(ty)));
+                }
                 if let ColumnData::Str(strings) = &mut col.data {
                     if tok.escaped {
                         unescape(content, &mut strings.data).map_err(bad_escape)?;
@@ -691,7 +714,7 @@ impl<'a> Parser<'a> {
                 } else {
                     content
                 };
-                let converted = convert_text(ty, text);
+                let converted = convert_text(ty, text, self.strict);
                 match converted {
                     Ok(scalar) => {
                         push_scalar(col, scalar);
@@ -703,6 +726,12 @@ impl<'a> Parser<'a> {
             Some(b'-' | b'0'..=b'9') => {
                 let num = self.scan_number()?;
                 match ty {
+                    DataType::Int if self.strict && !num.plain => {
+                        return Err(mismatch(self, Mismatch::NotInteger));
+                    }
+                    DataType::String if self.strict => {
+                        return Err(mismatch(self, Mismatch::NotString));
+                    }
                     DataType::Int => {
                         let x = match num.int {
                             Some(x) => x,
@@ -730,6 +759,9 @@ impl<'a> Parser<'a> {
                 self.literal(if b { b"true" } else { b"false" })?;
                 match ty {
                     DataType::Bool => col.push_bool(b),
+                    DataType::String if self.strict => {
+                        return Err(mismatch(self, Mismatch::NotString));
+                    }
                     DataType::String => col.push_str(if b { "true" } else { "false" }),
                     _ => return Err(mismatch(self, Mismatch::expected(ty))),
                 }
@@ -743,7 +775,7 @@ impl<'a> Parser<'a> {
             Some(b'[') if matches!(ty, DataType::Array(_)) => self.array(ty, col, depth),
             Some(b'{' | b'[') => {
                 self.skip_value(depth)?;
-                if *ty == DataType::String {
+                if *ty == DataType::String && !self.strict {
                     col.push_str(self.slice(start, self.pos));
                     Ok(())
                 } else {
@@ -908,6 +940,7 @@ pub(super) fn shorten(text: &str) -> Cow<'_, str> {
 /// Why a value does not fit its field's type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mismatch {
+    NotString,
     NotNumber,
     NotInteger,
     OutOfRange,
@@ -923,13 +956,15 @@ impl Mismatch {
             DataType::Bool => Mismatch::NotBoolean,
             DataType::Timestamp => Mismatch::NotTimestamp,
             DataType::Array(_) => Mismatch::NotArray,
-            DataType::Int | DataType::Double | DataType::String => Mismatch::NotNumber,
+            DataType::String => Mismatch::NotString,
+            DataType::Int | DataType::Double => Mismatch::NotNumber,
         }
     }
 
     /// The message, given the offending value as it should be quoted.
     pub(super) fn describe(self, found: &str) -> String {
         match self {
+            Mismatch::NotString => format!("expected a string, found {found}"),
             Mismatch::NotNumber => format!("expected a number, found {found}"),
             Mismatch::NotInteger => format!("expected an integer, found {found}"),
             Mismatch::OutOfRange => format!("{found} is out of range for BIGINT"),
@@ -952,10 +987,16 @@ pub(super) enum Scalar<'a> {
 }
 
 /// Converts text (a JSON string's content, a CSV field) to a value of `ty`. Surrounding
-/// whitespace is ignored except for STRING.
-pub(super) fn convert_text<'a>(ty: &DataType, text: &'a str) -> Result<Scalar<'a>, Mismatch> {
+/// whitespace is ignored except for STRING. With `strict`, an integer must be written as one
+/// (`42`, not `42.0` or `4.2e1`).
+pub(super) fn convert_text<'a>(
+    ty: &DataType,
+    text: &'a str,
+    strict: bool,
+) -> Result<Scalar<'a>, Mismatch> {
     match ty {
         DataType::String => Ok(Scalar::Str(text)),
+        DataType::Int if strict && text.contains(['.', 'e', 'E']) => Err(Mismatch::NotInteger),
         DataType::Int => parse_int_text(text).map(Scalar::Int),
         DataType::Double => text
             .trim()
@@ -1349,6 +1390,65 @@ mod tests {
         );
         let want = ["12", "-1.5E+3", "true", "false", r#"{"a": [1, "x"]}"#, "[]"];
         assert_eq!(got, want.iter().map(|w| Ok(s(w))).collect::<Vec<_>>());
+    }
+
+    /// `types: strict`: no conversions between JSON types; each mismatch is a bad record
+    /// that names the field and the value.
+    #[test]
+    fn strict_types_make_wrong_json_types_bad_records() {
+        let schema = schema(&[
+            ("s", DataType::String),
+            ("i", DataType::Int),
+            ("d", DataType::Double),
+            ("b", DataType::Bool),
+            ("t", DataType::Timestamp),
+            ("a", DataType::Array(Box::new(DataType::Int))),
+        ]);
+        let good = r#"{"s":"x","i":12,"d":1.5,"b":true,"t":"2019-01-07T00:00:00Z","a":[1,2]}"#;
+        let bad = [
+            (r#"{"s":17}"#, "field `s`: expected a string, found 17"),
+            (r#"{"s":true}"#, "field `s`: expected a string, found true"),
+            (
+                r#"{"s":{"x":1}}"#,
+                r#"field `s`: expected a string, found {"x":1}"#,
+            ),
+            (r#"{"s":[1]}"#, "field `s`: expected a string, found [1]"),
+            (
+                r#"{"i":"12"}"#,
+                r#"field `i`: expected a number, found "12""#,
+            ),
+            (
+                r#"{"i":12.0}"#,
+                "field `i`: expected an integer, found 12.0",
+            ),
+            (r#"{"i":1e3}"#, "field `i`: expected an integer, found 1e3"),
+            (
+                r#"{"d":"1.5"}"#,
+                r#"field `d`: expected a number, found "1.5""#,
+            ),
+            (
+                r#"{"b":"true"}"#,
+                r#"field `b`: expected a boolean (true or false), found "true""#,
+            ),
+            (
+                r#"{"a":["1"]}"#,
+                r#"field `a`, element 1: expected a number, found "1""#,
+            ),
+        ];
+        let mut decoder = JsonDecoder::new(&schema).with_strict_types(true);
+        let input: String = std::iter::once(good)
+            .chain(bad.iter().map(|(line, _)| *line))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let (out, rejected) = decode_with(&mut decoder, &schema, input.as_bytes());
+        assert_eq!(out.num_rows, 1, "only the well-typed record decodes");
+        let errors: Vec<&str> = rejected.iter().map(|b| b.error.as_str()).collect();
+        let want: Vec<&str> = bad.iter().map(|(_, e)| *e).collect();
+        assert_eq!(errors, want);
+        // The same input, lenient: every record decodes (Flink's json format).
+        let (out, rejected) = decode(&schema, &input);
+        assert!(rejected.is_empty(), "{rejected:?}");
+        assert_eq!(out.num_rows, 1 + bad.len());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::sync::mpsc::SyncSender;
 
 use crate::clock::Clock;
 use crate::config::SourceConfig;
-use crate::config::source::{DataFormat, Decoding};
+use crate::config::source::{DataFormat, Decoding, TypeChecking};
 use crate::data::{Batch, ColumnData, SchemaRef};
 use crate::engine::metrics::Metrics;
 use crate::format::{BadRecord, Decoder};
@@ -143,14 +143,16 @@ pub fn build(config: &SourceConfig, bounded: bool) -> Result<Box<dyn Source>, St
 /// The decoder for a source's format and schema.
 pub fn decoder(decoding: &Decoding, schema: &crate::data::Schema) -> Box<dyn Decoder> {
     match decoding.format {
-        DataFormat::Json => Box::new(crate::format::json::JsonDecoder::new(schema)),
+        DataFormat::Json => Box::new(
+            crate::format::json::JsonDecoder::new(schema)
+                .with_strict_types(decoding.types == TypeChecking::Strict),
+        ),
         DataFormat::Csv => {
             let csv = decoding.csv.clone().unwrap_or_default();
-            Box::new(crate::format::csv::CsvDecoder::new(
-                schema,
-                csv.delimiter as u8,
-                csv.header,
-            ))
+            Box::new(
+                crate::format::csv::CsvDecoder::new(schema, csv.delimiter as u8, csv.header)
+                    .with_strict_types(decoding.types == TypeChecking::Strict),
+            )
         }
     }
 }
