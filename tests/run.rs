@@ -359,10 +359,19 @@ fn bad_records_fail_the_run_under_policy_fail() {
     let o = run(&[p.to_str().unwrap()], &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
+    // The message names the record's file and line, not a count of records decoded ahead.
+    let input = dir.path().join("in.jsonl").display().to_string();
     assert!(
-        err.contains("bad record") && err.contains("timestamp"),
+        err.contains(&format!(
+            "`s`: bad record at {input}:2: field `timestamp`: expected a number, found \"abc\""
+        )),
         "{err}"
     );
+    assert!(
+        err.contains(r#"record: {"movieId":"m1","userId":"u1","timestamp":"abc"}"#),
+        "{err}"
+    );
+    assert!(!err.contains("after"), "{err}");
     assert!(
         !dir.path().join("out.jsonl").exists(),
         "no output may be committed"
@@ -385,9 +394,17 @@ fn bad_records_go_to_the_dead_letter_stream() {
         .iter()
         .map(|r| r["position"].as_str().unwrap())
         .collect();
-    assert_eq!(positions, ["s: line 2", "s: line 3", "s: line 4"]);
+    let input = dir.path().join("in.jsonl").display().to_string();
+    assert_eq!(
+        positions,
+        [2, 3, 4].map(|line| format!("{input}:{line}")),
+        "file:line of each"
+    );
     assert!(rows[0]["error"].as_str().unwrap().contains("timestamp"));
     assert_eq!(rows[1]["raw"], "this is not json");
+    // A record without event time keeps its bytes too (not re-serialized with a null).
+    assert_eq!(rows[2]["raw"], r#"{"movieId":"m1","userId":"u2"}"#);
+    assert!(rows.iter().all(|r| r["raw_base64"] == false));
     assert!(
         rows[2]["error"]
             .as_str()
@@ -395,6 +412,49 @@ fn bad_records_go_to_the_dead_letter_stream() {
             .contains("missing event time")
     );
     assert_eq!(rows[0]["component"], "s");
+}
+
+/// Dead letters keep the input bytes exactly: a CSV line as it was (also when it lacks the
+/// event time), and a line that is not UTF-8 as base64 with `raw_base64: true`.
+#[test]
+fn dead_letters_keep_the_raw_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = b"k,t,v\na,1000,1\nb,,2\n\"c\" ,abc,3\n".to_vec();
+    csv.extend_from_slice(b"d,\xff\xfe,4\n");
+    std::fs::write(dir.path().join("in.csv"), &csv).unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        &format!(
+            "version: 1\nname: raw\nsources:\n  s:\n    type: file\n    path: {dir}/in.csv\n    format: csv\n    schema: {{k: string, t: timestamp_ms, v: int}}\n    event_time: {{field: t}}\n    bad_records: {{policy: dead_letter, to: bad}}\nsinks:\n  out:\n    type: stdout\n    inputs: [s]\n  dead:\n    type: file\n    inputs: [bad]\n    path: {dir}/dead.jsonl\n",
+            dir = dir.path().display()
+        ),
+    );
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = dead
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let raw: Vec<(&str, bool)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["raw"].as_str().unwrap(),
+                r["raw_base64"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        raw,
+        [
+            ("b,,2", false),
+            ("\"c\" ,abc,3", false),
+            // base64 of `d,\xff\xfe,4`
+            ("ZCz//iw0", true),
+        ],
+        "{dead}"
+    );
 }
 
 #[test]

@@ -116,7 +116,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         // `streamctl run … | head`: the reader has what it wanted.
         Err(engine::operator::EngineError::OutputClosed) => Ok(exit::OK),
-        Err(e @ engine::operator::EngineError::Setup(_)) => {
+        // The message names the record and where it is; a count of records read would only
+        // mislead (sources decode ahead of the record that stopped the run).
+        Err(
+            e @ (engine::operator::EngineError::Setup(_)
+            | engine::operator::EngineError::BadRecord { .. }),
+        ) => {
             eprintln!("{} {e}", paint("1;31", "error:"));
             Ok(exit::ERROR)
         }

@@ -156,7 +156,9 @@ pub struct EventTimeConfig {
 #[serde(deny_unknown_fields)]
 pub struct BadRecordsConfig {
     /// `skip` (count, report, continue), `fail` (stop the run with the error) or `dead_letter`
-    /// (send the raw record, error and position to the stream named by `to`). Default `skip`.
+    /// (send the record to the stream named by `to`, as `component, error, raw, position,
+    /// raw_base64`: `raw` is the record's bytes exactly as read, in base64 with `raw_base64:
+    /// true` when they are not UTF-8). Default `skip`.
     #[serde(default)]
     pub policy: BadRecordPolicy,
     /// Name of the dead-letter stream (with `policy: dead_letter`); sinks read it by this name.

@@ -145,6 +145,8 @@ struct Engine<'p> {
     finished: Vec<bool>,
     /// Decode errors of each source.
     source_bad: Vec<Option<BadRecordRouter>>,
+    /// Names of each source's partitions (file paths, `stdin`…), for bad-record positions.
+    partition_names: Vec<std::collections::HashMap<u32, String>>,
     queue: VecDeque<(usize, usize, Batch)>,
     metrics: Arc<Metrics>,
 }
@@ -249,6 +251,7 @@ impl<'p> Engine<'p> {
                 idle: vec![false; n],
                 finished: vec![false; n],
                 source_bad,
+                partition_names: vec![std::collections::HashMap::new(); n],
                 queue: VecDeque::new(),
                 metrics,
             },
@@ -288,10 +291,11 @@ impl<'p> Engine<'p> {
             if let Some(message) = message {
                 let node = message.node;
                 match message.event {
-                    SourceEvent::Opened { partition, .. } => {
+                    SourceEvent::Opened { partition, name } => {
                         if let Some(t) = &mut self.trackers[node] {
                             t.open(partition, now);
                         }
+                        self.partition_names[node].insert(partition, name);
                     }
                     SourceEvent::Data {
                         partition,
@@ -440,14 +444,16 @@ impl<'p> Engine<'p> {
         if !bad.is_empty()
             && let Some(router) = &self.source_bad[node]
         {
-            let name = &self.plan.nodes[node].name;
+            let input = self.partition_names[node]
+                .get(&partition)
+                .map_or("input", String::as_str);
             let rejected = bad
                 .into_iter()
                 .map(|b| Rejected {
                     error: b.error,
                     raw: b.raw,
                     position: if b.line > 0 {
-                        format!("{name}: line {}", b.line)
+                        format!("{input}:{}", b.line)
                     } else {
                         String::new()
                     },

@@ -4,14 +4,25 @@ use std::sync::Arc;
 
 use super::metrics::Metrics;
 use crate::data::{Batch, Column, DataType, Schema, Value};
+use crate::format::base64;
 use crate::plan::{BadRecordPolicy, BadRecords};
 
 /// Why a run stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// A record could not be processed and the stage's policy is `fail`.
-    #[error("{component}: bad record ({error}); the bad_records policy is `fail`")]
-    BadRecord { component: String, error: String },
+    #[error(
+        "`{component}`: bad record{}: {error}\n  record: {record}\n  (the bad_records policy is `fail`; `skip` or `dead_letter` keeps going)",
+        if position.is_empty() { String::new() } else { format!(" at {position}") }
+    )]
+    BadRecord {
+        component: String,
+        error: String,
+        /// `file:line` when known.
+        position: String,
+        /// The record, shortened for the message.
+        record: String,
+    },
     #[error("source `{component}`: {message}")]
     Source { component: String, message: String },
     #[error("sink `{component}`: {message}")]
@@ -90,7 +101,9 @@ pub struct BadRecordRouter {
 /// One record a stage could not process.
 pub struct Rejected {
     pub error: String,
-    pub raw: String,
+    /// The record's bytes as read (sources), or the row as JSON (transforms).
+    pub raw: Vec<u8>,
+    /// `file:line` when known.
     pub position: String,
 }
 
@@ -116,18 +129,15 @@ impl BadRecordRouter {
             // The run stops at the first one; the rest of the batch was never processed.
             let first = &rejected[0];
             self.metrics.add_bad(1, &first.error, &self.component);
-            let at = if first.position.is_empty() {
-                String::new()
-            } else {
-                format!(" at {}", first.position)
+            let record = match std::str::from_utf8(&first.raw) {
+                Ok(text) => truncate(text, 200),
+                Err(_) => format!("(not UTF-8) base64 {}", truncate(&base64(&first.raw), 200)),
             };
             return Err(EngineError::BadRecord {
                 component: self.component.clone(),
-                error: format!(
-                    "{}{at} (record: {})",
-                    first.error,
-                    truncate(&first.raw, 200)
-                ),
+                error: first.error.clone(),
+                position: first.position.clone(),
+                record,
             });
         }
         self.metrics
@@ -143,7 +153,17 @@ impl BadRecordRouter {
                 for r in &rejected {
                     columns[0].push_str(&self.component);
                     columns[1].push_str(&r.error);
-                    columns[2].push_str(&r.raw);
+                    // The bytes exactly: as text when they are UTF-8, else as base64.
+                    match std::str::from_utf8(&r.raw) {
+                        Ok(text) => {
+                            columns[2].push_str(text);
+                            columns[4].push_bool(false);
+                        }
+                        Err(_) => {
+                            columns[2].push_str(&base64(&r.raw));
+                            columns[4].push_bool(true);
+                        }
+                    }
                     columns[3].push_str(&r.position);
                 }
                 out.emit(port, Batch::new(columns, rejected.len()));
@@ -164,7 +184,7 @@ impl BadRecordRouter {
             .iter()
             .map(|e| Rejected {
                 error: e.message.clone(),
-                raw: row_json(schema, &batch.columns, e.row),
+                raw: row_json(schema, &batch.columns, e.row).into_bytes(),
                 position: String::new(),
             })
             .collect()

@@ -90,8 +90,7 @@ impl CsvDecoder {
                 // Reading bytes from memory cannot fail; if it ever does, keep the rest.
                 Err(e) => {
                     bad.push(BadRecord {
-                        raw: String::from_utf8_lossy(chunk.get(start..).unwrap_or_default())
-                            .into_owned(),
+                        raw: chunk.get(start..).unwrap_or_default().to_vec(),
                         error: e.to_string(),
                         line,
                     });
@@ -113,7 +112,7 @@ impl CsvDecoder {
                 let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
                 let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
                 bad.push(BadRecord {
-                    raw: String::from_utf8_lossy(raw).into_owned(),
+                    raw: raw.to_vec(),
                     error,
                     line,
                 });
@@ -419,7 +418,7 @@ mod tests {
         );
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].line, 4, "the quoted line break counts as a line");
-        assert_eq!(bad[0].raw, "\"bad\",\"row\",\"three\"");
+        assert_eq!(bad[0].raw, b"\"bad\",\"row\",\"three\"");
         assert_eq!(bad[0].error, "expected 2 columns, found 3");
     }
 
@@ -429,7 +428,13 @@ mod tests {
         assert_eq!(out.num_rows, 1);
         let found: Vec<(u64, &str, &str)> = bad
             .iter()
-            .map(|b| (b.line, b.raw.as_str(), b.error.as_str()))
+            .map(|b| {
+                (
+                    b.line,
+                    std::str::from_utf8(&b.raw).unwrap(),
+                    b.error.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             found,
@@ -585,7 +590,10 @@ mod tests {
                 vec![s("\u{feff}y")]
             ]
         );
-        assert_eq!((bad[0].line, bad[0].raw.as_str()), (9, "\u{feff}z,z"));
+        assert_eq!(
+            (bad[0].line, &bad[0].raw[..]),
+            (9, "\u{feff}z,z".as_bytes())
+        );
     }
 
     #[test]

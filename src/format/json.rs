@@ -315,7 +315,7 @@ impl Decoder for JsonDecoder {
             };
             if let Err(error) = result {
                 bad.push(BadRecord {
-                    raw: String::from_utf8_lossy(line).into_owned(),
+                    raw: line.to_vec(),
                     error,
                     line: line_no,
                 });
@@ -1251,7 +1251,7 @@ mod tests {
         assert_eq!(out.num_rows, 2);
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].line, 5);
-        assert_eq!(bad[0].raw, "{\"timestamp\":x}");
+        assert_eq!(bad[0].raw, b"{\"timestamp\":x}");
         assert_eq!(out.columns[2].value(1), Value::Int(3));
 
         let mut out = Batch::empty(&movies());
@@ -1789,7 +1789,8 @@ mod tests {
         assert_eq!(out.columns[1].value(1), s("é"));
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].error, "invalid UTF-8 at byte 14");
-        assert_eq!(bad[0].raw, "{\"movieId\":\"a\u{fffd}\u{fffd}\"}");
+        // The bytes exactly as read, invalid ones included.
+        assert_eq!(bad[0].raw, b"{\"movieId\":\"a\xff\xfe\"}");
         assert_eq!(bad[0].line, 2);
     }
 
@@ -2191,7 +2192,7 @@ mod tests {
             // Debug output rather than `==`: a NaN read from "NaN" equals itself there.
             prop_assert_eq!(format!("{all:?}"), format!("{only_good:?}"));
             for b in &bad {
-                prop_assert_eq!(&b.raw, &lines[b.line as usize - 1]);
+                prop_assert_eq!(&b.raw, lines[b.line as usize - 1].as_bytes());
             }
         }
 

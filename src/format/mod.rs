@@ -13,8 +13,8 @@ use crate::data::Batch;
 /// A record that could not be decoded: kept whole for the dead-letter output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BadRecord {
-    /// The raw record (lossily UTF-8 decoded).
-    pub raw: String,
+    /// The record's bytes exactly as read (without the line end), valid UTF-8 or not.
+    pub raw: Vec<u8>,
     /// What is wrong with it, e.g. "field `timestamp`: expected a number, found \"abc\"".
     pub error: String,
     /// 1-based line number within the input (files, stdin); 0 for messages.
@@ -52,6 +52,48 @@ pub trait Decoder: Send {
     /// When the header lacks fields the schema needs in a way that cannot be decoded.
     fn read_header(&mut self, _line: &[u8]) -> Result<(), String> {
         Ok(())
+    }
+}
+
+/// Standard base64 with padding (RFC 4648), for raw records that are not UTF-8 text.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let b = [
+            group[0],
+            *group.get(1).unwrap_or(&0),
+            *group.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= group.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * k)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_matches_the_rfc_4648_test_vectors() {
+        let vectors = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (text, encoded) in vectors {
+            assert_eq!(super::base64(text.as_bytes()), encoded);
+        }
+        assert_eq!(super::base64(&[0xff, 0xfe, 0x00]), "//4A");
     }
 }
 

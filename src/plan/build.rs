@@ -34,8 +34,10 @@ pub fn dead_letter_schema() -> Schema {
     Schema::new(vec![
         Field::new("component", DataType::String),
         Field::new("error", DataType::String),
+        // The record's bytes exactly as read; base64 when they are not UTF-8 text.
         Field::new("raw", DataType::String),
         Field::new("position", DataType::String),
+        Field::new("raw_base64", DataType::Bool),
     ])
 }
 

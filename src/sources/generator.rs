@@ -316,7 +316,7 @@ impl Source for GeneratorSource {
             produced += batch.num_rows as u64;
             let mut bad = Vec::new();
             if let Some(et) = &ctx.event_time {
-                extract_event_time(&mut batch, et, generator.schema(), &|_| 0, &mut bad);
+                extract_event_time(&mut batch, et, generator.schema(), &|_| None, &mut bad);
             }
             // Generated records have no input bytes.
             let bytes = 0;

@@ -163,15 +163,18 @@ fn decode_loop(jobs: &Mutex<Receiver<Job>>, decoder: &mut dyn Decoder, ctx: &Sou
         let mut bad = Vec::new();
         decoder.decode_lines(&job.chunk, job.first_line, &mut batch, &mut bad);
         if let Some(et) = &ctx.event_time {
-            // Line numbers of good rows are needed only when some record lacks an event time
-            // (a column without NULLs has no validity mask), so they are recovered only then.
+            // Lines of good rows are needed only when some record lacks an event time (a
+            // column without NULLs has no validity mask), so they are recovered only then.
             let lines = if batch.columns[et.column].valid.is_some() {
                 good_row_lines(&job.chunk, job.first_line, &bad, batch.num_rows)
             } else {
                 Vec::new()
             };
-            let line_of_row = |row: usize| lines.get(row).copied().unwrap_or(0);
-            extract_event_time(&mut batch, et, &ctx.schema, &line_of_row, &mut bad);
+            let origin = |row: usize| {
+                let (line, bytes) = lines.get(row)?;
+                Some((*line, &job.chunk[bytes.clone()]))
+            };
+            extract_event_time(&mut batch, et, &ctx.schema, &origin, &mut bad);
             // Dead letters in input order, whichever check caught them.
             bad.sort_by_key(|b| b.line);
         }
@@ -188,18 +191,27 @@ fn decode_loop(jobs: &Mutex<Receiver<Job>>, decoder: &mut dyn Decoder, ctx: &Sou
     }
 }
 
-/// The line number of each decoded row of a chunk: the non-blank lines not reported bad.
-fn good_row_lines(chunk: &[u8], first_line: u64, bad: &[BadRecord], rows: usize) -> Vec<u64> {
+/// The line number and bytes (without the line end) of each decoded row of a chunk: the
+/// non-blank lines not reported bad.
+fn good_row_lines(
+    chunk: &[u8],
+    first_line: u64,
+    bad: &[BadRecord],
+    rows: usize,
+) -> Vec<(u64, std::ops::Range<usize>)> {
     let bad_lines: std::collections::HashSet<u64> = bad.iter().map(|b| b.line).collect();
     let mut lines = Vec::with_capacity(rows);
+    let mut start = 0;
     for (i, raw) in chunk.split(|&b| b == b'\n').enumerate() {
         if lines.len() == rows {
             break;
         }
         let line = first_line + i as u64;
         if !raw.iter().all(u8::is_ascii_whitespace) && !bad_lines.contains(&line) {
-            lines.push(line);
+            let end = start + raw.strip_suffix(b"\r").unwrap_or(raw).len();
+            lines.push((line, start..end));
         }
+        start += raw.len() + 1;
     }
     lines
 }

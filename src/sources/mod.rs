@@ -158,12 +158,13 @@ pub fn decoder(decoding: &Decoding, schema: &crate::data::Schema) -> Box<dyn Dec
 }
 
 /// Fills `batch.times` from the event-time column; rows without an event time become bad
-/// records (described by `position`).
-pub fn extract_event_time(
+/// records. `origin` gives a row's line number and its bytes as read, when the source has
+/// them (otherwise the dead letter holds the row as JSON).
+pub fn extract_event_time<'c>(
     batch: &mut Batch,
     event_time: &EventTimePlan,
     schema: &crate::data::Schema,
-    position: &dyn Fn(usize) -> u64,
+    origin: &dyn Fn(usize) -> Option<(u64, &'c [u8])>,
     bad: &mut Vec<BadRecord>,
 ) {
     let column = &batch.columns[event_time.column];
@@ -177,10 +178,17 @@ pub fn extract_event_time(
     for (row, &value) in values.iter().enumerate().take(batch.num_rows) {
         if column.is_null(row) {
             let field = &schema.fields[event_time.column].name;
+            let (line, raw) = match origin(row) {
+                Some((line, raw)) => (line, raw.to_vec()),
+                None => (
+                    0,
+                    crate::engine::operator::row_json(schema, &batch.columns, row).into_bytes(),
+                ),
+            };
             bad.push(BadRecord {
-                raw: crate::engine::operator::row_json(schema, &batch.columns, row),
+                raw,
                 error: format!("missing event time: field `{field}` is null or absent"),
-                line: position(row),
+                line,
             });
             keep.get_or_insert_with(|| vec![true; batch.num_rows])[row] = false;
             continue;
