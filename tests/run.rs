@@ -47,6 +47,15 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The rows of a JSON-lines output file.
+fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn write_pipeline(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("pipeline.yaml");
     std::fs::write(&path, text).unwrap();
@@ -336,19 +345,15 @@ fn strict_types_make_wrong_types_bad_records() {
     assert!(lenient.contains(r#""v":12"#), "{lenient}");
     assert!(read("dead-lenient.jsonl").is_empty());
     assert_eq!(read("out-strict.jsonl").lines().count(), 1);
-    let dead = read("dead-strict.jsonl");
-    let errors: Vec<String> = dead
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["error"].to_string())
-        .collect();
+    let rows = json_lines(&dir.path().join("dead-strict.jsonl"));
+    let errors: Vec<&str> = rows.iter().map(|r| r["error"].as_str().unwrap()).collect();
     assert_eq!(
         errors,
         [
-            r#""field `k`: expected a string, found 17""#,
-            r#""field `v`: expected a number, found \"12\"""#,
-            r#""field `k`: expected a string, found {\"x\":1}""#,
-        ],
-        "{dead}"
+            "field `k`: expected a string, found 17",
+            r#"field `v`: expected a number, found "12""#,
+            r#"field `k`: expected a string, found {"x":1}"#,
+        ]
     );
 }
 
@@ -384,12 +389,8 @@ fn bad_records_go_to_the_dead_letter_stream() {
     let p = bad_records_pipeline(dir.path(), "{policy: dead_letter, to: bad}");
     let o = run(&[p.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
-    let rows: Vec<serde_json::Value> = dead
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(rows.len(), 3, "{dead}");
+    let rows = json_lines(&dir.path().join("dead.jsonl"));
+    assert_eq!(rows.len(), 3, "{rows:?}");
     let positions: Vec<&str> = rows
         .iter()
         .map(|r| r["position"].as_str().unwrap())
@@ -431,11 +432,7 @@ fn dead_letters_keep_the_raw_bytes() {
     );
     let o = run(&[p.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let dead = std::fs::read_to_string(dir.path().join("dead.jsonl")).unwrap();
-    let rows: Vec<serde_json::Value> = dead
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = json_lines(&dir.path().join("dead.jsonl"));
     let raw: Vec<(&str, bool)> = rows
         .iter()
         .map(|r| {
@@ -453,7 +450,7 @@ fn dead_letters_keep_the_raw_bytes() {
             // base64 of `d,\xff\xfe,4`
             ("ZCz//iw0", true),
         ],
-        "{dead}"
+        "{rows:?}"
     );
 }
 
