@@ -498,7 +498,15 @@ sinks:
     let o = run(&[p.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let late = std::fs::read_to_string(dir.path().join("late.jsonl")).unwrap();
-    assert_eq!(late.trim(), r#"{"k":"a","t":5000}"#);
+    assert_eq!(
+        late.trim(),
+        r#"{"k":"a","t":5000,"late_window_start":"1970-01-01 00:00:00.000","late_window_end":"1970-01-01 00:01:00.000"}"#
+    );
+    assert!(
+        stderr(&o).contains("`w`: 1 late event; sent to the late stream (1 row)"),
+        "{}",
+        stderr(&o)
+    );
     let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     assert_eq!(out.lines().count(), 4, "{out}");
 
@@ -506,10 +514,77 @@ sinks:
     let o = run(&[p.to_str().unwrap()], &[]);
     assert!(o.status.success());
     assert!(
-        stderr(&o).contains("1 late record behind the watermark"),
+        stderr(&o).contains("`w`: 1 late event; counted and not written"),
         "{}",
         stderr(&o)
     );
+}
+
+/// Sliding windows: an event late for only some of its windows counts in the others, and is
+/// counted and routed for the ones it missed; late events and missed windows are reported
+/// per stage, not summed over stages (4 events late at two stages are not 8 late records).
+#[test]
+fn late_events_of_sliding_windows_are_never_dropped_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    // Watermark (no out-of-orderness) reaches 12s; then 7s (late for [0,10), not for
+    // [5,15)), and 1s, 2s, 3s (late for both of their windows).
+    let input: String = [1_000, 12_000, 7_000, 30_000, 1_000, 2_000, 3_000]
+        .iter()
+        .map(|t| format!("{{\"k\":\"a\",\"t\":{t}}}\n"))
+        .collect();
+    std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
+    let p = write_pipeline(
+        dir.path(),
+        &format!(
+            "version: 1\nname: sliding-late\nsources:\n  s:\n    type: file\n    path: {dir}/in.jsonl\n    schema: {{k: string, t: timestamp_ms}}\n    event_time: {{field: t, max_out_of_orderness: 0s}}\ntransforms:\n  slide:\n    type: window\n    inputs: [s]\n    window: {{type: sliding, size: 10s, slide: 5s}}\n    group_by: [k]\n    aggregates: {{n: COUNT(*)}}\n    late: {{to: late_slide}}\n  tumble:\n    type: window\n    inputs: [s]\n    window: {{type: tumbling, size: 10s}}\n    group_by: [k]\n    aggregates: {{n: COUNT(*)}}\nsinks:\n  out:\n    type: file\n    inputs: [slide]\n    path: {dir}/out.jsonl\n  late:\n    type: file\n    inputs: [late_slide]\n    path: {dir}/late.jsonl\n  tumbled:\n    type: stdout\n    inputs: [tumble]\n",
+            dir = dir.path().display()
+        ),
+    );
+    let o = run(&[p.to_str().unwrap()], &[]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("`slide`: 4 late events (1 late for only some of its windows, and counted in the others); 7 window results missed them; sent to the late stream (7 rows)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the first, at 1970-01-01 00:00:07.000, came with the watermark at 1970-01-01 00:00:12.000: too late for window [1970-01-01 00:00:00.000, 1970-01-01 00:00:10.000)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`tumble`: 4 late events; counted and not written"),
+        "{err}"
+    );
+    // The 7s event counts in [5s, 15s) with the 12s one.
+    let out = json_lines(&dir.path().join("out.jsonl"));
+    let window_5_15 = out
+        .iter()
+        .find(|r| r["window_start"] == "1970-01-01 00:00:05.000")
+        .unwrap();
+    assert_eq!(window_5_15["n"], 2);
+    // One late row per (event, window missed).
+    let late: Vec<(i64, String)> = json_lines(&dir.path().join("late.jsonl"))
+        .iter()
+        .map(|r| {
+            (
+                r["t"].as_i64().unwrap(),
+                r["late_window_end"].as_str().unwrap()[11..19].to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(i64, String)> = [
+        (7_000, "00:00:10"),
+        (1_000, "00:00:05"),
+        (1_000, "00:00:10"),
+        (2_000, "00:00:05"),
+        (2_000, "00:00:10"),
+        (3_000, "00:00:05"),
+        (3_000, "00:00:10"),
+    ]
+    .iter()
+    .map(|(t, end)| (*t, end.to_string()))
+    .collect();
+    assert_eq!(late, want);
 }
 
 #[test]

@@ -61,7 +61,7 @@ fn schema() -> Schema {
 type Row = (i64, i64, String, Vec<Value<'static>>);
 
 /// Runs the engine's window operator over the actions.
-fn run_engine(case: &Case) -> (Vec<Row>, Vec<(String, i64)>) {
+fn run_engine(case: &Case) -> (Vec<Row>, Late) {
     let schema = schema();
     let keys = vec![compile_group_key("k", &schema).unwrap()];
     let aggs: Vec<(String, String)> = AGGREGATES
@@ -156,8 +156,12 @@ fn run_engine(case: &Case) -> (Vec<Row>, Vec<(String, i64)>) {
         for r in 0..batch.num_rows {
             let get = |c: usize| batch.columns[c].value(r).into_owned();
             if port == 1 {
+                // The event, and the window it was too late for (the last column).
                 let Value::Str(k) = get(0) else { panic!() };
-                late.push((k.to_string(), batch.times[r]));
+                let Value::Timestamp(end) = get(batch.columns.len() - 1) else {
+                    panic!("no late_window_end")
+                };
+                late.push((k.to_string(), batch.times[r], end));
                 continue;
             }
             let (Value::Timestamp(s), Value::Timestamp(e), Value::Str(k)) =
@@ -242,7 +246,8 @@ fn aggregate(events: &[(i64, Option<i64>)]) -> Vec<Value<'static>> {
     ]
 }
 
-type Late = Vec<(String, i64)>;
+/// Late events: (key, event time, end of the window it was too late for), one per window.
+type Late = Vec<(String, i64, i64)>;
 
 /// Tumbling and sliding windows from their definitions.
 fn oracle_aligned(case: &Case, size: i64, slide: i64) -> (Vec<Row>, Late) {
@@ -259,14 +264,15 @@ fn oracle_aligned(case: &Case, size: i64, slide: i64) -> (Vec<Row>, Late) {
         let w = wm[i];
         let key = format!("k{key}");
         let last_start = t.div_euclid(slide) * slide;
-        let last_end = last_start + size;
-        if last_end - 1 + l <= w {
-            late.push((key, *t));
-            continue;
-        }
         let mut start = last_start;
         while start > t - size {
             let end = start + size;
+            if end - 1 + l <= w {
+                // Too late for this window (and the earlier ones), maybe not for later ones.
+                late.push((key.clone(), *t, end));
+                start -= slide;
+                continue;
+            }
             let entry = windows.entry((end, key.clone())).or_default();
             if end - 1 > w {
                 entry.0.push((i as i64, *v));
@@ -344,7 +350,7 @@ fn oracle_sessions(case: &Case, gap: i64) -> (Vec<Row>, Late) {
             .partition(|s| s.start <= end && s.end >= start);
         *list = rest;
         if touching.is_empty() && end - 1 + l <= w {
-            late.push((key, *t));
+            late.push((key, *t, end));
             continue;
         }
         let mut merged = S {

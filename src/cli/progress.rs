@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use streamctl::data::time::format_sql;
-use streamctl::engine::metrics::{Metrics, Snapshot};
+use streamctl::engine::metrics::{LateStage, Metrics, Snapshot};
 use streamctl::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK};
 
 /// When to show the live display.
@@ -86,7 +86,11 @@ fn live(metrics: &Metrics, done: &AtomicBool) {
             );
             bar.set_length(0);
         }
-        let mut message = format!("{}\n  {}", throughput(&s, per_sec), state(&s));
+        let mut message = format!(
+            "{}\n  {}",
+            throughput(&s, per_sec),
+            state(&s, &metrics.late_stages())
+        );
         if metrics.sources.len() > 1 {
             // One line per source: records, rate and bytes of each.
             if source_rates.is_empty() {
@@ -141,7 +145,7 @@ fn log(metrics: &Metrics, done: &AtomicBool, every: Duration) {
             eprintln!(
                 "[streamctl] {percent}{}{sources} · {}",
                 throughput(&s, per_sec),
-                state(&s)
+                state(&s, &metrics.late_stages())
             );
         }
     }
@@ -199,7 +203,7 @@ fn throughput(s: &Snapshot, per_sec: f64) -> String {
     )
 }
 
-fn state(s: &Snapshot) -> String {
+fn state(s: &Snapshot, late: &[Arc<LateStage>]) -> String {
     let watermark = match s.watermark {
         MIN_WATERMARK => "none yet".to_string(),
         MAX_WATERMARK => "end of input".to_string(),
@@ -214,8 +218,30 @@ fn state(s: &Snapshot) -> String {
     };
     format!(
         "watermark {watermark} · open windows {} · late {} · bad {}",
-        s.open_windows, s.late_records, s.bad_records
+        s.open_windows,
+        late_counts(late),
+        s.bad_records
     )
+}
+
+/// Late events per window stage: "4", or "4 at `w`, 0 at `tw`" with several stages (an event
+/// late at two stages is late twice, so there is no total).
+fn late_counts(late: &[Arc<LateStage>]) -> String {
+    match late {
+        [] => "0".to_string(),
+        [one] => count(one.events.load(Ordering::Relaxed)),
+        stages => stages
+            .iter()
+            .map(|l| {
+                format!(
+                    "{} at `{}`",
+                    count(l.events.load(Ordering::Relaxed)),
+                    l.stage
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 pub fn count(n: u64) -> String {
@@ -249,7 +275,12 @@ fn duration(ms: i64) -> String {
 }
 
 /// The summary printed when a run ends.
-pub fn summary(s: &Snapshot, elapsed: Duration, first_bad: Option<(String, String)>) -> String {
+pub fn summary(
+    s: &Snapshot,
+    late: &[Arc<LateStage>],
+    elapsed: Duration,
+    first_bad: Option<(String, String)>,
+) -> String {
     let secs = elapsed.as_secs_f64().max(1e-9);
     // Files only where the output is files (a stdout sink writes none).
     let files = if s.files_committed > 0 {
@@ -269,18 +300,8 @@ pub fn summary(s: &Snapshot, elapsed: Duration, first_bad: Option<(String, Strin
         input_bytes(s.bytes_in),
         plural_count(s.records_out, "row"),
     );
-    let routed = s.late_records - s.late_dropped.min(s.late_records);
-    if routed > 0 {
-        text.push_str(&format!(
-            "\n  {} sent to late-event streams",
-            plural_count(routed, "late record")
-        ));
-    }
-    if s.late_dropped > 0 {
-        text.push_str(&format!(
-            "\n  {} behind the watermark by more than the allowed lateness, counted and not written; route them with `late: {{to: <stream>}}`",
-            plural_count(s.late_dropped, "late record")
-        ));
+    for stage in late {
+        text.push_str(&late_summary(stage));
     }
     if s.bad_records > 0 {
         text.push_str(&format!(
@@ -290,6 +311,53 @@ pub fn summary(s: &Snapshot, elapsed: Duration, first_bad: Option<(String, Strin
         if let Some((stage, error)) = first_bad {
             text.push_str(&format!(", first in `{stage}`: {error}"));
         }
+    }
+    text
+}
+
+/// What became of one window stage's late events: how many, how many windows missed them,
+/// where they went, and the first one.
+fn late_summary(stage: &LateStage) -> String {
+    let events = stage.events.load(Ordering::Relaxed);
+    if events == 0 {
+        return String::new();
+    }
+    let partial = stage.partial.load(Ordering::Relaxed);
+    let contributions = stage.contributions.load(Ordering::Relaxed);
+    let mut text = format!(
+        "\n  `{}`: {}",
+        stage.stage,
+        plural_count(events, "late event")
+    );
+    if partial > 0 {
+        text.push_str(&format!(
+            " ({} late for only some of {} windows, and counted in the others)",
+            count(partial),
+            if partial == 1 { "its" } else { "their" }
+        ));
+    }
+    if contributions != events {
+        text.push_str(&format!(
+            "; {} missed them",
+            plural_count(contributions, "window result")
+        ));
+    }
+    if stage.routed {
+        text.push_str(&format!(
+            "; sent to the late stream ({})",
+            plural_count(contributions, "row")
+        ));
+    } else {
+        text.push_str("; counted and not written (route them with `late: {to: <stream>}`)");
+    }
+    if let Some(first) = stage.first() {
+        text.push_str(&format!(
+            "\n    the first, at {}, came with the watermark at {}: too late for window [{}, {})",
+            format_sql(first.event_time),
+            format_sql(first.watermark),
+            format_sql(first.window_start),
+            format_sql(first.window_end),
+        ));
     }
     text
 }

@@ -80,7 +80,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             eprintln!(
                 "{} {}",
                 paint("1;33", "interrupted:"),
-                summary(&summary_.snapshot, elapsed, metrics.first_bad())
+                summary(
+                    &summary_.snapshot,
+                    &metrics.late_stages(),
+                    elapsed,
+                    metrics.first_bad()
+                )
             );
             if summary_.discarded_windows > 0 {
                 match summary_.discarded_windows {
@@ -94,7 +99,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             eprintln!(
                 "{} {}",
                 paint("1;32", "done:"),
-                summary(&summary_.snapshot, elapsed, metrics.first_bad())
+                summary(
+                    &summary_.snapshot,
+                    &metrics.late_stages(),
+                    elapsed,
+                    metrics.first_bad()
+                )
             );
             let s = &summary_.snapshot;
             if s.records_in > 0 {
@@ -129,7 +139,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             eprintln!(
                 "{} {e}\n  after {}",
                 paint("1;31", "error:"),
-                summary(&metrics.snapshot(), elapsed, metrics.first_bad())
+                summary(
+                    &metrics.snapshot(),
+                    &metrics.late_stages(),
+                    elapsed,
+                    metrics.first_bad()
+                )
             );
             Ok(exit::ERROR)
         }

@@ -164,8 +164,10 @@ pub struct LateConfig {
     /// emits an updated row for its group (as in Flink's allowed lateness). Default `0s`.
     #[serde(default)]
     pub allowed_lateness: Duration,
-    /// Name of a stream that receives the events too late for every window they belong to;
-    /// sinks read it by this name. Without it, late events are counted and reported.
+    /// Name of a stream that receives late events; sinks read it by this name. It gets one
+    /// row per window an event was too late for (an event of a sliding window may miss
+    /// several, or only some, of its windows): the event's fields plus `late_window_start`
+    /// and `late_window_end`. Without it, late events are counted and reported.
     #[serde(default)]
     pub to: Option<String>,
 }

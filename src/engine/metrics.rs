@@ -19,14 +19,59 @@ pub struct SourceMetrics {
     pub finished: std::sync::atomic::AtomicBool,
 }
 
+/// Late events of one window stage. An event is late for a window when the watermark passed
+/// the window's end (plus the allowed lateness) before the event came; an event of a sliding
+/// window can be late for some of its windows and still count in the others.
+#[derive(Debug, Default)]
+pub struct LateStage {
+    pub stage: String,
+    /// Whether the stage sends late events to a stream (`late.to`).
+    pub routed: bool,
+    /// Events late for at least one of their windows.
+    pub events: AtomicU64,
+    /// Of those, events late for only some of their windows (they count in the others).
+    pub partial: AtomicU64,
+    /// Windows that missed an event: one per (late event, window it was late for).
+    pub contributions: AtomicU64,
+    first: Mutex<Option<LateEvent>>,
+}
+
+/// One late event: when it happened, the window it missed, and the watermark it met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LateEvent {
+    pub event_time: i64,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub watermark: i64,
+}
+
+impl LateStage {
+    /// Counts late events: `events` late ones, `partial` of them late for only some of their
+    /// windows, `contributions` windows missed in all; `first` is the first of them.
+    pub fn add(&self, events: u64, partial: u64, contributions: u64, first: LateEvent) {
+        self.events.fetch_add(events, Relaxed);
+        self.partial.fetch_add(partial, Relaxed);
+        self.contributions.fetch_add(contributions, Relaxed);
+        if let Ok(mut f) = self.first.lock()
+            && f.is_none()
+        {
+            *f = Some(first);
+        }
+    }
+
+    /// The stage's first late event, if any.
+    pub fn first(&self) -> Option<LateEvent> {
+        self.first.lock().ok().and_then(|f| *f)
+    }
+}
+
 /// Counters of one run.
 #[derive(Debug)]
 pub struct Metrics {
     pub sources: Vec<SourceMetrics>,
     pub bad_records: AtomicU64,
-    pub late_records: AtomicU64,
-    /// Late records that went to no late stream (counted only).
-    pub late_dropped: AtomicU64,
+    /// Late events, per window stage (in plan order).
+    late_stages: Mutex<Vec<std::sync::Arc<LateStage>>>,
     /// The lowest watermark among the sources (ms), `MIN_WATERMARK` before any.
     pub watermark: AtomicI64,
     /// The newest event time seen (ms), for the watermark lag.
@@ -50,8 +95,7 @@ impl Metrics {
                 })
                 .collect(),
             bad_records: AtomicU64::new(0),
-            late_records: AtomicU64::new(0),
-            late_dropped: AtomicU64::new(0),
+            late_stages: Mutex::new(Vec::new()),
             watermark: AtomicI64::new(MIN_WATERMARK),
             max_event_time: AtomicI64::new(MIN_WATERMARK),
             open_windows: AtomicU64::new(0),
@@ -69,6 +113,27 @@ impl Metrics {
         {
             *first = Some((component.to_string(), error.to_string()));
         }
+    }
+
+    /// Registers window stage `stage` and returns its late-event counters.
+    pub fn late_stage(&self, stage: &str, routed: bool) -> std::sync::Arc<LateStage> {
+        let stage = std::sync::Arc::new(LateStage {
+            stage: stage.to_string(),
+            routed,
+            ..LateStage::default()
+        });
+        if let Ok(mut stages) = self.late_stages.lock() {
+            stages.push(stage.clone());
+        }
+        stage
+    }
+
+    /// Every window stage's late-event counters, in plan order.
+    pub fn late_stages(&self) -> Vec<std::sync::Arc<LateStage>> {
+        self.late_stages
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// The first bad record seen: (stage, error).
@@ -98,8 +163,6 @@ impl Metrics {
             bytes_in: self.sources.iter().map(|s| s.bytes.load(Relaxed)).sum(),
             progress: self.progress(),
             bad_records: self.bad_records.load(Relaxed),
-            late_records: self.late_records.load(Relaxed),
-            late_dropped: self.late_dropped.load(Relaxed),
             watermark: self.watermark.load(Relaxed),
             max_event_time: self.max_event_time.load(Relaxed),
             open_windows: self.open_windows.load(Relaxed),
@@ -118,8 +181,6 @@ pub struct Snapshot {
     /// How far through the input (0–1); `None` for unbounded sources.
     pub progress: Option<f64>,
     pub bad_records: u64,
-    pub late_records: u64,
-    pub late_dropped: u64,
     pub watermark: i64,
     pub max_event_time: i64,
     pub open_windows: u64,

@@ -29,6 +29,10 @@ use crate::sources::generator;
 #[derive(Debug, Clone, Default)]
 pub struct ValidateOptions {}
 
+/// The fields a late-event stream adds to the window's input fields: the window each row was
+/// too late for.
+pub const LATE_WINDOW_FIELDS: [&str; 2] = ["late_window_start", "late_window_end"];
+
 /// The columns of a dead-letter stream.
 pub fn dead_letter_schema() -> Schema {
     Schema::new(vec![
@@ -1351,10 +1355,27 @@ impl Builder<'_> {
             has_time: true,
         }];
         let bad_records = self.bad_records(c, w.bad_records.as_ref(), &mut ports);
+        // Late events keep their fields, plus the window each row was too late for (an event
+        // late for several sliding windows is one row per window).
         let late_port = w.late.as_ref().and_then(|l| l.to.clone()).map(|to| {
+            let mut fields = schema.fields.clone();
+            for field in LATE_WINDOW_FIELDS {
+                if fields.iter().any(|f| f.name == field) {
+                    let span = self.loc.value(&[section, name, "late", "to"]);
+                    self.error(
+                        Diagnostic::error(
+                            "duplicate-field",
+                            format!("the late stream adds the field `{field}`, which the window's input already has"),
+                        )
+                        .at(span)
+                        .with_help(format!("rename `{field}` before this window, e.g. with a `select`")),
+                    );
+                }
+                fields.push(Field::new(field, DataType::Timestamp));
+            }
             ports.push(Port {
                 name: to,
-                schema: schema.clone(),
+                schema: Arc::new(Schema::new(fields)),
                 has_time: true,
             });
             ports.len() - 1

@@ -9,9 +9,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use hashbrown::HashTable;
 
-use super::WindowCore;
 use super::accumulators::NO_SLOT;
 use super::keys::{INLINE, KeyHasher, pad};
+use super::{LateRows, WindowCore};
 use crate::data::Batch;
 use crate::data::time::floor_to;
 use crate::engine::operator::{Emitter, Operator, Result};
@@ -256,7 +256,7 @@ impl Operator for AlignedWindows {
         let n = batch.num_rows;
         let (size, slide, lateness) = (self.size, self.slide, self.core.lateness);
         let mut slots = vec![NO_SLOT; n];
-        let mut late: Vec<u32> = Vec::new();
+        let mut late = LateRows::default();
         // Rows before `applied` are already in the accumulators.
         let mut applied = 0;
         let mut next_event = self.next_event();
@@ -278,9 +278,19 @@ impl Operator for AlignedWindows {
                 next_event = self.next_event();
             }
             let pane = floor_to(t, slide);
-            if (pane + size - 1).saturating_add(lateness) <= w {
-                late.push(i as u32);
-                continue;
+            // The record's windows end at pane + slide, pane + 2·slide, … pane + size; the
+            // earliest ones are the first to be too late.
+            if (pane + slide - 1).saturating_add(lateness) <= w {
+                let missed: Vec<(i64, i64)> = (1..=size / slide)
+                    .map(|k| pane + k * slide)
+                    .take_while(|end| (end - 1).saturating_add(lateness) <= w)
+                    .map(|end| (end - size, end))
+                    .collect();
+                let all = missed.len() as i64 == size / slide;
+                late.push(i as u32, t, w, missed, !all);
+                if all {
+                    continue;
+                }
             }
             self.key_buf.clear();
             self.core.keys.encode(&keys, i, &mut self.key_buf);
@@ -316,7 +326,7 @@ impl Operator for AlignedWindows {
             self.core.seq + applied as u64,
         );
         self.core.seq += n as u64;
-        self.core.route_late(&batch, &late, out);
+        self.core.route_late(&batch, late, out);
         Ok(())
     }
 

@@ -5,9 +5,11 @@
 //! - A window `[start, end)` fires when the watermark reaches `end - 1`; it emits one row per
 //!   group: `window_start, window_end, keys…, aggregates…`, with event time `end - 1`.
 //! - A record is late for a window when `end - 1 + allowed_lateness <= watermark` at its
-//!   arrival. It is added to the windows it is not late for; if it is late for all of them it
-//!   goes to the late output (or is counted). With allowed lateness, a record arriving after
-//!   its window fired (but within the lateness) re-emits that window's row for its group.
+//!   arrival. It is added to the windows it is not late for; for each window it is late for,
+//!   it is counted and (with a late output) sent there with that window's bounds, so a record
+//!   late for only some of its sliding windows is never left out silently. With allowed
+//!   lateness, a record arriving after its window fired (but within the lateness) re-emits
+//!   that window's row for its group.
 
 pub mod accumulators;
 pub mod aligned;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 
 use self::accumulators::Accumulators;
 use self::keys::KeyCodec;
-use super::metrics::Metrics;
+use super::metrics::{LateEvent, LateStage, Metrics};
 use super::operator::{BadRecordRouter, Emitter, Rejected, Result, eval_arg};
 use crate::data::{Batch, Column, DataType, SchemaRef};
 use crate::expr::{AggregateExprs, EvalError};
@@ -36,8 +38,58 @@ pub struct WindowCore {
     pub late_port: Option<usize>,
     pub bad: BadRecordRouter,
     pub metrics: Arc<Metrics>,
+    /// This stage's late-event counters.
+    pub late: Arc<LateStage>,
     /// Arrival sequence number of the next record (FIRST_VALUE/LAST_VALUE).
     pub seq: u64,
+}
+
+/// The late events of one batch, gathered while it is processed: one entry per window an
+/// event was late for (an event of a sliding window may miss several, or only some, of its
+/// windows).
+#[derive(Debug, Default)]
+pub struct LateRows {
+    /// The batch row of each (event, missed window) pair.
+    rows: Vec<u32>,
+    /// The window each pair missed: (start, end).
+    windows: Vec<(i64, i64)>,
+    events: u64,
+    partial: u64,
+    first: Option<LateEvent>,
+}
+
+impl LateRows {
+    /// Row `row` (event time `event_time`, arriving at `watermark`) was too late for
+    /// `windows`; with `partial` it still counts in its other windows.
+    pub fn push(
+        &mut self,
+        row: u32,
+        event_time: i64,
+        watermark: i64,
+        windows: impl IntoIterator<Item = (i64, i64)>,
+        partial: bool,
+    ) {
+        let before = self.rows.len();
+        for window in windows {
+            self.rows.push(row);
+            self.windows.push(window);
+        }
+        if self.rows.len() == before {
+            return;
+        }
+        self.events += 1;
+        self.partial += u64::from(partial);
+        if self.first.is_none() {
+            // The latest window it missed: the one it was closest to making.
+            let (window_start, window_end) = self.windows[self.windows.len() - 1];
+            self.first = Some(LateEvent {
+                event_time,
+                window_start,
+                window_end,
+                watermark,
+            });
+        }
+    }
 }
 
 /// A batch's evaluated keys and aggregate arguments.
@@ -83,6 +135,7 @@ impl WindowCore {
             lateness: plan.allowed_lateness_ms,
             late_port: plan.late_port,
             bad: BadRecordRouter::new(name, plan.bad_records, metrics.clone()),
+            late: metrics.late_stage(name, plan.late_port.is_some()),
             metrics,
             seq: 0,
         }
@@ -116,25 +169,26 @@ impl WindowCore {
         Ok(Evaluated { keys, args, failed })
     }
 
-    /// Sends late records to the late output, or counts them.
-    pub fn route_late(&self, batch: &Batch, late_rows: &[u32], out: &mut Emitter) {
-        if late_rows.is_empty() {
+    /// Counts a batch's late events, and sends them to the late output when there is one: a
+    /// row per window an event missed, with that window as `late_window_start`/`_end`.
+    pub fn route_late(&self, batch: &Batch, late: LateRows, out: &mut Emitter) {
+        let Some(first) = late.first else {
             return;
-        }
-        self.metrics
-            .late_records
-            .fetch_add(late_rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        match self.late_port {
-            Some(port) => {
-                let mut late = batch.take(late_rows);
-                late.watermarks.clear();
-                out.emit(port, late);
+        };
+        self.late
+            .add(late.events, late.partial, late.rows.len() as u64, first);
+        if let Some(port) = self.late_port {
+            let mut rows = batch.take(&late.rows);
+            rows.watermarks.clear();
+            let mut starts = Column::new(&DataType::Timestamp, late.windows.len());
+            let mut ends = Column::new(&DataType::Timestamp, late.windows.len());
+            for &(start, end) in &late.windows {
+                starts.push_value(&crate::data::Value::Timestamp(start));
+                ends.push_value(&crate::data::Value::Timestamp(end));
             }
-            None => {
-                self.metrics
-                    .late_dropped
-                    .fetch_add(late_rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
+            rows.columns.push(starts);
+            rows.columns.push(ends);
+            out.emit(port, rows);
         }
     }
 

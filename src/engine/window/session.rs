@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use hashbrown::HashTable;
 
-use super::WindowCore;
 use super::keys::KeyHasher;
+use super::{LateRows, WindowCore};
 use crate::data::Batch;
 use crate::engine::operator::{Emitter, Operator, Result};
 use crate::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK};
@@ -193,7 +193,7 @@ impl Operator for SessionWindows {
         let keys = evaluated.key_columns();
         let args = evaluated.arg_columns();
         let (gap, lateness) = (self.gap, self.core.lateness);
-        let mut late: Vec<u32> = Vec::new();
+        let mut late = LateRows::default();
         for i in 0..batch.num_rows {
             if evaluated.failed[i] {
                 continue;
@@ -214,7 +214,8 @@ impl Operator for SessionWindows {
                 .copied()
                 .collect();
             if touching.is_empty() && (end - 1).saturating_add(lateness) <= w {
-                late.push(i as u32);
+                // Too late for the session it would have opened.
+                late.push(i as u32, t, w, [(start, end)], false);
                 if group.sessions.is_empty() {
                     // Do not keep an empty group for a record that went nowhere.
                     self.drop_group(g);
@@ -263,7 +264,7 @@ impl Operator for SessionWindows {
             }
         }
         self.core.seq += batch.num_rows as u64;
-        self.core.route_late(&batch, &late, out);
+        self.core.route_late(&batch, late, out);
         Ok(())
     }
 
