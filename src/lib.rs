@@ -3,16 +3,23 @@
 //! The data path is the module layout:
 //!
 //! ```text
-//! config ──► plan ──► engine ◄── sources ─ format (decode)
-//!  (what the   (validated,   │
-//!   user wrote) typed graph)  └──► sinks ─ format (encode)
+//! config ──► plan ──► job ──► engine ◄── sources ─ format (decode)
+//!  (what the   (validated,  (connectors,  │
+//!   user wrote) typed graph) checkpoints) └──► sinks ─ format (encode)
+//!
+//!                 runtime: the contract below engine, sources and sinks
 //! ```
 //!
 //! - [`config`]: the pipeline file's typed model, with positions for diagnostics.
-//! - [`plan`]: validation turns a config into a [`plan::Plan`] (every check, all errors at once).
+//! - [`plan`]: validation turns a config into a [`plan::Plan`] (every check, all errors at
+//!   once), with typed, defaulted connector settings ([`plan::connectors`]).
 //! - [`expr`]: SQL expressions: parse with `sqlparser`, type-check, evaluate.
 //! - [`data`]: columnar batches and values.
-//! - [`sources`], [`format`], [`engine`], [`sinks`]: the embedded runtime.
+//! - [`runtime`]: the contract sources, operators and sinks implement: positions, state
+//!   snapshots, two-phase commit, error domains.
+//! - [`job`]: builds a plan's connectors and finds its checkpoint; [`engine`] runs it;
+//!   [`checkpoint`] is what a checkpoint holds and where it is kept.
+//! - [`sources`], [`format`], [`sinks`]: the connectors and codecs.
 //! - [`flink`]: the cluster path: a plan as a Flink SQL script.
 //! - [`diag`]: diagnostics and their rendering.
 //!
@@ -20,14 +27,18 @@
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod checkpoint;
 pub mod clock;
 pub mod config;
 pub mod data;
 pub mod diag;
 pub mod engine;
 pub mod expr;
+pub mod fault;
 pub mod flink;
 pub mod format;
+pub mod job;
 pub mod plan;
+pub mod runtime;
 pub mod sinks;
 pub mod sources;

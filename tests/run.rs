@@ -297,7 +297,7 @@ fn a_run_without_one_valid_record_exits_3() {
         stderr(&o)
     );
     std::fs::write(dir.path().join("in.jsonl"), "").unwrap();
-    let o = run(&[p.to_str().unwrap()], &[]);
+    let o = run(&[p.to_str().unwrap(), "--if-exists", "overwrite"], &[]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("no valid record was read: the input was empty"),
@@ -511,8 +511,8 @@ sinks:
     assert_eq!(out.lines().count(), 4, "{out}");
 
     let p = write_pipeline(dir.path(), &pipeline(""));
-    let o = run(&[p.to_str().unwrap()], &[]);
-    assert!(o.status.success());
+    let o = run(&[p.to_str().unwrap(), "--if-exists", "overwrite"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("`w`: 1 late event; counted and not written"),
         "{}",

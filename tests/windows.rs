@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use streamctl::data::{Batch, Column, DataType, Field, Schema, Value};
-use streamctl::engine::metrics::Metrics;
 use streamctl::engine::operator::{Emitter, Operator};
 use streamctl::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK, WatermarkTracker};
 use streamctl::engine::window::{WindowCore, aligned::AlignedWindows, session::SessionWindows};
 use streamctl::expr::{compile_aggregates, compile_group_key};
 use streamctl::plan::{BadRecords, WindowKind, WindowPlan};
+use streamctl::runtime::Metrics;
 
 const AGGREGATES: &[(&str, &str)] = &[
     ("n", "COUNT(*)"),

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use streamctl::config::sink::{CsvOutput, OutputFormat};
-use streamctl::config::source::{GeneratorPreset, GeneratorSource};
 use streamctl::config::{Duration, Instant};
 use streamctl::format::encode::{EncodeOptions, Projection, row_writer};
+use streamctl::plan::connectors::{GeneratorPreset, GeneratorSource};
 use streamctl::sources::generator::Generator;
 
 use super::exit;
@@ -94,10 +94,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         rate: None,
         seed: args.seed,
         partitions: 1,
-        start: Some(args.start),
-        interval: Some(args.interval),
-        disorder: args.disorder,
-        event_time: None,
+        start_ms: args.start.millis,
+        interval_ms: args.interval.millis.max(1),
+        disorder_ms: args.disorder.millis.max(0),
     };
     let mut generator = Generator::new(&config);
     let schema = generator.schema().clone();

@@ -1,6 +1,7 @@
 //! Command-line interface: one file per command; each parses its arguments with clap, calls
 //! the library, prints, and returns an exit code. Only this module prints.
 
+mod checkpoints;
 mod generate;
 mod plan;
 mod progress;
@@ -86,6 +87,7 @@ enum Command {
     Plan(plan::Args),
     Schema(schema::Args),
     Generate(generate::Args),
+    Checkpoints(checkpoints::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -97,6 +99,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Checkpoints(args) => checkpoints::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use streamctl::data::time::format_sql;
-use streamctl::engine::metrics::{LateStage, Metrics, Snapshot};
-use streamctl::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK};
+use streamctl::runtime::metrics::{LateStage, Metrics, Snapshot};
+use streamctl::runtime::{MAX_WATERMARK, MIN_WATERMARK};
 
 /// When to show the live display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -86,11 +86,7 @@ fn live(metrics: &Metrics, done: &AtomicBool) {
             );
             bar.set_length(0);
         }
-        let mut message = format!(
-            "{}\n  {}",
-            throughput(&s, per_sec),
-            state(&s, &metrics.late_stages())
-        );
+        let mut message = format!("{}\n  {}", throughput(&s, per_sec), state(&s, metrics));
         if metrics.sources.len() > 1 {
             // One line per source: records, rate and bytes of each.
             if source_rates.is_empty() {
@@ -145,7 +141,7 @@ fn log(metrics: &Metrics, done: &AtomicBool, every: Duration) {
             eprintln!(
                 "[streamctl] {percent}{}{sources} · {}",
                 throughput(&s, per_sec),
-                state(&s, &metrics.late_stages())
+                state(&s, metrics)
             );
         }
     }
@@ -203,7 +199,8 @@ fn throughput(s: &Snapshot, per_sec: f64) -> String {
     )
 }
 
-fn state(s: &Snapshot, late: &[Arc<LateStage>]) -> String {
+fn state(s: &Snapshot, metrics: &Metrics) -> String {
+    let late = &metrics.late_stages();
     let watermark = match s.watermark {
         MIN_WATERMARK => "none yet".to_string(),
         MAX_WATERMARK => "end of input".to_string(),
@@ -216,8 +213,17 @@ fn state(s: &Snapshot, late: &[Arc<LateStage>]) -> String {
             )
         }
     };
+    let checkpoints = match metrics.last_checkpoint() {
+        Some(c) => format!(
+            " · checkpoint {} ({}, paused {} ms)",
+            c.id,
+            bytes(c.bytes),
+            c.pause_ms
+        ),
+        None => String::new(),
+    };
     format!(
-        "watermark {watermark} · open windows {} · late {} · bad {}",
+        "watermark {watermark} · open windows {} · late {} · bad {}{checkpoints}",
         s.open_windows,
         late_counts(late),
         s.bad_records

@@ -5,8 +5,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use streamctl::checkpoint;
 use streamctl::clock::SystemClock;
-use streamctl::engine::{self, RunOptions};
+use streamctl::engine::{self, operator::EngineError};
+use streamctl::job::{self, JobOptions};
+use streamctl::runtime::{ErrorDomain, IfExists};
 
 use super::progress::{Progress, ProgressMode, count, summary};
 use super::{EnvArgs, exit, paint, validate};
@@ -15,13 +18,27 @@ use super::{EnvArgs, exit, paint, validate};
 ///
 /// The pipeline is validated first (exit 1 with diagnostics if invalid). Progress shows
 /// records per second, bytes, the watermark and its lag, open windows, late and bad records,
-/// and for bounded inputs a bar with an ETA. Ctrl-C stops cleanly: finished files are
-/// committed, windows still open are reported and not written; press it twice to abort.
+/// and for bounded inputs a bar with an ETA.
+///
+/// Checkpoints (`--checkpoint-dir`, or `checkpoint:` in the pipeline) make the run
+/// exactly-once across crashes: source positions, window state and the sinks' pending files
+/// are saved together every interval, output files become visible only when the checkpoint
+/// that covers them completes, and running the same command again resumes from the newest
+/// checkpoint. Ctrl-C and SIGTERM then take a final checkpoint (a savepoint) before exiting.
+/// Without checkpoints, Ctrl-C publishes finished files and reports the windows still open.
+/// Press Ctrl-C twice to abort at once.
+///
+/// A fresh run refuses to write where an earlier run left output (its rows would be mixed
+/// with or doubled by the new ones) unless `--if-exists` says what to do.
 ///
 /// Exit codes: 0 the run completed, 1 the pipeline is invalid, 2 runtime error (unreadable
 /// input, unwritable output, a bad record under `policy: fail`…), 3 the run read no valid
 /// record (empty input, or every record bad), 130 interrupted.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  streamctl run pipelines/movie-impressions-local.yaml
+  streamctl run job.yaml --checkpoint-dir /var/lib/streamctl/job --checkpoint-interval 30s
+  streamctl run job.yaml --bounded --if-exists overwrite      # redo a backfill")]
 pub struct Args {
     /// The pipeline file.
     pipeline: PathBuf,
@@ -29,6 +46,19 @@ pub struct Args {
     /// their end), then fire every window. For backfills of streaming pipelines.
     #[arg(long)]
     bounded: bool,
+    /// Keep checkpoints here (a directory, file:///dir/ or s3://bucket/prefix/) and resume
+    /// from the newest one. Overrides the pipeline's `checkpoint.url`.
+    #[arg(long, value_name = "DIR_OR_URL")]
+    checkpoint_dir: Option<String>,
+    /// Time between checkpoints, e.g. `10s`, `1m` (default: the pipeline's
+    /// `checkpoint.interval`, else 1m). Output becomes visible at each checkpoint.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    checkpoint_interval: Option<i64>,
+    /// When a fresh run's output location already holds data: `fail` (default: stop before
+    /// reading anything, naming what is there), `overwrite` (delete it first) or `append`
+    /// (add new files beside it). A run resuming from a checkpoint ignores this.
+    #[arg(long, value_enum, default_value = "fail", value_name = "WHAT")]
+    if_exists: IfExistsArg,
     /// Progress display: `auto` (a live bar on a terminal, log lines otherwise), `bar`, `log`
     /// or `off`.
     #[arg(long, value_enum, default_value = "auto")]
@@ -40,38 +70,78 @@ pub struct Args {
     env: EnvArgs,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum IfExistsArg {
+    Fail,
+    Overwrite,
+    Append,
+}
+
+fn parse_duration(s: &str) -> Result<i64, String> {
+    let d = streamctl::config::Duration::parse(s)?;
+    if d.millis <= 0 {
+        return Err("must be longer than 0".to_string());
+    }
+    Ok(d.millis)
+}
+
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let Some(plan) = validate::load_plan(&args.pipeline, &args.env)? else {
         return Ok(exit::INVALID);
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let checkpointing = args.checkpoint_dir.is_some() || plan.checkpoint.is_some();
     {
         let stop = stop.clone();
-        // First Ctrl-C: stop cleanly. Second: leave now, and say what that means.
+        // First Ctrl-C or SIGTERM: stop cleanly (a savepoint with checkpoints). Second: leave
+        // now, and say what that means.
         let _ = ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
+                let lost = if checkpointing {
+                    "the next run resumes from the newest checkpoint"
+                } else {
+                    "files not yet complete were not committed"
+                };
                 eprintln!(
-                    "\n{} at the second Ctrl-C: files not yet complete were not committed",
+                    "\n{} at the second Ctrl-C: {lost}",
                     paint("1;31", "aborted")
                 );
                 std::process::exit(i32::from(exit::INTERRUPTED));
             }
-            eprintln!("\nstopping… (press Ctrl-C again to abort)");
+            if checkpointing {
+                eprintln!("\nstopping: taking a final checkpoint… (press Ctrl-C again to abort)");
+            } else {
+                eprintln!("\nstopping… (press Ctrl-C again to abort)");
+            }
         });
     }
-    let options = RunOptions {
+    let options = JobOptions {
         bounded: args.bounded,
         clock: Arc::new(SystemClock),
         stop,
+        if_exists: match args.if_exists {
+            IfExistsArg::Fail => IfExists::Fail,
+            IfExistsArg::Overwrite => IfExists::Overwrite,
+            IfExistsArg::Append => IfExists::Append,
+        },
+        checkpoint_dir: args.checkpoint_dir.clone(),
+        checkpoint_interval_ms: args.checkpoint_interval,
     };
     let metrics = engine::metrics_for(&plan);
+    let prepared = match job::prepare(&plan, &options, &metrics) {
+        Ok(p) => p,
+        Err(e) => return Ok(report_error(&e, None)),
+    };
+    if let Some(resume) = &prepared.resume {
+        describe_resume(resume);
+    }
     let started = Instant::now();
     let progress = Progress::start(
         metrics.clone(),
         args.progress,
         Duration::from_secs(args.log_every.max(1)),
     );
-    let result = engine::run(&plan, &options, metrics.clone());
+    let result = prepared.run(&options, metrics.clone());
     // Measured before the display thread winds down, which takes up to one refresh.
     let elapsed = started.elapsed();
     progress.stop();
@@ -87,11 +157,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     metrics.first_bad()
                 )
             );
-            if summary_.discarded_windows > 0 {
-                match summary_.discarded_windows {
-                    1 => eprintln!("  1 window was still open and was not written"),
-                    n => eprintln!("  {n} windows were still open and were not written"),
-                }
+            match (summary_.final_checkpoint, summary_.open_windows) {
+                (Some(id), n) => eprintln!(
+                    "  savepoint: checkpoint {id} holds {n} open windows and every position; run the same command again to continue"
+                ),
+                (None, 0) => {}
+                (None, 1) => eprintln!("  1 window was still open and was not written"),
+                (None, n) => eprintln!("  {n} windows were still open and were not written"),
             }
             Ok(exit::INTERRUPTED)
         }
@@ -106,6 +178,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     metrics.first_bad()
                 )
             );
+            if let Some(id) = summary_.final_checkpoint {
+                eprintln!(
+                    "  final checkpoint: {id} (the run is complete; running it again with the same checkpoint directory does nothing)"
+                );
+            }
             let s = &summary_.snapshot;
             if s.records_in > 0 {
                 return Ok(exit::OK);
@@ -125,28 +202,77 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             Ok(exit::NO_RECORDS)
         }
         // `streamctl run … | head`: the reader has what it wanted.
-        Err(engine::operator::EngineError::OutputClosed) => Ok(exit::OK),
-        // The message names the record and where it is; a count of records read would only
-        // mislead (sources decode ahead of the record that stopped the run).
-        Err(
-            e @ (engine::operator::EngineError::Setup(_)
-            | engine::operator::EngineError::BadRecord { .. }),
-        ) => {
-            eprintln!("{} {e}", paint("1;31", "error:"));
-            Ok(exit::ERROR)
-        }
-        Err(e) => {
-            eprintln!(
-                "{} {e}\n  after {}",
-                paint("1;31", "error:"),
-                summary(
-                    &metrics.snapshot(),
-                    &metrics.late_stages(),
-                    elapsed,
-                    metrics.first_bad()
-                )
-            );
-            Ok(exit::ERROR)
+        Err(EngineError::OutputClosed) => Ok(exit::OK),
+        Err(e) => Ok(report_error(
+            &e,
+            Some(summary(
+                &metrics.snapshot(),
+                &metrics.late_stages(),
+                elapsed,
+                metrics.first_bad(),
+            )),
+        )),
+    }
+}
+
+/// Prints where a checkpointed run starts from.
+fn describe_resume(resume: &job::Resume) {
+    let Some(restored) = &resume.restored else {
+        eprintln!(
+            "checkpoints: {} (none yet: starting from the beginning)",
+            resume.location
+        );
+        return;
+    };
+    for warning in &restored.warnings {
+        eprintln!("{} {warning}", paint("1;33", "warning:"));
+    }
+    let c = &restored.checkpoint;
+    if c.finished {
+        eprintln!(
+            "checkpoint {} in {} is of a run that completed: publishing its last files again if needed, nothing to read",
+            c.id, resume.location
+        );
+        return;
+    }
+    eprintln!(
+        "resuming from checkpoint {} in {} (taken {} UTC)",
+        c.id,
+        resume.location,
+        &checkpoint::watermark(c.created_ms)
+    );
+    for s in &c.sources {
+        let positions: Vec<String> = s.positions.iter().map(ToString::to_string).collect();
+        if !positions.is_empty() {
+            eprintln!("  {}: {}", s.name, positions.join(", "));
         }
     }
+    let open: u64 = c.stages.iter().map(|s| s.open_windows).sum();
+    if open > 0 {
+        eprintln!("  {open} open windows restored");
+    }
+}
+
+fn report_error(e: &EngineError, after: Option<String>) -> u8 {
+    let whose = match e.domain() {
+        ErrorDomain::External { retryable: true } => {
+            "\n  this is a temporary problem of an external system: running again may succeed"
+        }
+        ErrorDomain::Internal => "",
+        _ => "",
+    };
+    match after {
+        // A bad record's message names the record and where it is; a count of records read
+        // would only mislead (sources decode ahead of the record that stopped the run).
+        Some(after)
+            if !matches!(
+                e,
+                EngineError::Setup(_) | EngineError::Checkpoint(_) | EngineError::BadRecord { .. }
+            ) =>
+        {
+            eprintln!("{} {e}{whose}\n  after {after}", paint("1;31", "error:"));
+        }
+        _ => eprintln!("{} {e}{whose}", paint("1;31", "error:")),
+    }
+    exit::ERROR
 }

@@ -61,6 +61,10 @@ pub struct CheckpointConfig {
     /// Time between checkpoints; output files become visible at each one. Default `1m`.
     #[serde(default)]
     pub interval: Option<Duration>,
+    /// How many complete checkpoints to keep: the newest, and older ones to fall back to if
+    /// the newest cannot be read. Default 3.
+    #[serde(default)]
+    pub retain: Option<u32>,
 }
 
 /// The JSON Schema of the pipeline format, as checked in at `schemas/pipeline.schema.json`.

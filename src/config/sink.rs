@@ -153,7 +153,7 @@ pub struct ObjectSink {
 }
 
 /// File rolling policy: a file closes at whichever limit comes first.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RollingConfig {
     /// Close a file once it holds this much. Default `128MiB`.

@@ -7,6 +7,7 @@
 
 mod batch;
 mod column;
+pub mod key;
 pub mod time;
 mod value;
 

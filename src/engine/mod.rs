@@ -2,29 +2,39 @@
 //!
 //! Sources run on their own threads (decoding in parallel where they can) and send batches to
 //! one engine thread, which stamps event times with watermarks, pushes batches through the
-//! stages in graph order, and advances watermarks stage by stage. Running every stage on one
-//! thread keeps results deterministic for a given input order and makes a consistent snapshot
-//! (for checkpoints) a matter of pausing between two batches.
+//! stages in graph order, and advances watermarks stage by stage. Sinks run on threads of
+//! their own. Running every stage on one thread keeps results deterministic for a given input
+//! order and makes a consistent snapshot a matter of pausing between two batches: that is how
+//! checkpoints are taken ([`checkpointing`]).
+//!
+//! The engine knows connectors only through the runtime contract ([`crate::runtime`]): it is
+//! handed built sources and sinks ([`Connectors`]) and never names one.
 
-pub mod metrics;
+pub mod checkpointing;
 pub mod operator;
+pub mod sink_thread;
 pub mod stateless;
 pub mod watermark;
 pub mod window;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::time::Duration;
 
-use self::metrics::{Metrics, Snapshot};
+pub use self::checkpointing::Checkpointing;
 use self::operator::{BadRecordRouter, Emitter, EngineError, Operator, Rejected, Result};
+use self::sink_thread::SinkThread;
 use self::watermark::{MAX_WATERMARK, MIN_WATERMARK, WatermarkTracker};
 use crate::clock::Clock;
 use crate::data::Batch;
 use crate::plan::{NodeKind, Plan, StreamRef, WindowKind};
-use crate::sources::{self, SourceContext, SourceEvent};
+use crate::runtime::metrics::Snapshot;
+use crate::runtime::{
+    CompletedCheckpoints, IfExists, Metrics, Offset, Sink, SinkStart, Source, SourceContext,
+    SourceEvent, SourceMessage, StartPositions,
+};
 
 /// How to run.
 #[derive(Clone)]
@@ -32,9 +42,19 @@ pub struct RunOptions {
     /// Stop each source at the end of what exists now (files to their end, …).
     pub bounded: bool,
     pub clock: Arc<dyn Clock>,
-    /// Set to stop the run (Ctrl-C): sources stop, finished output is committed, windows
-    /// still open are discarded.
+    /// Set to stop the run (Ctrl-C, SIGTERM): with checkpoints, a final checkpoint is taken
+    /// (a savepoint); without, finished output is published and open windows are discarded.
     pub stop: Arc<AtomicBool>,
+    /// What sinks do with data already at their destination on a fresh start.
+    pub if_exists: IfExists,
+}
+
+/// The connectors of a run, built from the plan by [`crate::job`].
+pub struct Connectors {
+    /// One per source node, in plan order.
+    pub sources: Vec<Box<dyn Source>>,
+    /// The sink of each sink node, by node index.
+    pub sinks: Vec<(usize, Box<dyn Sink>)>,
 }
 
 /// How a run ended.
@@ -43,8 +63,11 @@ pub struct RunSummary {
     pub snapshot: Snapshot,
     /// The run was stopped before its input ended.
     pub interrupted: bool,
-    /// Windows still open when an interrupted run stopped (their results were not written).
-    pub discarded_windows: usize,
+    /// Windows still open when an interrupted run stopped: kept in the savepoint with
+    /// checkpoints, not written without.
+    pub open_windows: usize,
+    /// The checkpoint taken when the run stopped or ended (with checkpoints).
+    pub final_checkpoint: Option<u64>,
 }
 
 /// The metrics a run of `plan` reports into (one entry per source, in plan order).
@@ -56,51 +79,72 @@ pub fn metrics_for(plan: &Plan) -> Arc<Metrics> {
     ))
 }
 
-/// Runs `plan` until its sources end (or a stop is requested).
+/// Runs `plan` with `connectors` until its sources end (or a stop is requested), resuming
+/// from and taking checkpoints when `checkpointing` is given.
 ///
 /// # Errors
-/// A source or sink failure, or a bad record under the `fail` policy.
-pub fn run(plan: &Plan, options: &RunOptions, metrics: Arc<Metrics>) -> Result<RunSummary> {
+/// A source or sink failure, a checkpoint failure, or a bad record under the `fail` policy.
+pub fn run(
+    plan: &Plan,
+    connectors: Connectors,
+    options: &RunOptions,
+    checkpointing: Option<Checkpointing>,
+    metrics: Arc<Metrics>,
+) -> Result<RunSummary> {
     let (sender, receiver) = sync_channel(16);
+    let mut engine = Engine::new(plan, connectors.sinks, metrics.clone(), checkpointing)?;
+    if let Err(e) = engine.restore(options) {
+        engine.abort_sinks();
+        return Err(e);
+    }
+    if let Err(e) = engine.start_sinks(options) {
+        engine.abort_sinks();
+        return Err(e);
+    }
+    if let Some(done) = engine.completed_run() {
+        // The checkpoint is of a run that completed: its sinks published again, nothing to read.
+        engine.sync_sinks()?;
+        return Ok(RunSummary {
+            snapshot: metrics.snapshot(),
+            interrupted: false,
+            open_windows: 0,
+            final_checkpoint: Some(done),
+        });
+    }
     let mut handles = Vec::new();
-    // Every source and sink that cannot start is reported at once, not one per attempt.
-    let mut problems = Vec::new();
-    let mut connectors = Vec::new();
-    for (node, source) in plan.sources() {
-        match sources::build(&source.config, options.bounded) {
-            Ok(c) => connectors.push(c),
-            Err(message) => problems.push(format!("source `{}`: {message}", plan.nodes[node].name)),
-        }
-    }
-    let mut engine = match Engine::new(plan, options, metrics.clone()) {
-        Ok((engine, sink_problems)) => {
-            problems.extend(sink_problems);
-            engine
-        }
-        Err(e) => return Err(e),
-    };
-    if !problems.is_empty() {
-        return Err(EngineError::Setup(problems));
-    }
-    for (metrics_index, ((node, source), connector)) in plan.sources().zip(connectors).enumerate() {
+    for (metrics_index, ((node, source), connector)) in
+        plan.sources().zip(connectors.sources).enumerate()
+    {
         let ctx = SourceContext {
             node,
             name: plan.nodes[node].name.clone(),
             schema: plan.nodes[node].outputs[0].schema.clone(),
             event_time: source.event_time,
             bounded: options.bounded,
+            start: Arc::new(engine.start_positions(node)),
+            completed: engine.completed[node].clone(),
             sender: sender.clone(),
             stop: options.stop.clone(),
             metrics: metrics.clone(),
             metrics_index,
             clock: options.clock.clone(),
         };
-        let handle = sources::spawn(connector, ctx)
-            .map_err(|e| EngineError::Internal(format!("starting a source thread: {e}")))?;
-        handles.push(handle);
+        match crate::runtime::source::spawn(connector, ctx) {
+            Ok(handle) => handles.push(handle),
+            Err(e) => {
+                options.stop.store(true, Ordering::Relaxed);
+                engine.abort_sinks();
+                return Err(EngineError::Internal(format!(
+                    "starting a source thread: {e}"
+                )));
+            }
+        }
     }
     drop(sender);
     let result = engine.drive(&receiver, options);
+    if result.is_err() {
+        engine.abort_sinks();
+    }
     // Unblock and join source threads whatever happened.
     options.stop.store(true, Ordering::Relaxed);
     drop(receiver);
@@ -131,7 +175,10 @@ fn join_sources(handles: Vec<std::thread::JoinHandle<()>>, grace: Duration) {
 
 struct Engine<'p> {
     plan: &'p Plan,
+    /// The operator of each transform node.
     operators: Vec<Option<Box<dyn Operator>>>,
+    /// The sink of each sink node.
+    sinks: Vec<Option<SinkThread>>,
     /// Readers of each (node, port): (node, input index).
     consumers: Vec<Vec<Vec<(usize, usize)>>>,
     /// Watermark trackers of sources with event time.
@@ -145,36 +192,47 @@ struct Engine<'p> {
     finished: Vec<bool>,
     /// Decode errors of each source.
     source_bad: Vec<Option<BadRecordRouter>>,
-    /// Names of each source's partitions (file paths, `stdin`…), for bad-record positions.
-    partition_names: Vec<std::collections::HashMap<u32, String>>,
+    /// Each source's partitions by id, as announced (names identify them across restarts).
+    partition_names: Vec<HashMap<u32, String>>,
+    /// Each source's position per partition: everything before it has been applied.
+    positions: Vec<BTreeMap<String, Offset>>,
+    /// Restored partition watermarks waiting for their partition to reopen.
+    restored_partitions: Vec<HashMap<String, (i64, bool)>>,
+    /// Records (good and bad) of each source the engine has applied: what a checkpoint
+    /// covers (the sources' own counters run ahead by the batches in flight).
+    applied: Vec<u64>,
+    /// Where each source hears of completed checkpoints.
+    completed: Vec<Arc<CompletedCheckpoints>>,
+    checkpointing: Option<Checkpointing>,
     queue: VecDeque<(usize, usize, Batch)>,
     metrics: Arc<Metrics>,
 }
 
 impl<'p> Engine<'p> {
-    /// The engine, and the sinks that could not start (reported together with sources).
     fn new(
         plan: &'p Plan,
-        options: &RunOptions,
+        sinks: Vec<(usize, Box<dyn Sink>)>,
         metrics: Arc<Metrics>,
-    ) -> Result<(Engine<'p>, Vec<String>)> {
-        let mut problems = Vec::new();
+        checkpointing: Option<Checkpointing>,
+    ) -> Result<Engine<'p>> {
         let n = plan.nodes.len();
         let mut operators: Vec<Option<Box<dyn Operator>>> = Vec::with_capacity(n);
         let mut trackers = Vec::with_capacity(n);
         let mut source_bad = Vec::with_capacity(n);
         for node in &plan.nodes {
             let input_schema = node.inputs.first().map(|r| plan.port(*r).schema.clone());
+            let mut tracker = None;
+            let mut bad = None;
             let op: Option<Box<dyn Operator>> = match &node.kind {
                 NodeKind::Source(s) => {
-                    trackers.push(s.event_time.map(|et| {
+                    tracker = s.event_time.map(|et| {
                         WatermarkTracker::new(et.max_out_of_orderness_ms, et.idle_timeout_ms)
-                    }));
-                    source_bad.push(Some(BadRecordRouter::new(
+                    });
+                    bad = Some(BadRecordRouter::new(
                         &node.name,
                         s.bad_records,
                         metrics.clone(),
-                    )));
+                    ));
                     None
                 }
                 NodeKind::Filter(f) => Some(Box::new(stateless::Filter::new(
@@ -210,25 +268,17 @@ impl<'p> Engine<'p> {
                         }
                     })
                 }
-                NodeKind::Sink(s) => match crate::sinks::build(
-                    &node.name,
-                    s,
-                    input_schema.clone().unwrap_or_default(),
-                    metrics.clone(),
-                    options.clock.clone(),
-                ) {
-                    Ok(sink) => Some(sink),
-                    Err(message) => {
-                        problems.push(format!("sink `{}`: {message}", node.name));
-                        None
-                    }
-                },
+                NodeKind::Sink(_) => None,
             };
-            if !matches!(node.kind, NodeKind::Source(_)) {
-                trackers.push(None);
-                source_bad.push(None);
-            }
+            trackers.push(tracker);
+            source_bad.push(bad);
             operators.push(op);
+        }
+        let mut sink_threads: Vec<Option<SinkThread>> = (0..n).map(|_| None).collect();
+        for (node, sink) in sinks {
+            let thread =
+                SinkThread::spawn(&plan.nodes[node].name, sink).map_err(EngineError::Internal)?;
+            sink_threads[node] = Some(thread);
         }
         let mut consumers: Vec<Vec<Vec<(usize, usize)>>> = plan
             .nodes
@@ -240,34 +290,120 @@ impl<'p> Engine<'p> {
                 consumers[input.node][input.port].push((i, j));
             }
         }
-        Ok((
-            Engine {
-                plan,
-                operators,
-                consumers,
-                trackers,
-                out_watermark: vec![MIN_WATERMARK; n],
-                in_watermark: vec![MIN_WATERMARK; n],
-                idle: vec![false; n],
-                finished: vec![false; n],
-                source_bad,
-                partition_names: vec![std::collections::HashMap::new(); n],
-                queue: VecDeque::new(),
-                metrics,
+        Ok(Engine {
+            plan,
+            operators,
+            sinks: sink_threads,
+            consumers,
+            trackers,
+            out_watermark: vec![MIN_WATERMARK; n],
+            in_watermark: vec![MIN_WATERMARK; n],
+            idle: vec![false; n],
+            finished: vec![false; n],
+            source_bad,
+            partition_names: vec![HashMap::new(); n],
+            positions: vec![BTreeMap::new(); n],
+            restored_partitions: vec![HashMap::new(); n],
+            applied: vec![0; n],
+            completed: (0..n)
+                .map(|_| Arc::new(CompletedCheckpoints::default()))
+                .collect(),
+            checkpointing,
+            queue: VecDeque::new(),
+            metrics,
+        })
+    }
+
+    /// Starts every sink (in parallel) and reports every one that cannot start, at once.
+    fn start_sinks(&mut self, options: &RunOptions) -> Result<()> {
+        let base = match &self.checkpointing {
+            Some(c) => SinkStart {
+                instance: c.instance.clone(),
+                epoch: c.next_id,
+                checkpointing: true,
+                restored: None,
+                rolled_back: c.restored.as_ref().is_some_and(|r| r.rolled_back),
+                if_exists: options.if_exists,
             },
-            problems,
-        ))
+            None => SinkStart {
+                instance: crate::checkpoint::store::random_id()[..8].to_string(),
+                epoch: 0,
+                checkpointing: false,
+                restored: None,
+                rolled_back: false,
+                if_exists: options.if_exists,
+            },
+        };
+        let mut started = Vec::new();
+        for (node, sink) in self.sinks.iter().enumerate() {
+            let Some(sink) = sink else { continue };
+            let name = &self.plan.nodes[node].name;
+            let restored = self
+                .checkpointing
+                .as_ref()
+                .and_then(|c| c.restored.as_ref())
+                .map(|r| {
+                    r.checkpoint
+                        .sink(name)
+                        .map(|s| s.snapshot.clone())
+                        .unwrap_or_default()
+                });
+            sink.begin_start(SinkStart {
+                restored,
+                ..base.clone()
+            })?;
+            started.push(node);
+        }
+        let mut problems = Vec::new();
+        for node in started {
+            if let Some(sink) = &self.sinks[node]
+                && let Err(e) = sink.started()
+            {
+                problems.push(format!("sink `{}`: {e}", self.plan.nodes[node].name));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Setup(problems))
+        }
+    }
+
+    /// Where a source starts: the restored checkpoint's positions (empty on a fresh start).
+    fn start_positions(&self, node: usize) -> StartPositions {
+        StartPositions(
+            self.positions[node]
+                .iter()
+                .map(|(p, o)| crate::runtime::Position::new(p.clone(), o.clone()))
+                .collect(),
+        )
+    }
+
+    /// The id of the restored checkpoint when it marks a completed run.
+    fn completed_run(&self) -> Option<u64> {
+        let r = self.checkpointing.as_ref()?.restored.as_ref()?;
+        r.checkpoint.finished.then_some(r.checkpoint.id)
+    }
+
+    /// Removes what sinks wrote and did not publish (a failed run).
+    fn abort_sinks(&mut self) {
+        for sink in self.sinks.iter().flatten() {
+            sink.abort();
+        }
     }
 
     fn drive(
         &mut self,
-        receiver: &std::sync::mpsc::Receiver<sources::SourceMessage>,
+        receiver: &std::sync::mpsc::Receiver<SourceMessage>,
         options: &RunOptions,
     ) -> Result<RunSummary> {
         let source_count = self.plan.sources().count();
         let mut finished_sources = 0;
         let mut last_tick = options.clock.now_ms();
         let mut interrupted = false;
+        if let Some(c) = &mut self.checkpointing {
+            c.schedule(last_tick);
+        }
         while finished_sources < source_count {
             if options.stop.load(Ordering::Relaxed) {
                 interrupted = true;
@@ -292,22 +428,27 @@ impl<'p> Engine<'p> {
                 let node = message.node;
                 match message.event {
                     SourceEvent::Opened { partition, name } => {
-                        if let Some(t) = &mut self.trackers[node] {
-                            t.open(partition, now);
-                        }
-                        self.partition_names[node].insert(partition, name);
+                        self.opened(node, partition, name, now);
                     }
                     SourceEvent::Data {
                         partition,
                         batch,
                         bad,
+                        position,
                         ..
                     } => {
+                        self.applied[node] += batch.num_rows as u64;
                         self.source_data(node, partition, batch, bad, now)?;
+                        if let Some(p) = position {
+                            self.positions[node].insert(p.partition, p.offset);
+                        }
                     }
                     SourceEvent::Closed { partition } => {
                         if let Some(t) = &mut self.trackers[node] {
                             t.close(partition);
+                        }
+                        if let Some(name) = self.partition_names[node].remove(&partition) {
+                            self.positions[node].insert(name, Offset::End);
                         }
                     }
                     SourceEvent::Finished => {
@@ -317,10 +458,10 @@ impl<'p> Engine<'p> {
                         self.finished[node] = true;
                         finished_sources += 1;
                     }
-                    SourceEvent::Failed(message) => {
+                    SourceEvent::Failed(error) => {
                         return Err(EngineError::Source {
                             component: self.plan.nodes[node].name.clone(),
-                            message,
+                            error,
                         });
                     }
                 }
@@ -331,19 +472,32 @@ impl<'p> Engine<'p> {
                 last_tick = now;
                 self.tick(now)?;
             }
+            if self.checkpointing.as_ref().is_some_and(|c| c.due(now)) {
+                self.checkpoint(false, now)?;
+            }
         }
         if interrupted {
-            let discarded = self
+            let open_windows = self
                 .operators
                 .iter()
                 .flatten()
                 .map(|op| op.open_windows())
                 .sum();
-            self.finish_sinks()?;
+            let now = options.clock.now_ms();
+            // With checkpoints: a savepoint holds the open windows and publishes what was
+            // written, so a restart loses and repeats nothing. Without: publish, discard.
+            let final_checkpoint = if self.checkpointing.is_some() {
+                Some(self.checkpoint(false, now)?)
+            } else {
+                self.finish_sinks()?;
+                None
+            };
+            self.sync_sinks()?;
             return Ok(RunSummary {
                 snapshot: self.metrics.snapshot(),
                 interrupted: true,
-                discarded_windows: discarded,
+                open_windows,
+                final_checkpoint,
             });
         }
         // End of input: every window fires, then every stage flushes in graph order.
@@ -356,11 +510,32 @@ impl<'p> Engine<'p> {
         for i in 0..self.plan.nodes.len() {
             self.finish_node(i)?;
         }
+        let final_checkpoint = if self.checkpointing.is_some() {
+            let now = options.clock.now_ms();
+            Some(self.checkpoint(true, now)?)
+        } else {
+            self.finish_sinks()?;
+            None
+        };
+        self.sync_sinks()?;
         Ok(RunSummary {
             snapshot: self.metrics.snapshot(),
             interrupted: false,
-            discarded_windows: 0,
+            open_windows: 0,
+            final_checkpoint,
         })
+    }
+
+    /// A source partition (re)started: it holds the watermark until it has data, or where the
+    /// restored checkpoint had it.
+    fn opened(&mut self, node: usize, partition: u32, name: String, now: i64) {
+        if let Some(t) = &mut self.trackers[node] {
+            t.open(partition, now);
+            if let Some((max_time, idle)) = self.restored_partitions[node].remove(&name) {
+                t.restore_partition(partition, max_time, idle, now);
+            }
+        }
+        self.partition_names[node].insert(partition, name);
     }
 
     fn finish_node(&mut self, i: usize) -> Result<()> {
@@ -374,11 +549,18 @@ impl<'p> Engine<'p> {
         self.drain()
     }
 
+    /// Without checkpoints: every sink publishes what it wrote.
     fn finish_sinks(&mut self) -> Result<()> {
-        for i in 0..self.plan.nodes.len() {
-            if matches!(self.plan.nodes[i].kind, NodeKind::Sink(_)) {
-                self.finish_node(i)?;
-            }
+        for sink in self.sinks.iter().flatten() {
+            sink.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Waits for every sink's queued work (commits) and reports the first failure.
+    fn sync_sinks(&mut self) -> Result<()> {
+        for sink in self.sinks.iter().flatten() {
+            sink.sync()?;
         }
         Ok(())
     }
@@ -411,6 +593,9 @@ impl<'p> Engine<'p> {
                 self.deliver(i, port, batch);
             }
         }
+        for sink in self.sinks.iter().flatten() {
+            sink.tick(now)?;
+        }
         self.drain()
     }
 
@@ -438,7 +623,7 @@ impl<'p> Engine<'p> {
         node: usize,
         partition: u32,
         mut batch: Batch,
-        bad: Vec<crate::format::BadRecord>,
+        bad: Vec<crate::runtime::BadRecord>,
         now: i64,
     ) -> Result<()> {
         if !bad.is_empty()
@@ -543,6 +728,10 @@ impl<'p> Engine<'p> {
 
     fn drain(&mut self) -> Result<()> {
         while let Some((node, input, batch)) = self.queue.pop_front() {
+            if let Some(sink) = &self.sinks[node] {
+                sink.write(batch)?;
+                continue;
+            }
             let mut out = Emitter::default();
             if let Some(op) = self.operators[node].as_mut() {
                 op.process(input, batch, &mut out)?;
@@ -566,6 +755,9 @@ impl<'p> Engine<'p> {
                 let mut out = Emitter::default();
                 if let Some(op) = self.operators[i].as_mut() {
                     op.on_watermark(wm, &mut out)?;
+                }
+                if let Some(sink) = &self.sinks[i] {
+                    sink.watermark(wm)?;
                 }
                 for (port, batch) in out.batches {
                     self.deliver(i, port, batch);

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use super::metrics::Metrics;
 use crate::data::{Batch, Column, DataType, Schema, Value};
 use crate::format::base64;
 use crate::plan::{BadRecordPolicy, BadRecords};
+use crate::runtime::state::{StateReader, StateResult, StateWriter};
+use crate::runtime::{ConnectorError, ErrorDomain, Metrics};
 
 /// Why a run stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +24,19 @@ pub enum EngineError {
         /// The record, shortened for the message.
         record: String,
     },
-    #[error("source `{component}`: {message}")]
-    Source { component: String, message: String },
-    #[error("sink `{component}`: {message}")]
-    Sink { component: String, message: String },
+    #[error("source `{component}`: {error}")]
+    Source {
+        component: String,
+        error: ConnectorError,
+    },
+    #[error("sink `{component}`: {error}")]
+    Sink {
+        component: String,
+        error: ConnectorError,
+    },
+    /// Taking, storing or restoring a checkpoint failed.
+    #[error("checkpoint: {0}")]
+    Checkpoint(ConnectorError),
     /// Connectors that cannot start, all of them.
     #[error("cannot start the pipeline:\n  - {}", .0.join("\n  - "))]
     Setup(Vec<String>),
@@ -35,6 +45,20 @@ pub enum EngineError {
     OutputClosed,
     #[error("internal error (a bug in streamctl, please report it): {0}")]
     Internal(String),
+}
+
+impl EngineError {
+    /// Whose problem it is.
+    pub fn domain(&self) -> ErrorDomain {
+        match self {
+            EngineError::BadRecord { .. } | EngineError::Setup(_) | EngineError::OutputClosed => {
+                ErrorDomain::User
+            }
+            EngineError::Source { error, .. } | EngineError::Sink { error, .. } => error.domain,
+            EngineError::Checkpoint(error) => error.domain,
+            EngineError::Internal(_) => ErrorDomain::Internal,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
@@ -85,9 +109,25 @@ pub trait Operator: Send {
         Ok(())
     }
 
-    /// Windows held open, for progress reports.
+    /// Windows held open (panes, sessions), for progress reports and checkpoints.
     fn open_windows(&self) -> usize {
         0
+    }
+
+    /// Groups held across open windows, for checkpoint summaries.
+    fn open_groups(&self) -> usize {
+        0
+    }
+
+    /// Writes the stage's state into a checkpoint. Stateless stages write nothing.
+    fn snapshot(&self, _out: &mut StateWriter) {}
+
+    /// Restores what [`Operator::snapshot`] wrote (into a freshly built stage).
+    ///
+    /// # Errors
+    /// When the state cannot be read.
+    fn restore(&mut self, _input: &mut StateReader<'_>) -> StateResult<()> {
+        Ok(())
     }
 }
 

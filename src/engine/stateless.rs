@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use super::metrics::Metrics;
 use super::operator::{BadRecordRouter, Emitter, Operator, Result};
 use crate::data::{Batch, Column, ColumnData, SchemaRef};
 use crate::expr::{EvalError, Expr, eval_column, eval_predicate};
 use crate::plan::{ExplodePlan, FilterPlan, SelectPlan};
+use crate::runtime::Metrics;
 
 /// Keeps rows whose condition is TRUE.
 pub struct Filter {

@@ -7,10 +7,7 @@
 
 use std::collections::BTreeMap;
 
-/// No watermark yet: nothing is late.
-pub const MIN_WATERMARK: i64 = i64::MIN;
-/// The end of bounded input: every window fires.
-pub const MAX_WATERMARK: i64 = i64::MAX;
+pub use crate::runtime::{MAX_WATERMARK, MIN_WATERMARK};
 
 #[derive(Debug, Clone)]
 struct Partition {
@@ -123,6 +120,34 @@ impl WatermarkTracker {
         }
         state.max_time = max_time;
         self.current = current;
+    }
+
+    /// Each open partition's newest event time and idle flag, for checkpoints.
+    pub fn partitions(&self) -> impl Iterator<Item = (u32, i64, bool)> + '_ {
+        self.partitions
+            .iter()
+            .map(|(&p, s)| (p, s.max_time, s.idle))
+    }
+
+    /// Whether the input ended (+∞).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Restores the combined watermark from a checkpoint (partitions come back as they reopen).
+    pub fn restore(&mut self, current: i64) {
+        self.current = self.current.max(current);
+    }
+
+    /// Restores one reopened partition's state from a checkpoint.
+    pub fn restore_partition(&mut self, partition: u32, max_time: i64, idle: bool, now_ms: i64) {
+        let p = self.partitions.entry(partition).or_insert(Partition {
+            max_time: MIN_WATERMARK,
+            idle: false,
+            last_data_ms: now_ms,
+        });
+        p.max_time = p.max_time.max(max_time);
+        p.idle = idle;
     }
 
     /// Marks one partition idle now (what the idle timeout does after a quiet period).

@@ -63,6 +63,19 @@ pub struct AggCall {
     pub ty: DataType,
 }
 
+impl AggCall {
+    /// What the call's state depends on, e.g. `COUNT(*)`, `MAX(TIMESTAMP) TIMESTAMP`,
+    /// `COUNT(DISTINCT STRING) BIGINT`: checkpoints compare these.
+    pub fn describe(&self) -> String {
+        let arg = match &self.arg {
+            None => "*".to_string(),
+            Some(a) => a.ty.as_ref().map_or("?".to_string(), ToString::to_string),
+        };
+        let distinct = if self.distinct { "DISTINCT " } else { "" };
+        format!("{}({distinct}{arg}) {}", self.func.name(), self.ty)
+    }
+}
+
 /// Collects the aggregate calls of all output expressions of one window.
 pub struct AggregateCollector {
     pub input: Schema,

@@ -10,7 +10,7 @@
 
 use super::sql;
 use crate::data::{DataType, Schema};
-use crate::sinks::path_template::{PathTemplate, Segment};
+use crate::plan::path_template::{PathTemplate, Segment};
 
 /// One partition column of a Flink sink table.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,16 +10,7 @@ pub mod json;
 
 use crate::data::Batch;
 
-/// A record that could not be decoded: kept whole for the dead-letter output.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BadRecord {
-    /// The record's bytes exactly as read (without the line end), valid UTF-8 or not.
-    pub raw: Vec<u8>,
-    /// What is wrong with it, e.g. "field `timestamp`: expected a number, found \"abc\"".
-    pub error: String,
-    /// 1-based line number within the input (files, stdin); 0 for messages.
-    pub line: u64,
-}
+pub use crate::runtime::BadRecord;
 
 /// Turns bytes into rows of a batch laid out by the source's schema.
 pub trait Decoder: Send {

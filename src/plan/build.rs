@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use super::path_template::{PathTemplate, TemplateError};
 use super::{
     BadRecords, CheckpointPlan, EventTimePlan, ExplodePlan, FilterPlan, Node, NodeKind, Plan, Port,
     SelectPlan, SinkPlan, SourcePlan, StreamRef, WindowKind, WindowPlan,
@@ -22,7 +23,6 @@ use crate::data::{DataType, Field, Schema};
 use crate::diag::{Diagnostic, SourceFile, Span, closest, did_you_mean, list_names};
 use crate::expr::{self, AggFunc, Expr, ExprError};
 use crate::format::encode::Projection;
-use crate::sinks::path_template::{PathTemplate, TemplateError};
 use crate::sources::generator;
 
 /// Knobs of validation.
@@ -55,6 +55,7 @@ pub fn build(loaded: &Loaded, _options: &ValidateOptions) -> (Option<Plan>, Vec<
         quiet_outputs: HashSet::new(),
         broken: &loaded.broken,
         blocked: HashSet::new(),
+        pipeline_name: &loaded.config.name,
     };
     let plan = b.plan(&loaded.config);
     let mut diagnostics = b.diagnostics;
@@ -155,6 +156,8 @@ struct Builder<'a> {
     broken: &'a [crate::config::BrokenComponent],
     /// Components reading a broken one: their checks would only repeat its errors.
     blocked: HashSet<usize>,
+    /// For defaults derived from it (the Kafka group id).
+    pipeline_name: &'a str,
 }
 
 /// The output ports a component produced, once validated.
@@ -292,14 +295,21 @@ impl Builder<'_> {
                         .with_help("e.g. `file:///var/lib/streamctl/checkpoints/` or `s3://bucket/checkpoints/`"),
                 );
             }
-            let interval = c.interval.map_or(60_000, |d| d.millis);
+            let interval = c
+                .interval
+                .map_or(super::DEFAULT_CHECKPOINT_INTERVAL_MS, |d| d.millis);
             if interval <= 0 {
                 let span = self.loc.value(&["checkpoint", "interval"]);
                 self.error(Diagnostic::error("bad-duration", "checkpoint `interval` must be longer than 0").at(span));
             }
+            if c.retain == Some(0) {
+                let span = self.loc.value(&["checkpoint", "retain"]);
+                self.error(Diagnostic::error("out-of-range", "checkpoint `retain` must be at least 1").at(span));
+            }
             CheckpointPlan {
                 url: c.url.clone(),
                 interval_ms: interval,
+                retain: c.retain.map_or(super::DEFAULT_CHECKPOINT_RETAIN, |r| r as usize),
             }
         });
         Some(Plan {
@@ -811,6 +821,7 @@ impl Builder<'_> {
         Some((
             NodeKind::Source(SourcePlan {
                 config: s.clone(),
+                connector: super::connectors::source(s, self.pipeline_name),
                 event_time,
                 bad_records,
             }),
@@ -1537,6 +1548,7 @@ impl Builder<'_> {
         Some((
             NodeKind::Sink(SinkPlan {
                 config: s.clone(),
+                connector: super::connectors::sink(s),
                 projection,
                 path,
                 key,

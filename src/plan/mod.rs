@@ -3,6 +3,8 @@
 //! problems; everything downstream takes a [`Plan`] and never re-checks the config.
 
 mod build;
+pub mod connectors;
+pub mod path_template;
 
 pub use build::{ValidateOptions, build, dead_letter_schema};
 
@@ -12,7 +14,7 @@ use crate::config::{SinkConfig, SourceConfig};
 use crate::data::{DataType, SchemaRef};
 use crate::expr::{AggregateExprs, Expr};
 use crate::format::encode::Projection;
-use crate::sinks::path_template::PathTemplate;
+use path_template::PathTemplate;
 
 pub use crate::config::source::BadRecordPolicy;
 
@@ -94,21 +96,16 @@ impl Default for BadRecords {
 
 #[derive(Debug, Clone)]
 pub struct SourcePlan {
+    /// The source as written (for plans and the Flink translation).
     pub config: SourceConfig,
+    /// The connector's settings, with defaults applied: what the connector reads.
+    pub connector: connectors::SourceConnector,
     pub event_time: Option<EventTimePlan>,
     pub bad_records: BadRecords,
 }
 
 /// Where a source's event time comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventTimePlan {
-    /// Column holding the event time.
-    pub column: usize,
-    /// For epoch-number columns, milliseconds per unit; `None` for TIMESTAMP columns.
-    pub epoch_unit_ms: Option<i64>,
-    pub max_out_of_orderness_ms: i64,
-    pub idle_timeout_ms: Option<i64>,
-}
+pub use crate::runtime::EventTime as EventTimePlan;
 
 #[derive(Debug, Clone)]
 pub struct FilterPlan {
@@ -157,7 +154,10 @@ pub struct WindowPlan {
 
 #[derive(Debug, Clone)]
 pub struct SinkPlan {
+    /// The sink as written (for plans and the Flink translation).
     pub config: SinkConfig,
+    /// The connector's settings, with defaults applied: what the connector reads.
+    pub connector: connectors::SinkConnector,
     /// Which input columns are written, under which names.
     pub projection: Projection,
     /// Bucket template of object sinks.
@@ -170,7 +170,14 @@ pub struct SinkPlan {
 pub struct CheckpointPlan {
     pub url: String,
     pub interval_ms: i64,
+    /// Complete checkpoints kept (older ones are deleted).
+    pub retain: usize,
 }
+
+/// Checkpoints kept by default: the newest, and two to fall back to if it cannot be read.
+pub const DEFAULT_CHECKPOINT_RETAIN: usize = 3;
+/// Time between checkpoints by default.
+pub const DEFAULT_CHECKPOINT_INTERVAL_MS: i64 = 60_000;
 
 impl Plan {
     /// The stages reading from `stream`, with the input index they read it at.

@@ -1,25 +1,26 @@
 //! The bucketed object sink (`type: s3`): rows go to files under `url`, in buckets named by
 //! the path template; a file closes ("rolls") when it reaches `max_bytes`, when it has been open
-//! `max_age`, when too many are open (least recently written first), and at the end of the
-//! run. Closed files become visible atomically through the [`ObjectStore`].
+//! `max_age`, when too many are open (least recently written first), and at checkpoints and the
+//! end of the run.
+//!
+//! Publishing follows the runtime's two-phase contract: without checkpoints a closed file is
+//! published at once; with checkpoints it is *prepared* (durable, invisible) and published when
+//! the checkpoint that covers it completes. Object names carry the job's instance id and the
+//! checkpoint epoch, so a restart removes exactly its own leftovers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
-use super::path_template::PathTemplate;
-use super::store::{ObjectStore, ObjectWriter};
+use super::store::{ObjectStore, ObjectWriter, object_name};
 use crate::clock::Clock;
-use crate::config::sink::ObjectSink as ObjectSinkConfig;
 use crate::data::{Batch, Column};
-use crate::engine::metrics::Metrics;
-use crate::engine::operator::{Emitter, EngineError, Operator, Result};
-use crate::engine::window::keys::encode_value;
-use crate::format::encode::{EncodeOptions, Projection, RowWriter, row_writer};
+use crate::format::encode::{Projection, RowWriter, row_writer};
+use crate::plan::connectors::ObjectSink as ObjectSettings;
+use crate::plan::path_template::{PathTemplate, Segment};
+use crate::runtime::{
+    ConnectorError, IfExists, Metrics, PendingObject, Sink, SinkSnapshot, SinkStart,
+};
 
-const DEFAULT_MAX_BYTES: u64 = 128 << 20;
-const DEFAULT_MAX_AGE_MS: i64 = 15 * 60 * 1000;
-const DEFAULT_MAX_OPEN: usize = 64;
 /// Rows written between two checks of a file's size against `max_bytes`.
 const ROLL_CHECK_ROWS: usize = 512;
 
@@ -30,24 +31,28 @@ struct OpenFile {
     opened_ms: i64,
     /// Order of last use, for closing the least recently written file first.
     last_used: u64,
+    rows: u64,
 }
 
 pub struct ObjectSink {
-    name: String,
     store: Box<dyn ObjectStore>,
     template: PathTemplate,
     /// Input columns the template reads (to group rows by bucket cheaply).
     template_columns: Vec<usize>,
     projection: Projection,
-    encode: EncodeOptions,
+    settings: ObjectSettings,
     extension: &'static str,
-    max_bytes: u64,
-    max_age_ms: i64,
-    max_open: usize,
     open: HashMap<String, OpenFile>,
-    run_id: String,
+    /// Names objects: the job's instance id, and the epoch (checkpoint id) files belong to.
+    instance: String,
+    epoch: u64,
+    checkpointing: bool,
     next_part: u64,
     uses: u64,
+    /// Closed files waiting for the next checkpoint.
+    closed: Vec<PendingObject>,
+    /// Files prepared for a checkpoint, by its id, waiting for it to complete.
+    prepared: BTreeMap<u64, Vec<PendingObject>>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     key_buf: Vec<u8>,
@@ -58,54 +63,36 @@ pub struct ObjectSink {
 
 impl ObjectSink {
     pub fn new(
-        name: &str,
-        config: &ObjectSinkConfig,
+        settings: &ObjectSettings,
         template: PathTemplate,
         projection: Projection,
         store: Box<dyn ObjectStore>,
         metrics: Arc<Metrics>,
         clock: Arc<dyn Clock>,
     ) -> ObjectSink {
-        let rolling = config.rolling.clone();
         let template_columns = template
             .segments
             .iter()
             .filter_map(|s| match s {
-                super::path_template::Segment::Field { column, .. } => Some(*column),
-                super::path_template::Segment::Literal(_) => None,
+                Segment::Field { column, .. } => Some(*column),
+                Segment::Literal(_) => None,
             })
             .collect();
-        let run_id = format!(
-            "{:08x}",
-            (clock.now_ms() as u64 ^ (u64::from(std::process::id()) << 20)) as u32
-        );
         ObjectSink {
-            name: name.to_string(),
             store,
             template,
             template_columns,
             projection,
-            encode: EncodeOptions {
-                format: config.format,
-                csv: config.csv.clone().unwrap_or_default(),
-            },
-            extension: config.format.extension(),
-            max_bytes: rolling
-                .as_ref()
-                .and_then(|r| r.max_bytes)
-                .map_or(DEFAULT_MAX_BYTES, |b| b.bytes),
-            max_age_ms: rolling
-                .as_ref()
-                .and_then(|r| r.max_age)
-                .map_or(DEFAULT_MAX_AGE_MS, |d| d.millis),
-            max_open: rolling
-                .as_ref()
-                .and_then(|r| r.max_open_files)
-                .map_or(DEFAULT_MAX_OPEN, |n| n as usize),
+            extension: settings.encoding.format.extension(),
+            settings: settings.clone(),
             open: HashMap::new(),
-            run_id,
+            instance: String::new(),
+            epoch: 0,
+            checkpointing: false,
             next_part: 0,
             uses: 0,
+            closed: Vec::new(),
+            prepared: BTreeMap::new(),
             clock,
             metrics,
             key_buf: Vec::new(),
@@ -114,18 +101,22 @@ impl ObjectSink {
         }
     }
 
-    fn error(&self, what: &str, e: impl std::fmt::Display) -> EngineError {
-        EngineError::Sink {
-            component: self.name.clone(),
-            message: format!("{what} under {}: {e}", self.store.describe()),
+    fn publish(&self, objects: &[PendingObject]) -> Result<(), ConnectorError> {
+        for (i, object) in objects.iter().enumerate() {
+            if i > 0 {
+                crate::fault::point("publish-between-files");
+            }
+            self.store.publish(object)?;
+            self.metrics.rows_published(object.rows, object.bytes, 1);
         }
+        Ok(())
     }
 
     /// The file of `bucket`, opening one (and closing the least recently used if too many
     /// are open).
-    fn file_for(&mut self, bucket: &str) -> Result<&mut OpenFile> {
+    fn file_for(&mut self, bucket: &str) -> Result<&mut OpenFile, ConnectorError> {
         if !self.open.contains_key(bucket) {
-            if self.open.len() >= self.max_open
+            if self.open.len() >= self.settings.rolling.max_open_files
                 && let Some(lru) = self
                     .open
                     .iter()
@@ -142,22 +133,20 @@ impl ObjectSink {
                 "/"
             };
             let key = format!(
-                "{bucket}{separator}part-{}-{:05}.{}",
-                self.run_id, self.next_part, self.extension
+                "{bucket}{separator}{}",
+                object_name(&self.instance, self.epoch, self.next_part, self.extension)
             );
             self.next_part += 1;
-            let object = self
-                .store
-                .create(&key)
-                .map_err(|e| self.error(&format!("creating {key}"), e))?;
-            let writer = row_writer(&self.encode, &self.projection, object)
-                .map_err(|e| self.error("starting a file", e))?;
+            let object = self.store.create(&key)?;
+            let writer = row_writer(&self.settings.encoding, &self.projection, object)
+                .map_err(|e| ConnectorError::internal(format!("starting a file: {e}")))?;
             self.open.insert(
                 bucket.to_string(),
                 OpenFile {
                     writer,
                     opened_ms: self.clock.now_ms(),
                     last_used: 0,
+                    rows: 0,
                 },
             );
         }
@@ -166,33 +155,55 @@ impl ObjectSink {
         let file = self
             .open
             .get_mut(bucket)
-            .ok_or_else(|| EngineError::Internal("open file vanished".to_string()))?;
+            .ok_or_else(|| ConnectorError::internal("open file vanished"))?;
         file.last_used = uses;
         Ok(file)
     }
 
-    /// Closes and commits the file of `bucket`.
-    fn roll(&mut self, bucket: &str) -> Result<()> {
+    /// Closes the file of `bucket`: published now without checkpoints, else kept for the
+    /// next checkpoint.
+    fn roll(&mut self, bucket: &str) -> Result<(), ConnectorError> {
         let Some(file) = self.open.remove(bucket) else {
             return Ok(());
         };
         let object = file
             .writer
             .finish()
-            .map_err(|e| self.error("finishing a file", e))?;
-        let bytes = object
-            .commit()
-            .map_err(|e| self.error("committing a file", e))?;
-        self.metrics.files_committed.fetch_add(1, Relaxed);
-        self.metrics.bytes_out.fetch_add(bytes, Relaxed);
+            .map_err(|e| self.io("finishing a file", &e))?;
+        if self.checkpointing {
+            let mut pending = object.prepare()?;
+            pending.rows = file.rows;
+            self.closed.push(pending);
+        } else {
+            let published = object.commit()?;
+            self.metrics.rows_published(file.rows, published.bytes, 1);
+        }
         Ok(())
+    }
+
+    fn roll_all(&mut self) -> Result<(), ConnectorError> {
+        let mut buckets: Vec<String> = self.open.keys().cloned().collect();
+        buckets.sort();
+        for bucket in buckets {
+            self.roll(&bucket)?;
+        }
+        Ok(())
+    }
+
+    fn io(&self, what: &str, e: &std::io::Error) -> ConnectorError {
+        ConnectorError::io(&format!("{what} under {}", self.store.describe()), e)
     }
 
     /// Writes rows to the bucket's file in slices sized to the room left under `max_bytes`
     /// (by the average row size so far), rolling to a new file whenever one is full, so files
     /// end close to the limit even when a batch is much larger.
-    fn write(&mut self, bucket: &str, batch: &Batch, rows: &[u32]) -> Result<()> {
-        let max_bytes = self.max_bytes;
+    fn write_bucket(
+        &mut self,
+        bucket: &str,
+        batch: &Batch,
+        rows: &[u32],
+    ) -> Result<(), ConnectorError> {
+        let max_bytes = self.settings.rolling.max_bytes;
         let mut rest = rows;
         while !rest.is_empty() {
             let average = self.average_row_bytes.max(1);
@@ -206,30 +217,76 @@ impl ObjectSink {
             let before = file.writer.bytes_written();
             let result = file.writer.write_rows(batch, slice);
             let after = file.writer.bytes_written();
+            file.rows += slice.len() as u64;
             let full = after >= max_bytes;
-            result.map_err(|e| self.error("writing", e))?;
+            result.map_err(|e| self.io("writing", &e))?;
             // Headers and footers make the first rows of a file look larger; a running
             // average over all files keeps the estimate close.
             self.average_row_bytes =
                 (self.average_row_bytes * 7 + (after - before) / take as u64) / 8;
-            self.metrics
-                .records_out
-                .fetch_add(slice.len() as u64, Relaxed);
+            self.metrics.rows_written(slice.len() as u64);
             if full {
                 self.roll(bucket)?;
             }
         }
         Ok(())
     }
+
+    /// What is at the destination already, on a fresh start.
+    fn apply_if_exists(&self, policy: IfExists) -> Result<(), ConnectorError> {
+        if policy == IfExists::Append {
+            return Ok(());
+        }
+        let existing = self.store.existing(3)?;
+        if existing.is_empty() {
+            return Ok(());
+        }
+        match policy {
+            IfExists::Fail => Err(ConnectorError::user(format!(
+                "{} already holds files (e.g. {}): a new run would mix its rows with theirs. \
+                 Write to an empty location, or pass `--if-exists overwrite` to delete them \
+                 first, or `--if-exists append` to add to them",
+                self.store.describe(),
+                existing.join(", ")
+            ))),
+            IfExists::Overwrite => self.store.delete_all().map(|_| ()),
+            IfExists::Append => Ok(()),
+        }
+    }
 }
 
-impl Operator for ObjectSink {
-    fn process(&mut self, _input: usize, batch: Batch, _out: &mut Emitter) -> Result<()> {
+impl Sink for ObjectSink {
+    fn start(&mut self, start: &SinkStart) -> Result<(), ConnectorError> {
+        self.instance = start.instance.clone();
+        self.epoch = start.epoch;
+        self.checkpointing = start.checkpointing;
+        self.store.check()?;
+        match &start.restored {
+            Some(restored) => {
+                // A crash may have come between the checkpoint and its publish.
+                for object in &restored.pending {
+                    self.store.publish(object)?;
+                }
+                let after = start.rolled_back.then(|| start.epoch.saturating_sub(1));
+                self.store.clean(&self.instance, &[], after)?;
+            }
+            None => {
+                if start.checkpointing {
+                    // Attempts that never completed a checkpoint left only hidden files.
+                    self.store.clean(&self.instance, &[], None)?;
+                }
+                self.apply_if_exists(start.if_exists)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, batch: Batch) -> Result<(), ConnectorError> {
         if self.template.is_static() {
             let rows: Vec<u32> = (0..batch.num_rows as u32).collect();
             let mut bucket = String::new();
             self.template.render_into(&batch.columns, 0, &mut bucket);
-            return self.write(&bucket, &batch, &rows);
+            return self.write_bucket(&bucket, &batch, &rows);
         }
         // Group rows by the values the template reads, then render each bucket once.
         let columns: Vec<&Column> = self
@@ -242,7 +299,7 @@ impl Operator for ObjectSink {
         for row in 0..batch.num_rows {
             self.key_buf.clear();
             for c in &columns {
-                encode_value(c, row, &mut self.key_buf);
+                crate::data::key::encode_value(c, row, &mut self.key_buf);
             }
             match groups.get(self.key_buf.as_slice()) {
                 Some(&g) => buckets[g].1.push(row as u32),
@@ -256,18 +313,19 @@ impl Operator for ObjectSink {
             let mut path = std::mem::take(&mut self.path_buf);
             self.template
                 .render_into(&batch.columns, first as usize, &mut path);
-            let result = self.write(&path, &batch, &rows);
+            let result = self.write_bucket(&path, &batch, &rows);
             self.path_buf = path;
             result?;
         }
         Ok(())
     }
 
-    fn on_tick(&mut self, now_ms: i64, _out: &mut Emitter) -> Result<()> {
+    fn on_tick(&mut self, now_ms: i64) -> Result<(), ConnectorError> {
+        let max_age = self.settings.rolling.max_age_ms;
         let expired: Vec<String> = self
             .open
             .iter()
-            .filter(|(_, f)| now_ms - f.opened_ms >= self.max_age_ms)
+            .filter(|(_, f)| now_ms - f.opened_ms >= max_age)
             .map(|(k, _)| k.clone())
             .collect();
         for bucket in expired {
@@ -276,13 +334,48 @@ impl Operator for ObjectSink {
         Ok(())
     }
 
-    fn finish(&mut self, _out: &mut Emitter) -> Result<()> {
-        let mut buckets: Vec<String> = self.open.keys().cloned().collect();
-        buckets.sort();
-        for bucket in buckets {
-            self.roll(&bucket)?;
+    fn prepare(&mut self, epoch: u64, _end_of_input: bool) -> Result<SinkSnapshot, ConnectorError> {
+        // Every open file closes at a checkpoint, so a checkpoint's objects are complete
+        // files (as Flink's bulk formats roll on checkpoint).
+        self.roll_all()?;
+        let pending = std::mem::take(&mut self.closed);
+        self.prepared.insert(epoch, pending.clone());
+        // Files opened from now on belong to the next checkpoint.
+        self.epoch = epoch + 1;
+        self.next_part = 0;
+        Ok(SinkSnapshot {
+            pending,
+            state: Vec::new(),
+        })
+    }
+
+    fn commit(&mut self, epoch: u64) -> Result<(), ConnectorError> {
+        let done: Vec<u64> = self.prepared.range(..=epoch).map(|(e, _)| *e).collect();
+        for e in done {
+            if let Some(objects) = self.prepared.remove(&e) {
+                self.publish(&objects)?;
+            }
         }
         Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), ConnectorError> {
+        self.roll_all()
+    }
+
+    fn abort(&mut self) {
+        // Open writers discard their files when dropped. Files prepared for a checkpoint
+        // that did not complete are leftovers: the next start removes them (they carry this
+        // instance's id); without checkpoints nothing is prepared.
+        let open: u64 = self.open.values().map(|f| f.rows).sum();
+        self.open.clear();
+        let unpublished: u64 = self
+            .closed
+            .iter()
+            .chain(self.prepared.values().flatten())
+            .map(|p| p.rows)
+            .sum();
+        self.metrics.rows_discarded(open + unpublished);
     }
 }
 
@@ -290,28 +383,30 @@ impl Operator for ObjectSink {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::config::sink::OutputFormat;
+    use crate::config::SinkConfig;
     use crate::data::{DataType, Field, Schema};
+    use crate::plan::connectors::SinkConnector;
 
     fn sink(dir: &std::path::Path, clock: Arc<ManualClock>, rolling: &str) -> ObjectSink {
-        let config: ObjectSinkConfig = serde_json::from_str(&format!(
-            r#"{{"inputs": ["x"], "url": "file://{}/", "path": "{{k}}/", "format": "csv", "rolling": {rolling}}}"#,
+        let config: SinkConfig = serde_json::from_str(&format!(
+            r#"{{"type": "s3", "inputs": ["x"], "url": "file://{}/", "path": "{{k}}/", "format": "csv", "rolling": {rolling}}}"#,
             dir.display()
         ))
         .unwrap();
+        let SinkConnector::Object(settings) = crate::plan::connectors::sink(&config) else {
+            unreachable!()
+        };
         let schema = Schema::new(vec![Field::new("k", DataType::String)]);
-        let template = PathTemplate::parse(&config.path, &schema, true).unwrap();
+        let template = PathTemplate::parse("{k}/", &schema, true).unwrap();
         let projection = Projection {
             columns: vec![0],
             fields: schema.fields.clone(),
         };
-        assert_eq!(config.format, OutputFormat::Csv);
         ObjectSink::new(
-            "out",
-            &config,
+            &settings,
             template,
             projection,
-            super::super::store::open(&config.url).unwrap(),
+            super::super::store::open(&settings.url).unwrap(),
             Arc::new(Metrics::new(vec![])),
             clock,
         )
@@ -326,15 +421,29 @@ mod tests {
     }
 
     fn visible(dir: &std::path::Path) -> usize {
-        let mut n = 0;
+        files(dir).iter().filter(|n| !n.starts_with('.')).count()
+    }
+
+    fn files(dir: &std::path::Path) -> Vec<String> {
+        let mut names = Vec::new();
         for bucket in std::fs::read_dir(dir).unwrap().flatten() {
-            for f in std::fs::read_dir(bucket.path()).unwrap().flatten() {
-                if !f.file_name().to_string_lossy().starts_with('.') {
-                    n += 1;
+            if let Ok(entries) = std::fs::read_dir(bucket.path()) {
+                for f in entries.flatten() {
+                    names.push(f.file_name().to_string_lossy().to_string());
                 }
             }
         }
-        n
+        names.sort();
+        names
+    }
+
+    fn start(instance: &str, checkpointing: bool) -> SinkStart {
+        SinkStart {
+            instance: instance.to_string(),
+            epoch: u64::from(checkpointing),
+            checkpointing,
+            ..SinkStart::default()
+        }
     }
 
     #[test]
@@ -346,23 +455,123 @@ mod tests {
             clock.clone(),
             r#"{"max_age": "1m", "max_open_files": 2}"#,
         );
-        let mut out = Emitter::default();
-        s.process(0, batch(&["a", "b"]), &mut out).unwrap();
+        s.start(&start("run", false)).unwrap();
+        s.write(batch(&["a", "b"])).unwrap();
         assert_eq!(
             visible(dir.path()),
             0,
             "open files are hidden until complete"
         );
         clock.advance(30_000);
-        s.on_tick(clock.now_ms(), &mut out).unwrap();
+        s.on_tick(clock.now_ms()).unwrap();
         assert_eq!(visible(dir.path()), 0);
         clock.advance(30_000);
-        s.on_tick(clock.now_ms(), &mut out).unwrap();
+        s.on_tick(clock.now_ms()).unwrap();
         assert_eq!(visible(dir.path()), 2, "both files are a minute old");
         // A third bucket with two open: the least recently written closes.
-        s.process(0, batch(&["a", "b", "c"]), &mut out).unwrap();
+        s.write(batch(&["a", "b", "c"])).unwrap();
         assert_eq!(visible(dir.path()), 3);
-        s.finish(&mut out).unwrap();
+        s.finish().unwrap();
         assert_eq!(visible(dir.path()), 5);
+    }
+
+    #[test]
+    fn with_checkpoints_files_appear_only_when_their_checkpoint_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(0);
+        let mut s = sink(dir.path(), clock.clone(), r#"{"max_open_files": 1}"#);
+        s.start(&start("job", true)).unwrap();
+        // Rolled by the open-file limit, but not published before the checkpoint.
+        s.write(batch(&["a", "b"])).unwrap();
+        assert_eq!(visible(dir.path()), 0);
+        let snapshot = s.prepare(1, false).unwrap();
+        assert_eq!(snapshot.pending.len(), 2);
+        assert_eq!(visible(dir.path()), 0, "prepared is still invisible");
+        s.commit(1).unwrap();
+        assert_eq!(
+            files(dir.path()),
+            vec!["part-job-00001-0000.csv", "part-job-00001-0001.csv"]
+        );
+        // Files after checkpoint 1 belong to epoch 2.
+        s.write(batch(&["a"])).unwrap();
+        let snapshot = s.prepare(2, false).unwrap();
+        assert_eq!(snapshot.pending[0].rows, 1);
+        assert!(
+            snapshot.pending[0]
+                .name
+                .ends_with("a/part-job-00002-0000.csv")
+        );
+    }
+
+    #[test]
+    fn a_restart_publishes_the_checkpoint_again_and_removes_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(0);
+        let mut s = sink(dir.path(), clock.clone(), "{}");
+        s.start(&start("job", true)).unwrap();
+        s.write(batch(&["a"])).unwrap();
+        let checkpoint = s.prepare(1, false).unwrap();
+        // Crash after the checkpoint was written, before the publish; and a file of the
+        // next epoch half written.
+        s.write(batch(&["b"])).unwrap();
+        std::mem::forget(s);
+        assert_eq!(visible(dir.path()), 0);
+        assert_eq!(files(dir.path()).len(), 2, "two hidden files");
+        let mut again = sink(dir.path(), clock, "{}");
+        let restart = SinkStart {
+            instance: "job".into(),
+            epoch: 2,
+            checkpointing: true,
+            restored: Some(checkpoint.clone()),
+            ..SinkStart::default()
+        };
+        again.start(&restart).unwrap();
+        assert_eq!(files(dir.path()), vec!["part-job-00001-0000.csv"]);
+        // Publishing twice (a second crash right after the first restart) changes nothing.
+        let mut third = sink(dir.path(), ManualClock::new(0), "{}");
+        third.start(&restart).unwrap();
+        assert_eq!(files(dir.path()), vec!["part-job-00001-0000.csv"]);
+    }
+
+    #[test]
+    fn a_fresh_run_refuses_to_mix_with_earlier_output_unless_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = sink(dir.path(), ManualClock::new(0), "{}");
+        first.start(&start("one", false)).unwrap();
+        first.write(batch(&["a"])).unwrap();
+        first.finish().unwrap();
+        let mut second = sink(dir.path(), ManualClock::new(0), "{}");
+        let e = second.start(&start("two", false)).unwrap_err();
+        assert!(e.message.contains("already holds files"), "{e}");
+        assert!(e.message.contains("a/part-one-00000-0000.csv"), "{e}");
+        let mut append = sink(dir.path(), ManualClock::new(0), "{}");
+        append
+            .start(&SinkStart {
+                if_exists: IfExists::Append,
+                ..start("two", false)
+            })
+            .unwrap();
+        let mut overwrite = sink(dir.path(), ManualClock::new(0), "{}");
+        overwrite
+            .start(&SinkStart {
+                if_exists: IfExists::Overwrite,
+                ..start("three", false)
+            })
+            .unwrap();
+        assert_eq!(
+            visible(dir.path()),
+            0,
+            "overwrite removed the earlier files"
+        );
+    }
+
+    #[test]
+    fn an_unwritable_destination_fails_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"x").unwrap();
+        let mut s = sink(&blocker.join("out"), ManualClock::new(0), "{}");
+        let e = s.start(&start("x", false)).unwrap_err();
+        assert!(e.message.contains("creating the directory"), "{e}");
     }
 }

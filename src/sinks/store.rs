@@ -1,80 +1,304 @@
-//! Object stores behind bucketed sinks: where a finished file goes, and how it becomes
-//! visible only once complete. `file://` is a local directory; `s3://` plugs in here.
+//! Object stores behind bucketed sinks: where files go, and how they become visible only when
+//! published. `file://` is a local directory (hidden files renamed into place); `s3://` plugs
+//! in here with multipart uploads completed on publish.
+//!
+//! Object names carry the writer's instance id and checkpoint epoch
+//! (`part-<instance>-<epoch>-<n>.<ext>`), so a restart can tell its own leftovers from
+//! other writers' objects and remove exactly them.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-/// Creates objects under a root.
-pub trait ObjectStore: Send {
-    /// Starts writing the object `key` (a relative path). Nothing is visible until commit.
-    ///
-    /// # Errors
-    /// When the object cannot be created (permissions, disk…).
-    fn create(&self, key: &str) -> io::Result<Box<dyn ObjectWriter>>;
+use crate::runtime::{ConnectorError, PendingObject};
 
+/// Objects under one root (a directory, a bucket prefix).
+pub trait ObjectStore: Send {
     /// Where objects go, for messages (`file:///tmp/out/`).
     fn describe(&self) -> String;
+
+    /// Checks that objects can be written under the root, creating it if needed: run at
+    /// start-up, so an unwritable destination fails before any input is read.
+    ///
+    /// # Errors
+    /// When the root cannot be written (permissions, a missing bucket, credentials…).
+    fn check(&self) -> Result<(), ConnectorError>;
+
+    /// Up to `limit` visible objects under the root (relative names), to tell whether a fresh
+    /// run would mix its output with an earlier one's.
+    ///
+    /// # Errors
+    /// When the root cannot be listed.
+    fn existing(&self, limit: usize) -> Result<Vec<String>, ConnectorError>;
+
+    /// Deletes every object under the root (`--if-exists overwrite`); returns how many.
+    ///
+    /// # Errors
+    /// When an object cannot be deleted.
+    fn delete_all(&self) -> Result<u64, ConnectorError>;
+
+    /// Starts writing object `key` (a relative name). Nothing is visible until it is
+    /// published.
+    ///
+    /// # Errors
+    /// When the object cannot be created.
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>, ConnectorError>;
+
+    /// Makes a prepared object visible. Publishing an object that is already visible
+    /// succeeds: a restart publishes its checkpoint's objects again.
+    ///
+    /// # Errors
+    /// When the object cannot be published (or was lost).
+    fn publish(&self, object: &PendingObject) -> Result<(), ConnectorError>;
+
+    /// Removes leftovers of `instance` (objects written and never published) except those in
+    /// `keep`; with `published_after`, also objects of `instance` published by epochs after
+    /// it (a restart from an older checkpoint writes them again). Returns how many.
+    ///
+    /// # Errors
+    /// When the root cannot be listed or an object cannot be removed.
+    fn clean(
+        &self,
+        instance: &str,
+        keep: &[PendingObject],
+        published_after: Option<u64>,
+    ) -> Result<usize, ConnectorError>;
 }
 
 /// An object being written.
 pub trait ObjectWriter: Write + Send {
-    /// Makes the object visible under its key, complete.
+    /// Completes the object durably but invisibly: what [`ObjectStore::publish`] needs.
+    /// `rows` is left at 0 for the caller to fill in.
     ///
     /// # Errors
-    /// When the data cannot be made durable or moved into place.
-    fn commit(self: Box<Self>) -> io::Result<u64>;
+    /// When the data cannot be made durable.
+    fn prepare(self: Box<Self>) -> Result<PendingObject, ConnectorError>;
+
+    /// Completes and publishes the object at once (runs without checkpoints).
+    ///
+    /// # Errors
+    /// As [`ObjectWriter::prepare`] and [`ObjectStore::publish`].
+    fn commit(self: Box<Self>) -> Result<PendingObject, ConnectorError>;
+
+    /// Discards the object. Dropping a writer that was neither prepared nor committed
+    /// discards it too, so an error anywhere leaves nothing behind.
+    fn abort(self: Box<Self>) {}
+}
+
+/// The name of a data object: `part-<instance>-<epoch>-<n>.<ext>`.
+pub fn object_name(instance: &str, epoch: u64, n: u64, extension: &str) -> String {
+    format!("part-{instance}-{epoch:05}-{n:04}.{extension}")
+}
+
+/// The epoch of an object name of `instance`, if it is one.
+pub fn object_epoch(file_name: &str, instance: &str) -> Option<u64> {
+    let rest = file_name.strip_prefix("part-")?.strip_prefix(instance)?;
+    let rest = rest.strip_prefix('-')?;
+    rest.split('-').next()?.parse().ok()
 }
 
 /// The store for a sink URL.
 ///
 /// # Errors
 /// For URLs this build cannot write to.
-pub fn open(url: &str) -> Result<Box<dyn ObjectStore>, String> {
+pub fn open(url: &str) -> Result<Box<dyn ObjectStore>, ConnectorError> {
     if let Some(path) = url.strip_prefix("file://") {
         return Ok(Box::new(LocalStore::new(PathBuf::from(path))));
     }
     if url.starts_with("s3://") {
-        return Err(format!(
+        return Err(ConnectorError::user(format!(
             "writing to {url}: the S3 object store is not in this build yet; use a file:// URL for local runs"
-        ));
+        )));
     }
-    Err(format!("`{url}` is not an s3:// or file:// URL"))
+    Err(ConnectorError::user(format!(
+        "`{url}` is not an s3:// or file:// URL"
+    )))
 }
 
-/// A local directory. Files are written as hidden `.name.inprogress` files and renamed into
-/// place on commit, so readers never see partial files.
+/// A local directory. Files are written as hidden `.name.inprogress` files, fsynced when
+/// prepared, and renamed into place when published, so readers never see partial files.
 pub struct LocalStore {
     root: PathBuf,
 }
 
 impl LocalStore {
     pub fn new(root: PathBuf) -> LocalStore {
+        // Pending objects name absolute paths, so a restart from another directory (or a
+        // changed `url`) still publishes them where they were written.
+        let root = std::path::absolute(&root).unwrap_or(root);
         LocalStore { root }
+    }
+
+    /// Every file under the root: (path, is hidden).
+    fn walk(&self) -> io::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        let mut dirs = vec![self.root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    dirs.push(entry.path());
+                } else {
+                    files.push(entry.path());
+                }
+            }
+        }
+        files.sort();
+        Ok(files)
+    }
+
+    fn io(&self, what: &str, e: &io::Error) -> ConnectorError {
+        ConnectorError::io(&format!("{what} under {}", self.describe()), e)
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// Hidden, in-progress name of a file: `.name.inprogress`.
+fn hidden(target: &Path) -> PathBuf {
+    target.with_file_name(format!(".{}.inprogress", file_name(target)))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 
 impl ObjectStore for LocalStore {
-    fn create(&self, key: &str) -> io::Result<Box<dyn ObjectWriter>> {
+    fn describe(&self) -> String {
+        format!("file://{}/", self.root.display())
+    }
+
+    fn check(&self) -> Result<(), ConnectorError> {
+        fs::create_dir_all(&self.root).map_err(|e| self.io("creating the directory", &e))?;
+        let probe = self
+            .root
+            .join(format!(".streamctl-write-check-{}", std::process::id()));
+        File::create(&probe).map_err(|e| self.io("writing a file", &e))?;
+        let _ = fs::remove_file(&probe);
+        Ok(())
+    }
+
+    fn existing(&self, limit: usize) -> Result<Vec<String>, ConnectorError> {
+        let files = self.walk().map_err(|e| self.io("listing", &e))?;
+        Ok(files
+            .iter()
+            .filter(|p| !file_name(p).starts_with('.'))
+            .take(limit)
+            .map(|p| {
+                p.strip_prefix(&self.root)
+                    .unwrap_or(p)
+                    .display()
+                    .to_string()
+            })
+            .collect())
+    }
+
+    fn delete_all(&self) -> Result<u64, ConnectorError> {
+        let files = self.walk().map_err(|e| self.io("listing", &e))?;
+        let mut n = 0;
+        for f in &files {
+            fs::remove_file(f).map_err(|e| self.io(&format!("deleting {}", f.display()), &e))?;
+            n += 1;
+        }
+        // Directories left empty go too (the root stays).
+        let mut dirs: Vec<PathBuf> = files
+            .iter()
+            .filter_map(|f| f.parent().map(Path::to_path_buf))
+            .collect();
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        dirs.dedup();
+        for mut dir in dirs {
+            while dir != self.root && dir.starts_with(&self.root) && fs::remove_dir(&dir).is_ok() {
+                match dir.parent() {
+                    Some(p) => dir = p.to_path_buf(),
+                    None => break,
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>, ConnectorError> {
         let target = self.root.join(key);
         let dir = target.parent().unwrap_or(Path::new(".")).to_path_buf();
-        fs::create_dir_all(&dir)?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let temp = dir.join(format!(".{name}.inprogress"));
-        let file = File::create(&temp)?;
+        fs::create_dir_all(&dir)
+            .map_err(|e| self.io(&format!("creating {}", dir.display()), &e))?;
+        let temp = hidden(&target);
+        let file = File::create(&temp)
+            .map_err(|e| self.io(&format!("creating {}", temp.display()), &e))?;
         Ok(Box::new(LocalWriter {
             out: BufWriter::with_capacity(1 << 20, file),
             temp,
             target,
             bytes: 0,
+            done: false,
         }))
     }
 
-    fn describe(&self) -> String {
-        format!("file://{}", self.root.display())
+    fn publish(&self, object: &PendingObject) -> Result<(), ConnectorError> {
+        let temp = PathBuf::from(&object.token);
+        let target = PathBuf::from(object.name.strip_prefix("file://").unwrap_or(&object.name));
+        match fs::rename(&temp, &target) {
+            Ok(()) => {
+                if let Some(dir) = target.parent() {
+                    sync_dir(dir);
+                }
+                Ok(())
+            }
+            // Published before a restart.
+            Err(e) if e.kind() == io::ErrorKind::NotFound && target.exists() => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ConnectorError::external(
+                format!(
+                    "publishing {}: its prepared file {} is gone (removed by someone else?)",
+                    object.name, object.token
+                ),
+                false,
+            )),
+            Err(e) => Err(self.io(&format!("publishing {}", target.display()), &e)),
+        }
+    }
+
+    fn clean(
+        &self,
+        instance: &str,
+        keep: &[PendingObject],
+        published_after: Option<u64>,
+    ) -> Result<usize, ConnectorError> {
+        let files = self.walk().map_err(|e| self.io("listing", &e))?;
+        let mut removed = 0;
+        for path in files {
+            let name = file_name(&path);
+            let leftover = match name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".inprogress"))
+            {
+                Some(visible) => {
+                    object_epoch(visible, instance).is_some()
+                        && !keep.iter().any(|k| Path::new(&k.token) == path)
+                }
+                None => published_after
+                    .zip(object_epoch(&name, instance))
+                    .is_some_and(|(after, epoch)| epoch > after),
+            };
+            if leftover {
+                fs::remove_file(&path)
+                    .map_err(|e| self.io(&format!("removing {}", path.display()), &e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 }
 
@@ -83,6 +307,22 @@ struct LocalWriter {
     temp: PathBuf,
     target: PathBuf,
     bytes: u64,
+    /// Prepared or committed: the file is no longer this writer's to remove.
+    done: bool,
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = fs::remove_file(&self.temp);
+        }
+    }
+}
+
+impl LocalWriter {
+    fn io(&self, what: &str, e: &io::Error) -> ConnectorError {
+        ConnectorError::io(&format!("{what} {}", self.temp.display()), e)
+    }
 }
 
 impl Write for LocalWriter {
@@ -98,9 +338,97 @@ impl Write for LocalWriter {
 }
 
 impl ObjectWriter for LocalWriter {
-    fn commit(mut self: Box<Self>) -> io::Result<u64> {
-        self.out.flush()?;
-        fs::rename(&self.temp, &self.target)?;
-        Ok(self.bytes)
+    fn prepare(mut self: Box<Self>) -> Result<PendingObject, ConnectorError> {
+        self.out.flush().map_err(|e| self.io("writing", &e))?;
+        self.out
+            .get_ref()
+            .sync_data()
+            .map_err(|e| self.io("syncing", &e))?;
+        self.done = true;
+        Ok(PendingObject {
+            name: format!("file://{}", self.target.display()),
+            bytes: self.bytes,
+            rows: 0,
+            token: self.temp.display().to_string(),
+        })
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<PendingObject, ConnectorError> {
+        // Without checkpoints a published file need not survive a power loss before the
+        // run ends, so no fsync: the rename alone keeps partial files invisible.
+        self.out.flush().map_err(|e| self.io("writing", &e))?;
+        fs::rename(&self.temp, &self.target).map_err(|e| self.io("publishing", &e))?;
+        self.done = true;
+        Ok(PendingObject {
+            name: format!("file://{}", self.target.display()),
+            bytes: self.bytes,
+            rows: 0,
+            token: String::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_carry_instance_and_epoch() {
+        let name = object_name("ab12", 7, 3, "csv");
+        assert_eq!(name, "part-ab12-00007-0003.csv");
+        assert_eq!(object_epoch(&name, "ab12"), Some(7));
+        assert_eq!(object_epoch(&name, "ab1"), None);
+        assert_eq!(object_epoch("part-other-00007-0003.csv", "ab12"), None);
+    }
+
+    #[test]
+    fn prepared_files_are_invisible_until_published_and_publishing_twice_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().to_path_buf());
+        store.check().unwrap();
+        let mut w = store.create("b/part-x-00001-0000.csv").unwrap();
+        w.write_all(b"a,b\n").unwrap();
+        let pending = w.prepare().unwrap();
+        assert!(store.existing(10).unwrap().is_empty());
+        store.publish(&pending).unwrap();
+        store.publish(&pending).unwrap();
+        assert_eq!(store.existing(10).unwrap(), vec!["b/part-x-00001-0000.csv"]);
+    }
+
+    #[test]
+    fn clean_removes_only_this_instances_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().to_path_buf());
+        let keep = store
+            .create("b/part-me-00002-0000.csv")
+            .unwrap()
+            .prepare()
+            .unwrap();
+        let _lost = store
+            .create("b/part-me-00003-0000.csv")
+            .unwrap()
+            .prepare()
+            .unwrap();
+        let _other = store
+            .create("b/part-you-00003-0000.csv")
+            .unwrap()
+            .prepare()
+            .unwrap();
+        let published = store
+            .create("b/part-me-00003-0001.csv")
+            .unwrap()
+            .commit()
+            .unwrap();
+        assert_eq!(
+            store
+                .clean("me", std::slice::from_ref(&keep), None)
+                .unwrap(),
+            1
+        );
+        assert!(Path::new(&keep.token).exists());
+        assert!(PathBuf::from(published.name.strip_prefix("file://").unwrap()).exists());
+        // Rolling back to epoch 2 also removes what epoch 3 published.
+        assert_eq!(store.clean("me", &[keep], Some(2)).unwrap(), 1);
+        assert_eq!(store.existing(10).unwrap(), Vec::<String>::new());
     }
 }

@@ -8,9 +8,10 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering;
 
-use super::{Source, SourceContext, SourceEvent, extract_event_time};
-use crate::config::source::{GeneratorPreset, GeneratorSource as GeneratorConfig};
+use super::extract_event_time;
 use crate::data::{Batch, Column, DataType, Field, Schema};
+use crate::plan::connectors::{GeneratorPreset, GeneratorSource as GeneratorConfig};
+use crate::runtime::{ConnectorError, Offset, Position, Source, SourceContext, SourceEvent};
 
 /// The fields a preset produces.
 pub fn preset_schema(preset: GeneratorPreset) -> Schema {
@@ -53,8 +54,11 @@ pub fn preset_schema(preset: GeneratorPreset) -> Schema {
 pub const TIME_FIELD: &str = "timestamp";
 
 /// 2019-01-07T00:00:00Z, the day of the movie-impressions seed.
-pub const DEFAULT_START_MS: i64 = 1_546_819_200_000;
-pub const DEFAULT_INTERVAL_MS: i64 = 3;
+pub use crate::plan::connectors::GENERATOR_INTERVAL_MS as DEFAULT_INTERVAL_MS;
+pub use crate::plan::connectors::GENERATOR_START_MS as DEFAULT_START_MS;
+
+/// Records per batch when the generator runs as fast as it can.
+const BATCH: usize = 8192;
 
 const SYMBOLS: &[&str] = &[
     "AAPL", "MSFT", "GOOG", "AMZN", "META", "NVDA", "TSLA", "NFLX", "IBM", "ORCL",
@@ -124,12 +128,9 @@ impl Generator {
             rng: Rng::new(config.seed),
             next: 0,
             count: config.count,
-            start: config.start.map_or(DEFAULT_START_MS, |s| s.millis),
-            interval: config
-                .interval
-                .map_or(DEFAULT_INTERVAL_MS, |d| d.millis)
-                .max(1),
-            disorder: config.disorder.millis.max(0),
+            start: config.start_ms,
+            interval: config.interval_ms.max(1),
+            disorder: config.disorder_ms.max(0),
             partitions: config.partitions.max(1),
             prices: SYMBOLS
                 .iter()
@@ -144,6 +145,22 @@ impl Generator {
 
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// The index of the next record.
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// Skips to record `index` in batches of `batch` (records are a function of the seed and
+    /// the order they are drawn in, so skipping regenerates them).
+    pub fn skip_to(&mut self, index: u64, batch: usize) {
+        while self.next < index {
+            let n = ((index - self.next) as usize).min(batch);
+            if self.next_batch(n).is_none() {
+                break;
+            }
+        }
     }
 
     /// The next batch of up to `max` records and its partition, or `None` at the end.
@@ -277,6 +294,9 @@ impl Generator {
     }
 }
 
+/// The generator's one position: the index of the next record.
+const POSITION: &str = "generator";
+
 /// The generator as a pipeline source.
 pub struct GeneratorSource {
     config: GeneratorConfig,
@@ -289,7 +309,7 @@ impl GeneratorSource {
 }
 
 impl Source for GeneratorSource {
-    fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), String> {
+    fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), ConnectorError> {
         let mut generator = Generator::new(&self.config);
         let partitions = self.config.partitions.max(1);
         for p in 0..partitions {
@@ -304,9 +324,14 @@ impl Source for GeneratorSource {
             ctx.set_total_records(count);
         }
         let batch_size = match self.config.rate {
-            Some(rate) => ((rate / 10.0).ceil() as usize).clamp(1, 8192),
-            None => 8192,
+            Some(rate) => ((rate / 10.0).ceil() as usize).clamp(1, BATCH),
+            None => BATCH,
         };
+        // A restart regenerates the records before its position and skips them; batches
+        // keep their boundaries, so records land in the same partitions.
+        if let Some(Offset::Next(next)) = ctx.start.get(POSITION) {
+            generator.skip_to(*next as u64, batch_size);
+        }
         let started = ctx.clock.now_ms();
         let mut produced: u64 = 0;
         while let Some((partition, mut batch)) = generator.next_batch(batch_size) {
@@ -320,11 +345,13 @@ impl Source for GeneratorSource {
             }
             // Generated records have no input bytes.
             let bytes = 0;
+            let position = Position::new(POSITION, Offset::Next(generator.position() as i64));
             if !ctx.send(SourceEvent::Data {
                 partition,
                 batch,
                 bad,
                 bytes,
+                position: Some(position),
             }) {
                 return Ok(());
             }
@@ -355,13 +382,15 @@ mod tests {
     use crate::data::Value;
 
     fn taxi_trips(disorder_ms: i64) -> Vec<(String, String, i64, Option<i64>, i64)> {
-        let config: GeneratorConfig = serde_json::from_value(serde_json::json!({
-            "preset": "taxi_trips",
-            "count": 200_000,
-            "interval": "20ms",
-            "disorder": format!("{disorder_ms}ms"),
-        }))
-        .unwrap();
+        let config = GeneratorConfig::from_config(
+            &serde_json::from_value(serde_json::json!({
+                "preset": "taxi_trips",
+                "count": 200_000,
+                "interval": "20ms",
+                "disorder": format!("{disorder_ms}ms"),
+            }))
+            .unwrap(),
+        );
         let mut generator = Generator::new(&config);
         let mut rows = Vec::new();
         while let Some((_, batch)) = generator.next_batch(4096) {

@@ -9,10 +9,11 @@ use std::io::Read;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use super::{SourceContext, SourceEvent, extract_event_time};
-use crate::config::source::Decoding;
+use super::extract_event_time;
 use crate::data::Batch;
 use crate::format::{BadRecord, Decoder};
+use crate::plan::connectors::Decoding;
+use crate::runtime::{ConnectorError, Offset, Position, SourceContext, SourceEvent};
 
 /// Bytes per chunk: large enough to amortise hand-offs, small enough to keep batches cache
 /// friendly and progress smooth.
@@ -27,6 +28,8 @@ struct Job {
     partition: u32,
     /// Whether the chunk's size counts as input progress.
     count_bytes: bool,
+    /// The position just after the chunk (`None` for inputs that cannot be replayed).
+    position: Option<Position>,
     reply: Sender<Decoded>,
 }
 
@@ -35,6 +38,7 @@ struct Decoded {
     batch: Batch,
     bad: Vec<BadRecord>,
     bytes: u64,
+    position: Option<Position>,
 }
 
 /// What the forwarder hands to the engine, in submission order.
@@ -125,6 +129,7 @@ fn forward_loop(pending: &Receiver<Pending>, ctx: &SourceContext) {
                         batch: d.batch,
                         bad: d.bad,
                         bytes: d.bytes,
+                        position: d.position,
                     }),
                     Err(_) => false,
                 };
@@ -187,6 +192,7 @@ fn decode_loop(jobs: &Mutex<Receiver<Job>>, decoder: &mut dyn Decoder, ctx: &Sou
             } else {
                 0
             },
+            position: job.position,
         });
     }
 }
@@ -216,45 +222,80 @@ fn good_row_lines(
     lines
 }
 
+/// Where reading one partition starts.
+#[derive(Debug, Clone, Default)]
+pub struct PartitionStart {
+    /// The input's name in positions (a file path); `None` when it cannot be replayed.
+    pub name: Option<String>,
+    /// Absolute offset of the input's first byte (the reader seeked there), else 0.
+    pub base: u64,
+    /// Bytes before this absolute offset were processed before a restart: skipped, not
+    /// decoded (for inputs that cannot seek, like gzip).
+    pub resume: u64,
+    /// The line number at `resume` (1 at the start).
+    pub line: u64,
+    /// The CSV header, when the reader seeked past it.
+    pub header: Option<Vec<u8>>,
+}
+
 /// Reads `input` (partition `partition`) to its end in chunks of whole lines, decoding on the
-/// pool. Returns `false` when a stop was requested or the engine went away.
+/// pool; every chunk's batch carries the position after it. Returns `false` when a stop was
+/// requested or the engine went away.
 ///
 /// # Errors
 /// Read errors and CSV header problems.
+#[allow(clippy::too_many_arguments)]
 pub fn read_partition(
     input: &mut dyn Read,
     partition: u32,
+    start: &PartitionStart,
     ctx: &SourceContext,
     pool: &mut DecodePool,
     decoding: &Decoding,
     describe: &str,
     count_bytes: bool,
-) -> Result<bool, String> {
+) -> Result<bool, ConnectorError> {
     // A decoder of our own checks the header before workers see chunks.
     let mut probe = super::decoder(decoding, &ctx.schema);
     let expects_header = probe.expects_header();
     let mut carry: Vec<u8> = Vec::new();
-    let mut next_line: u64 = 1;
+    let mut next_line: u64 = if start.resume > 0 {
+        start.line.max(1)
+    } else {
+        1
+    };
     let mut header: Option<Arc<Vec<u8>>> = None;
+    if let Some(h) = &start.header
+        && expects_header
+    {
+        probe
+            .read_header(h)
+            .map_err(|e| ConnectorError::user(format!("{describe}: bad CSV header: {e}")))?;
+        header = Some(Arc::new(h.clone()));
+    }
+    // Absolute offset of the first byte of `carry` / the next chunk.
+    let mut consumed = start.base;
     let mut eof = false;
     while !eof {
         if ctx.stopped() {
             return Ok(false);
         }
         let mut chunk = std::mem::take(&mut carry);
-        let start = chunk.len();
-        chunk.resize(start + CHUNK_BYTES, 0);
+        let filled_before = chunk.len();
+        chunk.resize(filled_before + CHUNK_BYTES, 0);
         // One read per chunk: a file fills it, while a pipe hands over what has arrived, so
         // records from a slow stream (`tail -f … |`) are processed without waiting for more.
         let filled = loop {
-            match input.read(&mut chunk[start..]) {
+            match input.read(&mut chunk[filled_before..]) {
                 Ok(0) => {
                     eof = true;
-                    break start;
+                    break filled_before;
                 }
-                Ok(n) => break start + n,
+                Ok(n) => break filled_before + n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("reading {describe}: {e}")),
+                Err(e) => {
+                    return Err(ConnectorError::io(&format!("reading {describe}"), &e));
+                }
             }
         };
         chunk.truncate(filled);
@@ -271,13 +312,22 @@ pub fn read_partition(
         if expects_header && header.is_none() {
             let end = memchr::memchr(b'\n', &chunk).map_or(chunk.len(), |i| i + 1);
             let line: Vec<u8> = chunk.drain(..end).collect();
+            consumed += line.len() as u64;
             let trimmed = line.strip_suffix(b"\n").unwrap_or(&line);
             let trimmed = trimmed.strip_suffix(b"\r").unwrap_or(trimmed);
             probe
                 .read_header(trimmed)
-                .map_err(|e| format!("{describe}: bad CSV header: {e}"))?;
+                .map_err(|e| ConnectorError::user(format!("{describe}: bad CSV header: {e}")))?;
             header = Some(Arc::new(trimmed.to_vec()));
-            next_line += 1;
+            if start.resume == 0 {
+                next_line += 1;
+            }
+        }
+        if consumed < start.resume {
+            // Already processed before a restart (positions are at line ends).
+            let skip = ((start.resume - consumed) as usize).min(chunk.len());
+            chunk.drain(..skip);
+            consumed += skip as u64;
         }
         if chunk.is_empty() {
             continue;
@@ -285,6 +335,16 @@ pub fn read_partition(
         let lines = memchr::memchr_iter(b'\n', &chunk).count() as u64;
         let first_line = next_line;
         next_line += lines;
+        consumed += chunk.len() as u64;
+        let position = start.name.as_ref().map(|name| {
+            Position::new(
+                name.clone(),
+                Offset::Bytes {
+                    offset: consumed,
+                    line: next_line,
+                },
+            )
+        });
         let (reply, result) = channel();
         let job = Job {
             chunk,
@@ -292,6 +352,7 @@ pub fn read_partition(
             header: header.clone(),
             partition,
             count_bytes,
+            position,
             reply,
         };
         if !pool.submit(job, result) {

@@ -1,8 +1,9 @@
-//! The `stdin` source: newline-separated records from standard input until it closes.
+//! The `stdin` source: newline-separated records from standard input until it closes. It
+//! cannot be replayed, so it reports no positions and cannot be used with checkpoints.
 
-use super::lines::{DecodePool, read_partition};
-use super::{Source, SourceContext, SourceEvent};
-use crate::config::source::Decoding;
+use super::lines::{DecodePool, PartitionStart, read_partition};
+use crate::plan::connectors::Decoding;
+use crate::runtime::{ConnectorError, Source, SourceContext, SourceEvent};
 
 pub struct StdinSource {
     decoding: Decoding,
@@ -15,7 +16,11 @@ impl StdinSource {
 }
 
 impl Source for StdinSource {
-    fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), String> {
+    fn replayable(&self) -> bool {
+        false
+    }
+
+    fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), ConnectorError> {
         let mut pool = DecodePool::new(&ctx, &self.decoding);
         if !ctx.send(SourceEvent::Opened {
             partition: 0,
@@ -24,9 +29,14 @@ impl Source for StdinSource {
             return Ok(());
         }
         let mut input = std::io::stdin().lock();
+        let start = PartitionStart {
+            line: 1,
+            ..PartitionStart::default()
+        };
         if read_partition(
             &mut input,
             0,
+            &start,
             &ctx,
             &mut pool,
             &self.decoding,

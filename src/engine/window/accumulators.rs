@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use super::keys::encode_value;
 use crate::data::{Column, ColumnData, DataType, OwnedValue, Value};
 use crate::expr::{AggCall, AggFunc};
+use crate::runtime::state::{StateError, StateReader, StateResult, StateWriter};
 
 /// Marks a row that updates nothing (late, or failed to evaluate).
 pub const NO_SLOT: u32 = u32::MAX;
@@ -183,6 +184,25 @@ impl Accumulators {
         for acc in &mut self.accs {
             acc.merge(dst as usize, src as usize);
         }
+    }
+
+    /// Writes `slot`'s state of every call (for checkpoints).
+    pub fn snapshot_slot(&self, slot: u32, w: &mut StateWriter) {
+        for acc in &self.accs {
+            acc.snapshot(slot as usize, w);
+        }
+    }
+
+    /// A new slot holding state written by [`Accumulators::snapshot_slot`].
+    ///
+    /// # Errors
+    /// When the state cannot be read.
+    pub fn restore_slot(&mut self, r: &mut StateReader<'_>) -> StateResult<u32> {
+        let slot = self.alloc();
+        for acc in &mut self.accs {
+            acc.restore(slot as usize, r)?;
+        }
+        Ok(slot)
     }
 
     /// Pushes the result of every call for `slot` into `out` (one column per call).
@@ -545,6 +565,154 @@ impl Acc {
             }
         }
     }
+}
+
+impl Acc {
+    fn snapshot(&self, s: usize, w: &mut StateWriter) {
+        match self {
+            Acc::Count { counts, .. } => w.i64(counts[s]),
+            Acc::SumInt { sums, has } => {
+                w.i64(sums[s]);
+                w.bool(has[s]);
+            }
+            Acc::SumDouble { sums, has } => {
+                w.f64(sums[s]);
+                w.bool(has[s]);
+            }
+            Acc::AvgInt { sums, counts } => {
+                w.i64(sums[s]);
+                w.i64(counts[s]);
+            }
+            Acc::AvgDouble { sums, counts } => {
+                w.f64(sums[s]);
+                w.i64(counts[s]);
+            }
+            Acc::ExtremeInt { values, has, .. } => {
+                w.i64(values[s]);
+                w.bool(has[s]);
+            }
+            Acc::ExtremeDouble { values, has, .. } => {
+                w.f64(values[s]);
+                w.bool(has[s]);
+            }
+            Acc::ExtremeValue { values, .. } => write_value(&values[s], w),
+            Acc::FirstLast { values, seqs, .. } => {
+                write_value(&values[s], w);
+                w.u64(seqs[s]);
+            }
+            Acc::Distinct { seen, .. } => {
+                // Sorted, so the same state always writes the same bytes.
+                let mut items: Vec<&Vec<u8>> = seen[s].iter().collect();
+                items.sort();
+                w.usize(items.len());
+                for item in items {
+                    w.bytes(item);
+                }
+            }
+        }
+    }
+
+    fn restore(&mut self, s: usize, r: &mut StateReader<'_>) -> StateResult<()> {
+        match self {
+            Acc::Count { counts, .. } => counts[s] = r.i64()?,
+            Acc::SumInt { sums, has } => {
+                sums[s] = r.i64()?;
+                has[s] = r.bool()?;
+            }
+            Acc::SumDouble { sums, has } => {
+                sums[s] = r.f64()?;
+                has[s] = r.bool()?;
+            }
+            Acc::AvgInt { sums, counts } => {
+                sums[s] = r.i64()?;
+                counts[s] = r.i64()?;
+            }
+            Acc::AvgDouble { sums, counts } => {
+                sums[s] = r.f64()?;
+                counts[s] = r.i64()?;
+            }
+            Acc::ExtremeInt { values, has, .. } => {
+                values[s] = r.i64()?;
+                has[s] = r.bool()?;
+            }
+            Acc::ExtremeDouble { values, has, .. } => {
+                values[s] = r.f64()?;
+                has[s] = r.bool()?;
+            }
+            Acc::ExtremeValue { values, .. } => values[s] = read_value(r)?,
+            Acc::FirstLast { values, seqs, .. } => {
+                values[s] = read_value(r)?;
+                seqs[s] = r.u64()?;
+            }
+            Acc::Distinct { seen, .. } => {
+                let n = r.count(1)?;
+                let mut set = Seen::with_capacity(n);
+                for _ in 0..n {
+                    set.insert(r.bytes()?.to_vec());
+                }
+                seen[s] = set;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A value in checkpointed state: a tag byte and its payload.
+pub fn write_value(v: &Value<'_>, w: &mut StateWriter) {
+    match v {
+        Value::Null => w.u8(0),
+        Value::Bool(b) => {
+            w.u8(1);
+            w.bool(*b);
+        }
+        Value::Int(i) => {
+            w.u8(2);
+            w.i64(*i);
+        }
+        Value::Double(d) => {
+            w.u8(3);
+            w.f64(*d);
+        }
+        Value::Timestamp(t) => {
+            w.u8(4);
+            w.i64(*t);
+        }
+        Value::Str(s) => {
+            w.u8(5);
+            w.str(s);
+        }
+        Value::List(items) => {
+            w.u8(6);
+            w.usize(items.len());
+            for item in items {
+                write_value(item, w);
+            }
+        }
+    }
+}
+
+/// Reads a value written by [`write_value`].
+///
+/// # Errors
+/// When the state cannot be read.
+pub fn read_value(r: &mut StateReader<'_>) -> StateResult<OwnedValue> {
+    Ok(match r.u8()? {
+        0 => Value::Null,
+        1 => Value::Bool(r.bool()?),
+        2 => Value::Int(r.i64()?),
+        3 => Value::Double(r.f64()?),
+        4 => Value::Timestamp(r.i64()?),
+        5 => Value::Str(r.string()?.into()),
+        6 => {
+            let n = r.count(1)?;
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                items.push(read_value(r)?);
+            }
+            Value::List(items)
+        }
+        tag => return Err(StateError(format!("unknown value tag {tag}"))),
+    })
 }
 
 fn push_opt(out: &mut Column, v: Option<Value<'_>>) {

@@ -16,6 +16,7 @@ use crate::data::Batch;
 use crate::data::time::floor_to;
 use crate::engine::operator::{Emitter, Operator, Result};
 use crate::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK};
+use crate::runtime::state::{StateError, StateReader, StateResult, StateWriter};
 
 /// One group of one pane. Short keys live inside the entry, so a lookup touches one cache
 /// line.
@@ -229,6 +230,38 @@ impl AlignedWindows {
         (slot, new_pane)
     }
 
+    /// Inserts a group into a pane with the state in `r` (restoring a checkpoint).
+    fn restore_entry(
+        &mut self,
+        pane_start: i64,
+        key: &[u8],
+        r: &mut StateReader<'_>,
+    ) -> StateResult<()> {
+        let padded = pad(key);
+        let hash = self.hasher.hash_padded(key, &padded);
+        let slot = self.core.accs.restore_slot(r)?;
+        let pane = self.panes.entry(pane_start).or_default();
+        if pane.find(hash, key, &padded).is_some() {
+            return Err(StateError(format!(
+                "a group appears twice in pane {pane_start}"
+            )));
+        }
+        if key.len() > INLINE {
+            pane.long_keys.insert(slot, key.to_vec().into_boxed_slice());
+        }
+        pane.table.insert_unique(
+            hash,
+            Entry {
+                hash,
+                slot,
+                len: key.len() as u32,
+                inline: padded,
+            },
+            |e| e.hash,
+        );
+        Ok(())
+    }
+
     fn purge(&mut self, watermark: i64) {
         let lateness = self.core.lateness;
         while let Some((&start, _)) = self.panes.first_key_value() {
@@ -339,5 +372,54 @@ impl Operator for AlignedWindows {
 
     fn open_windows(&self) -> usize {
         self.panes.len()
+    }
+
+    fn open_groups(&self) -> usize {
+        self.panes.values().map(|p| p.table.len()).sum()
+    }
+
+    /// Panes in time order, each group's key and aggregate state in slot order: the same
+    /// state always writes the same bytes.
+    fn snapshot(&self, w: &mut StateWriter) {
+        w.i64(self.size);
+        w.i64(self.slide);
+        w.i64(self.fired_until);
+        w.i64(self.watermark);
+        w.u64(self.core.seq);
+        w.usize(self.panes.len());
+        for (&start, pane) in &self.panes {
+            w.i64(start);
+            let entries = pane.entries();
+            w.usize(entries.len());
+            for e in entries {
+                w.bytes(pane.key(e));
+                self.core.accs.snapshot_slot(e.slot, w);
+            }
+        }
+    }
+
+    fn restore(&mut self, r: &mut StateReader<'_>) -> StateResult<()> {
+        let (size, slide) = (r.i64()?, r.i64()?);
+        if (size, slide) != (self.size, self.slide) {
+            return Err(StateError(format!(
+                "window size/slide {size}/{slide} ms in the checkpoint, {}/{} ms now",
+                self.size, self.slide
+            )));
+        }
+        self.fired_until = r.i64()?;
+        self.watermark = r.i64()?;
+        self.core.seq = r.u64()?;
+        for _ in 0..r.count(2)? {
+            let start = r.i64()?;
+            for _ in 0..r.count(2)? {
+                let key = r.bytes()?;
+                self.restore_entry(start, key, r)?;
+            }
+        }
+        self.core.metrics.open_windows.store(
+            self.panes.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
     }
 }

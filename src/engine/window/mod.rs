@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use self::accumulators::Accumulators;
 use self::keys::KeyCodec;
-use super::metrics::{LateEvent, LateStage, Metrics};
 use super::operator::{BadRecordRouter, Emitter, Rejected, Result, eval_arg};
 use crate::data::{Batch, Column, DataType, SchemaRef};
 use crate::expr::{AggregateExprs, EvalError};
 use crate::plan::WindowPlan;
+use crate::runtime::metrics::{LateEvent, LateStage, Metrics};
 
 /// What aligned and session windows share: keys, aggregates, output layout, late and bad
 /// record handling.

@@ -11,6 +11,7 @@ use super::{LateRows, WindowCore};
 use crate::data::Batch;
 use crate::engine::operator::{Emitter, Operator, Result};
 use crate::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK};
+use crate::runtime::state::{StateError, StateReader, StateResult, StateWriter};
 
 #[derive(Debug, Clone, Copy)]
 struct Session {
@@ -277,5 +278,78 @@ impl Operator for SessionWindows {
 
     fn open_windows(&self) -> usize {
         self.live_sessions
+    }
+
+    fn open_groups(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Groups in key order, each with its sessions in start order and their aggregate state;
+    /// timers are derived on restore (an unfired session fires at its end, a fired one is
+    /// purged after the allowed lateness).
+    fn snapshot(&self, w: &mut StateWriter) {
+        w.i64(self.gap);
+        w.i64(self.watermark);
+        w.u64(self.core.seq);
+        let mut groups: Vec<&Group> = self.groups.iter().flatten().collect();
+        groups.sort_by(|a, b| a.key.cmp(&b.key));
+        w.usize(groups.len());
+        for group in groups {
+            w.bytes(&group.key);
+            let mut sessions: Vec<&Session> = group.sessions.iter().collect();
+            sessions.sort_by_key(|s| (s.start, s.end));
+            w.usize(sessions.len());
+            for s in sessions {
+                w.i64(s.start);
+                w.i64(s.end);
+                w.bool(s.fired);
+                self.core.accs.snapshot_slot(s.slot, w);
+            }
+        }
+    }
+
+    fn restore(&mut self, r: &mut StateReader<'_>) -> StateResult<()> {
+        let gap = r.i64()?;
+        if gap != self.gap {
+            return Err(StateError(format!(
+                "session gap {gap} ms in the checkpoint, {} ms now",
+                self.gap
+            )));
+        }
+        self.watermark = r.i64()?;
+        self.core.seq = r.u64()?;
+        let lateness = self.core.lateness;
+        for _ in 0..r.count(2)? {
+            self.key_buf.clear();
+            self.key_buf.extend_from_slice(r.bytes()?);
+            let g = self.group_for();
+            for _ in 0..r.count(3)? {
+                let (start, end, fired) = (r.i64()?, r.i64()?, r.bool()?);
+                let slot = self.core.accs.restore_slot(r)?;
+                let uid = self.next_uid;
+                self.next_uid += 1;
+                let timer = if fired {
+                    ((end - 1).saturating_add(lateness), TimerKind::Purge)
+                } else {
+                    (end - 1, TimerKind::Fire)
+                };
+                self.timers.insert((timer.0, timer.1, g, uid));
+                if let Some(group) = self.groups[g as usize].as_mut() {
+                    group.sessions.push(Session {
+                        uid,
+                        start,
+                        end,
+                        slot,
+                        fired,
+                    });
+                }
+                self.live_sessions += 1;
+            }
+        }
+        self.core.metrics.open_windows.store(
+            self.live_sessions as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use super::watermark::MIN_WATERMARK;
+use super::MIN_WATERMARK;
 
 /// Per-source counters.
 #[derive(Debug, Default)]
@@ -77,11 +77,27 @@ pub struct Metrics {
     /// The newest event time seen (ms), for the watermark lag.
     pub max_event_time: AtomicI64,
     pub open_windows: AtomicU64,
+    /// Rows published by sinks (visible to readers), and rows written but not published yet.
     pub records_out: AtomicU64,
+    pub records_pending: AtomicU64,
     pub files_committed: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// Checkpoints completed by this run, and the newest one.
+    pub checkpoints: AtomicU64,
+    last_checkpoint: Mutex<Option<CheckpointInfo>>,
     /// The first bad record's error and stage, to show in reports.
     first_bad: Mutex<Option<(String, String)>>,
+}
+
+/// The newest completed checkpoint, for progress and summaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    pub id: u64,
+    pub bytes: u64,
+    /// How long the engine paused to take it (ms).
+    pub pause_ms: u64,
+    /// When it completed (ms since the epoch, wall clock).
+    pub at_ms: i64,
 }
 
 impl Metrics {
@@ -100,8 +116,11 @@ impl Metrics {
             max_event_time: AtomicI64::new(MIN_WATERMARK),
             open_windows: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
+            records_pending: AtomicU64::new(0),
             files_committed: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            checkpoints: AtomicU64::new(0),
+            last_checkpoint: Mutex::new(None),
             first_bad: Mutex::new(None),
         }
     }
@@ -136,6 +155,39 @@ impl Metrics {
             .unwrap_or_default()
     }
 
+    pub fn checkpoint_completed(&self, info: CheckpointInfo) {
+        self.checkpoints.fetch_add(1, Relaxed);
+        if let Ok(mut last) = self.last_checkpoint.lock() {
+            *last = Some(info);
+        }
+    }
+
+    pub fn last_checkpoint(&self) -> Option<CheckpointInfo> {
+        self.last_checkpoint.lock().ok().and_then(|l| *l)
+    }
+
+    /// Rows a sink wrote that are not visible yet.
+    pub fn rows_written(&self, rows: u64) {
+        self.records_pending.fetch_add(rows, Relaxed);
+    }
+
+    /// Rows (and bytes, files) a sink made visible, out of those counted as written.
+    pub fn rows_published(&self, rows: u64, bytes: u64, files: u64) {
+        let _ = self
+            .records_pending
+            .fetch_update(Relaxed, Relaxed, |p| Some(p.saturating_sub(rows)));
+        self.records_out.fetch_add(rows, Relaxed);
+        self.bytes_out.fetch_add(bytes, Relaxed);
+        self.files_committed.fetch_add(files, Relaxed);
+    }
+
+    /// Rows a sink wrote and then discarded (an aborted run).
+    pub fn rows_discarded(&self, rows: u64) {
+        let _ = self
+            .records_pending
+            .fetch_update(Relaxed, Relaxed, |p| Some(p.saturating_sub(rows)));
+    }
+
     /// The first bad record seen: (stage, error).
     pub fn first_bad(&self) -> Option<(String, String)> {
         self.first_bad.lock().ok().and_then(|f| f.clone())
@@ -167,6 +219,8 @@ impl Metrics {
             max_event_time: self.max_event_time.load(Relaxed),
             open_windows: self.open_windows.load(Relaxed),
             records_out: self.records_out.load(Relaxed),
+            records_pending: self.records_pending.load(Relaxed),
+            checkpoints: self.checkpoints.load(Relaxed),
             files_committed: self.files_committed.load(Relaxed),
             bytes_out: self.bytes_out.load(Relaxed),
         }
@@ -185,6 +239,8 @@ pub struct Snapshot {
     pub max_event_time: i64,
     pub open_windows: u64,
     pub records_out: u64,
+    pub records_pending: u64,
+    pub checkpoints: u64,
     pub files_committed: u64,
     pub bytes_out: u64,
 }

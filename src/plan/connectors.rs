@@ -1,0 +1,262 @@
+//! Connector settings as connectors receive them: typed, with every default applied. Sources
+//! and sinks read these, never the pipeline file's config types, so a default lives in one
+//! place and a connector cannot see settings that are not its own.
+
+use crate::config::{SinkConfig, SourceConfig};
+use crate::format::encode::EncodeOptions;
+
+pub use crate::config::sink::{CsvOutput, OutputFormat};
+pub use crate::config::source::{
+    Compression, DataFormat, GeneratorPreset, KafkaStart, KinesisStart,
+};
+
+/// How a source turns bytes into records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoding {
+    pub format: DataFormat,
+    /// CSV field delimiter.
+    pub csv_delimiter: u8,
+    /// Whether CSV input starts with a header line naming the columns.
+    pub csv_header: bool,
+    /// Values of the wrong type are bad records (else converted as Flink's formats do).
+    pub strict_types: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceConnector {
+    File(FileSource),
+    Stdin(StdinSource),
+    Generator(GeneratorSource),
+    Kafka(KafkaSource),
+    Kinesis(KinesisSource),
+}
+
+#[derive(Debug, Clone)]
+pub struct FileSource {
+    /// A path or glob.
+    pub path: String,
+    pub compression: Compression,
+    pub decoding: Decoding,
+}
+
+#[derive(Debug, Clone)]
+pub struct StdinSource {
+    pub decoding: Decoding,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorSource {
+    pub preset: GeneratorPreset,
+    pub count: Option<u64>,
+    /// Records per second; `None` for as fast as possible.
+    pub rate: Option<f64>,
+    pub seed: u64,
+    pub partitions: u32,
+    pub start_ms: i64,
+    pub interval_ms: i64,
+    pub disorder_ms: i64,
+}
+
+/// The generator's defaults: the seed's first day, 3 ms between records.
+pub const GENERATOR_START_MS: i64 = 1_546_819_200_000;
+pub const GENERATOR_INTERVAL_MS: i64 = 3;
+
+impl GeneratorSource {
+    pub fn from_config(g: &crate::config::source::GeneratorSource) -> GeneratorSource {
+        GeneratorSource {
+            preset: g.preset,
+            count: g.count,
+            rate: g.rate,
+            seed: g.seed,
+            partitions: g.partitions.max(1),
+            start_ms: g.start.map_or(GENERATOR_START_MS, |s| s.millis),
+            interval_ms: g
+                .interval
+                .map_or(GENERATOR_INTERVAL_MS, |d| d.millis)
+                .max(1),
+            disorder_ms: g.disorder.millis.max(0),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaSource {
+    pub brokers: String,
+    pub topic: String,
+    /// The consumer group (default `streamctl-<pipeline name>`).
+    pub group_id: String,
+    pub start: KafkaStart,
+    pub start_timestamp_ms: Option<i64>,
+    /// librdkafka properties, passed through.
+    pub properties: Vec<(String, String)>,
+    pub decoding: Decoding,
+}
+
+#[derive(Debug, Clone)]
+pub struct KinesisSource {
+    pub stream: String,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub start: KinesisStart,
+    pub start_timestamp_ms: Option<i64>,
+    pub decoding: Decoding,
+}
+
+#[derive(Debug, Clone)]
+pub enum SinkConnector {
+    Object(ObjectSink),
+    File(FileSink),
+    Stdout(StdoutSink),
+    Kafka(KafkaSink),
+    Kinesis(KinesisSink),
+}
+
+/// When a bucketed sink closes a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rolling {
+    pub max_bytes: u64,
+    pub max_age_ms: i64,
+    pub max_open_files: usize,
+}
+
+pub const DEFAULT_ROLLING: Rolling = Rolling {
+    max_bytes: 128 << 20,
+    max_age_ms: 15 * 60 * 1000,
+    max_open_files: 64,
+};
+
+#[derive(Debug, Clone)]
+pub struct ObjectSink {
+    /// `s3://bucket/prefix/` or `file:///dir/`.
+    pub url: String,
+    pub encoding: EncodeOptions,
+    pub rolling: Rolling,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileSink {
+    pub path: std::path::PathBuf,
+    pub encoding: EncodeOptions,
+}
+
+#[derive(Debug, Clone)]
+pub struct StdoutSink {
+    pub encoding: EncodeOptions,
+}
+
+#[derive(Debug, Clone)]
+pub struct KafkaSink {
+    pub brokers: String,
+    pub topic: String,
+    pub encoding: EncodeOptions,
+    pub properties: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KinesisSink {
+    pub stream: String,
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub encoding: EncodeOptions,
+}
+
+fn decoding(d: &crate::config::source::Decoding) -> Decoding {
+    let csv = d.csv.clone().unwrap_or_default();
+    Decoding {
+        format: d.format,
+        csv_delimiter: csv.delimiter as u8,
+        csv_header: csv.header,
+        strict_types: d.types == crate::config::source::TypeChecking::Strict,
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.trim().is_empty())
+}
+
+/// The settings of a validated source.
+pub fn source(config: &SourceConfig, pipeline: &str) -> SourceConnector {
+    match config {
+        SourceConfig::File(f) => SourceConnector::File(FileSource {
+            path: f.path.clone(),
+            compression: f.compression,
+            decoding: decoding(&f.decoding),
+        }),
+        SourceConfig::Stdin(s) => SourceConnector::Stdin(StdinSource {
+            decoding: decoding(&s.decoding),
+        }),
+        SourceConfig::Generator(g) => SourceConnector::Generator(GeneratorSource::from_config(g)),
+        SourceConfig::Kafka(k) => SourceConnector::Kafka(KafkaSource {
+            brokers: k.brokers.clone(),
+            topic: k.topic.clone(),
+            group_id: non_empty(&k.group_id).unwrap_or_else(|| format!("streamctl-{pipeline}")),
+            start: k.start_from,
+            start_timestamp_ms: k.start_timestamp.map(|t| t.millis),
+            properties: k
+                .properties
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            decoding: decoding(&k.decoding),
+        }),
+        SourceConfig::Kinesis(k) => SourceConnector::Kinesis(KinesisSource {
+            stream: k.stream.clone(),
+            region: non_empty(&k.region),
+            endpoint: non_empty(&k.endpoint),
+            start: k.start_from,
+            start_timestamp_ms: k.start_timestamp.map(|t| t.millis),
+            decoding: decoding(&k.decoding),
+        }),
+    }
+}
+
+/// The settings of a validated sink.
+pub fn sink(config: &SinkConfig) -> SinkConnector {
+    let encoding = |format: OutputFormat, csv: &Option<CsvOutput>| EncodeOptions {
+        format,
+        csv: csv.clone().unwrap_or_default(),
+    };
+    match config {
+        SinkConfig::S3(o) => {
+            let r = o.rolling.clone().unwrap_or_default();
+            SinkConnector::Object(ObjectSink {
+                url: o.url.clone(),
+                encoding: encoding(o.format, &o.csv),
+                rolling: Rolling {
+                    max_bytes: r.max_bytes.map_or(DEFAULT_ROLLING.max_bytes, |b| b.bytes),
+                    max_age_ms: r.max_age.map_or(DEFAULT_ROLLING.max_age_ms, |d| d.millis),
+                    max_open_files: r
+                        .max_open_files
+                        .map_or(DEFAULT_ROLLING.max_open_files, |n| n as usize),
+                },
+                region: non_empty(&o.region),
+                endpoint: non_empty(&o.endpoint),
+            })
+        }
+        SinkConfig::File(f) => SinkConnector::File(FileSink {
+            path: f.path.clone().into(),
+            encoding: encoding(f.format, &f.csv),
+        }),
+        SinkConfig::Stdout(s) => SinkConnector::Stdout(StdoutSink {
+            encoding: encoding(s.format, &None),
+        }),
+        SinkConfig::Kafka(k) => SinkConnector::Kafka(KafkaSink {
+            brokers: k.brokers.clone(),
+            topic: k.topic.clone(),
+            encoding: encoding(k.format, &None),
+            properties: k
+                .properties
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }),
+        SinkConfig::Kinesis(k) => SinkConnector::Kinesis(KinesisSink {
+            stream: k.stream.clone(),
+            region: non_empty(&k.region),
+            endpoint: non_empty(&k.endpoint),
+            encoding: encoding(k.format, &None),
+        }),
+    }
+}
