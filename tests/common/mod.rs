@@ -1,0 +1,80 @@
+//! Real services for integration tests. Each is installed and started by the project's own
+//! script, `scripts/services/<name>.sh start` (cached under `~/.cache/streamctl`), which
+//! prints `KEY=VALUE` lines (endpoints, credentials). One instance per machine is shared by
+//! every test and test process; tests use unique names and never reset a server's whole
+//! state. A test that cannot get its service fails, naming why: it never skips.
+
+#![allow(dead_code)] // each test binary uses part of this module
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
+/// A running service: what its start script printed.
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    env: HashMap<String, String>,
+}
+
+impl Service {
+    /// A value the start script printed, e.g. `endpoint`.
+    pub fn get(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("service {} did not print {key}=", self.name))
+    }
+
+    /// Every KEY=VALUE the start script printed, for a child process's environment.
+    pub fn env(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.env.iter()
+    }
+}
+
+/// Starts (or finds running) service `name`, once per test process.
+pub fn service(name: &str) -> Service {
+    static STARTED: OnceLock<Mutex<HashMap<String, Service>>> = OnceLock::new();
+    let started = STARTED.get_or_init(Mutex::default);
+    let mut started = started.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = started.get(name) {
+        return s.clone();
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts/services")
+        .join(format!("{name}.sh"));
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("start")
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "service {name} could not be started by {}:\n{}\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let s = Service {
+        name: name.to_string(),
+        env,
+    };
+    started.insert(name.to_string(), s.clone());
+    s
+}
+
+/// A name no other test (or test process) uses: `prefix-<pid>-<n>`, lowercase, safe for
+/// buckets, topics and streams.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
