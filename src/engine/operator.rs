@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::data::{Batch, Column, DataType, Schema, Value};
+use crate::data::{Batch, Column, DataType, Schema};
 use crate::format::base64;
 use crate::plan::{BadRecordPolicy, BadRecords};
 use crate::runtime::state::{StateReader, StateResult, StateWriter};
@@ -243,28 +243,7 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// A row as a JSON object, for dead letters of transforms.
-pub fn row_json(schema: &Schema, columns: &[Column], row: usize) -> String {
-    let mut obj = serde_json::Map::new();
-    for (field, column) in schema.fields.iter().zip(columns) {
-        obj.insert(field.name.clone(), value_json(&column.value(row)));
-    }
-    serde_json::Value::Object(obj).to_string()
-}
-
-fn value_json(v: &Value<'_>) -> serde_json::Value {
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => (*b).into(),
-        Value::Int(i) => (*i).into(),
-        Value::Double(d) => {
-            serde_json::Number::from_f64(*d).map_or(serde_json::Value::Null, Into::into)
-        }
-        Value::Timestamp(t) => crate::data::time::format_sql(*t).into(),
-        Value::Str(s) => s.to_string().into(),
-        Value::List(items) => items.iter().map(value_json).collect::<Vec<_>>().into(),
-    }
-}
+pub use crate::data::row_json;
 
 /// Evaluated argument columns: borrowed when an argument is a plain column of the batch.
 pub enum ArgColumn<'a> {

@@ -82,7 +82,7 @@ pub fn extract_event_time<'c>(
                 Some((line, raw)) => (line, raw.to_vec()),
                 None => (
                     0,
-                    crate::engine::operator::row_json(schema, &batch.columns, row).into_bytes(),
+                    crate::data::row_json(schema, &batch.columns, row).into_bytes(),
                 ),
             };
             bad.push(BadRecord {
