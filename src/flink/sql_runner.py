@@ -98,12 +98,15 @@ def new_env():
 
 def error_text(e):
     """The innermost cause of a Java exception, or the Python error."""
-    text = str(e)
-    causes = [l.strip() for l in text.splitlines() if l.strip().startswith("Caused by:")]
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    causes = [l[len("Caused by:"):].strip() for l in lines if l.startswith("Caused by:")]
     if causes:
-        return causes[-1][len("Caused by:"):].strip()
-    first = [l for l in text.splitlines() if l.strip()]
-    return first[0] if first else repr(e)
+        return causes[-1]
+    # py4j puts the Java exception on the line after "An error occurred while calling …".
+    thrown = [l.lstrip(": ") for l in lines if l.startswith(": ") or "Exception:" in l]
+    if thrown:
+        return thrown[0]
+    return lines[0] if lines else repr(e)
 
 
 def batch(path):

@@ -8,7 +8,7 @@ use super::expr::{NoEquivalent, needs_bigint_cast, print, print_call};
 use super::{Gap, connector, layout, sql};
 use crate::config::{SinkConfig, SourceConfig};
 use crate::data::{DataType, Schema};
-use crate::expr::Expr;
+use crate::expr::{AggFunc, Expr};
 use crate::plan::{
     Node, NodeKind, Plan, Port, SinkPlan, SourcePlan, StreamRef, WindowKind, WindowPlan,
 };
@@ -278,6 +278,7 @@ impl Translator<'_> {
                 Some(r) => relations.push(r.clone()),
                 None => {
                     let stream = self.plan.port(*input).name.clone();
+                    let origin = self.plan.nodes[input.node].name.clone();
                     let section = if matches!(node.kind, NodeKind::Sink(_)) {
                         "sinks"
                     } else {
@@ -286,7 +287,7 @@ impl Translator<'_> {
                     self.gap(
                         Gap::new(&[section, &node.name], "flink-left-out", format!("`{}` is left out of the Flink plan: it reads `{stream}`, which Flink SQL does not produce", node.name))
                             .key()
-                            .help("see the warning on the component that declares that stream"),
+                            .help(format!("see the warning on `{origin}`")),
                     );
                     return None;
                 }
@@ -449,7 +450,11 @@ impl Translator<'_> {
                 }
             }
         }
-        if clash || (session && computed_keys) {
+        // Flink resolves only the first of several session PARTITION BY columns reliably: a
+        // session with several keys partitions by one column that encodes them all.
+        let packed = session && keys.len() > 1;
+        let mut group_keys = key_sql.clone();
+        if clash || (session && (computed_keys || packed)) {
             let mut items: Vec<String> = input
                 .schema
                 .fields
@@ -458,10 +463,26 @@ impl Translator<'_> {
                 .map(|(f, n)| format!("{} AS {}", sql::ident(&f.name), sql::ident(n)))
                 .collect();
             if session {
+                let mut parts = Vec::new();
                 for (i, k) in key_sql.iter_mut().enumerate() {
                     let key_column = sql::ident(&format!("{name}__key{i}"));
                     items.push(format!("{k} AS {key_column}"));
+                    // Length-prefixed, so that distinct key tuples never encode alike.
+                    let text = format!("CAST({k} AS STRING)");
+                    parts.push(format!(
+                        "CASE WHEN {k} IS NULL THEN '~' ELSE CONCAT(CAST(CHAR_LENGTH({text}) AS STRING), ':', {text}) END"
+                    ));
                     *k = key_column;
+                }
+                group_keys = key_sql.clone();
+                if packed {
+                    let column = sql::ident(&format!("{name}__keys"));
+                    items.push(format!("CONCAT({}) AS {column}", parts.join(", ")));
+                    group_keys = vec![column];
+                    // Every row of a group has the same keys: MIN gives them back.
+                    for k in key_sql.iter_mut() {
+                        *k = format!("MIN({k})");
+                    }
                 }
             }
             items.push(sql::ident(&self.time));
@@ -480,6 +501,24 @@ impl Translator<'_> {
             source = pre;
         }
         let time = sql::ident(&self.time);
+        // FIRST_VALUE and LAST_VALUE cannot merge partial results in Flink 1.20, which HOP
+        // (slices) and SESSION (merging windows) need. (Tumbling windows shifted by an offset
+        // would give the sliding windows, but Flink 1.20.5 drops events of a shifted window's
+        // first window.)
+        let ordered = w
+            .aggregates
+            .calls
+            .iter()
+            .any(|c| matches!(c.func, AggFunc::FirstValue | AggFunc::LastValue));
+        if ordered && !matches!(w.kind, WindowKind::Tumbling { .. }) {
+            let kind = if session { "session" } else { "sliding" };
+            self.gap(
+                Gap::new(&["transforms", name, "aggregates"], "flink-first-last", format!("Flink 1.20 cannot compute FIRST_VALUE or LAST_VALUE over {kind} windows (they would merge partial results, which those functions cannot); `{name}` is left out of the Flink plan"))
+                    .key()
+                    .help("MIN and MAX run in both engines, and FIRST_VALUE/LAST_VALUE do in tumbling windows"),
+            );
+            return None;
+        }
         let tvf = match w.kind {
             WindowKind::Tumbling { size } => format!(
                 "TUMBLE(TABLE {source}, DESCRIPTOR({time}), {})",
@@ -491,10 +530,9 @@ impl Translator<'_> {
                 sql::interval(size)
             ),
             WindowKind::Session { gap } => {
-                let partition = if key_sql.is_empty() {
-                    String::new()
-                } else {
-                    format!(" PARTITION BY {}", key_sql.join(", "))
+                let partition = match group_keys.len() {
+                    0 => String::new(),
+                    _ => format!(" PARTITION BY {}", group_keys.join(", ")),
                 };
                 format!(
                     "SESSION(TABLE {source}{partition}, DESCRIPTOR({time}), {})",
@@ -546,7 +584,7 @@ impl Translator<'_> {
             "window_end".to_string(),
             "window_time".to_string(),
         ];
-        group.extend(key_sql.iter().cloned());
+        group.extend(group_keys.iter().cloned());
         Some(format!(
             "SELECT {}\nFROM TABLE({tvf})\nGROUP BY {}",
             items.join(", "),

@@ -19,6 +19,9 @@ pub enum Segment {
         format: Option<String>,
         /// For epoch-number fields: ms per unit.
         epoch_unit_ms: Option<i64>,
+        /// The whole value of a Hive-style level (`key={field}/`): escaped the way Flink's
+        /// filesystem sink escapes partition values, so both engines lay out files alike.
+        hive: bool,
     },
 }
 
@@ -121,6 +124,7 @@ impl PathTemplate {
             check_literal(&literal, literal_start, literal_start == 0, &mut errors);
             segments.push(Segment::Literal(literal));
         }
+        mark_hive_levels(&mut segments);
         if errors.is_empty() {
             Ok(PathTemplate { segments, sanitize })
         } else {
@@ -145,10 +149,24 @@ impl PathTemplate {
                     column,
                     format,
                     epoch_unit_ms,
+                    hive,
                     ..
                 } => {
                     let value = columns[*column].value(row);
                     let start = out.len();
+                    if *hive {
+                        let raw = match (&value, format) {
+                            (Value::Null, _) => String::new(),
+                            (Value::Timestamp(ms), Some(f)) => time::format_strftime(*ms, f),
+                            (Value::Int(n), Some(f)) => time::format_strftime(
+                                n.saturating_mul(epoch_unit_ms.unwrap_or(1)),
+                                f,
+                            ),
+                            (v, _) => v.to_string(),
+                        };
+                        hive_escape_into(&raw, out);
+                        continue;
+                    }
                     match (&value, format) {
                         (Value::Null, _) => {}
                         // A time format is the user's own text around digits: its `/` are
@@ -245,7 +263,53 @@ fn resolve(p: &Placeholder<'_>, schema: &Schema, sanitize: bool) -> Result<Segme
         column,
         format: p.format.map(str::to_string),
         epoch_unit_ms: field.epoch_unit_ms,
+        hive: false,
     })
+}
+
+/// Marks fields that make up the whole value of a `key={field}` level (key of letters,
+/// digits, `_` and `-`; a time format without `/`).
+fn mark_hive_levels(segments: &mut [Segment]) {
+    for i in 1..segments.len() {
+        let after_key = match &segments[i - 1] {
+            Segment::Literal(text) => text
+                .rsplit('/')
+                .next()
+                .and_then(|level| level.strip_suffix('='))
+                .is_some_and(|key| {
+                    !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                }),
+            Segment::Field { .. } => false,
+        };
+        let level_ends = match segments.get(i + 1) {
+            None => true,
+            Some(Segment::Literal(text)) => text.starts_with('/'),
+            Some(Segment::Field { .. }) => false,
+        };
+        if let Segment::Field { format, hive, .. } = &mut segments[i] {
+            *hive = after_key && level_ends && !format.as_deref().is_some_and(|f| f.contains('/'));
+        }
+    }
+}
+
+/// A partition value the way Flink writes it (`PartitionPathUtils.escapePathName`): NULL,
+/// empty and blank values are [`DEFAULT_PARTITION`]; control characters and
+/// `"#%'*/:=?\{[]^` and DEL are `%XX`.
+pub fn hive_escape_into(raw: &str, out: &mut String) {
+    if raw.trim().is_empty() {
+        out.push_str(DEFAULT_PARTITION);
+        return;
+    }
+    for c in raw.chars() {
+        if c < ' ' || c == '\x7f' || "\"#%'*/:=?\\{[]^".contains(c) {
+            let _ = write!(out, "%{:02X}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
 }
 
 fn check_literal(literal: &str, start: usize, first: bool, errors: &mut Vec<TemplateError>) {
@@ -336,6 +400,38 @@ mod tests {
         assert_eq!(out, "2019-01-07--07/%2E.%2Fetc/");
         t.render_into(&cols, 1, &mut out);
         assert_eq!(out, "1970-01-01--00/__DEFAULT_PARTITION__/");
+    }
+
+    #[test]
+    fn hive_levels_are_escaped_like_flink() {
+        let t = PathTemplate::parse(
+            "dt={window_start:%H:%M}/m={movieId}/x{movieId}/",
+            &schema(),
+            true,
+        )
+        .unwrap();
+        let hive: Vec<bool> = t
+            .segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Field { hive, .. } => Some(*hive),
+                Segment::Literal(_) => None,
+            })
+            .collect();
+        assert_eq!(hive, [true, true, false]);
+        let mut cols = vec![
+            Column::new(&DataType::Timestamp, 2),
+            Column::new(&DataType::String, 2),
+        ];
+        cols[0].push_value(&Value::Timestamp(1_546_845_718_557));
+        cols[0].push_value(&Value::Timestamp(0));
+        cols[1].push_str("a=b/c:d é");
+        cols[1].push_str("  ");
+        let mut out = String::new();
+        t.render_into(&cols, 0, &mut out);
+        assert_eq!(out, "dt=07%3A21/m=a%3Db%2Fc%3Ad é/xa=b%2Fc:d é/");
+        t.render_into(&cols, 1, &mut out);
+        assert_eq!(out, "dt=00%3A00/m=__DEFAULT_PARTITION__/x  /");
     }
 
     #[test]
