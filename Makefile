@@ -55,6 +55,7 @@ schema: build
 ## bench: 10M movie impressions through the local pipeline, beside DuckDB on the same data
 bench: release
 	scripts/bench.sh $(BENCH_EVENTS) $(BENCH_DIR)
+	scripts/bench-checkpoints.sh $(BENCH_EVENTS) $(BENCH_DIR)
 
 clean:
 	$(CARGO) clean

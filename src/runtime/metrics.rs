@@ -84,6 +84,9 @@ pub struct Metrics {
     pub bytes_out: AtomicU64,
     /// Checkpoints completed by this run, and the newest one.
     pub checkpoints: AtomicU64,
+    /// Total and longest engine pause for checkpoints (ms).
+    pub checkpoint_pause_total_ms: AtomicU64,
+    pub checkpoint_pause_max_ms: AtomicU64,
     last_checkpoint: Mutex<Option<CheckpointInfo>>,
     /// The first bad record's error and stage, to show in reports.
     first_bad: Mutex<Option<(String, String)>>,
@@ -120,6 +123,8 @@ impl Metrics {
             files_committed: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             checkpoints: AtomicU64::new(0),
+            checkpoint_pause_total_ms: AtomicU64::new(0),
+            checkpoint_pause_max_ms: AtomicU64::new(0),
             last_checkpoint: Mutex::new(None),
             first_bad: Mutex::new(None),
         }
@@ -157,6 +162,10 @@ impl Metrics {
 
     pub fn checkpoint_completed(&self, info: CheckpointInfo) {
         self.checkpoints.fetch_add(1, Relaxed);
+        self.checkpoint_pause_total_ms
+            .fetch_add(info.pause_ms, Relaxed);
+        self.checkpoint_pause_max_ms
+            .fetch_max(info.pause_ms, Relaxed);
         if let Ok(mut last) = self.last_checkpoint.lock() {
             *last = Some(info);
         }

@@ -338,6 +338,7 @@ impl Sink for ObjectSink {
         // Every open file closes at a checkpoint, so a checkpoint's objects are complete
         // files (as Flink's bulk formats roll on checkpoint).
         self.roll_all()?;
+        self.store.sync()?;
         let pending = std::mem::take(&mut self.closed);
         self.prepared.insert(epoch, pending.clone());
         // Files opened from now on belong to the next checkpoint.
