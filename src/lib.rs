@@ -20,7 +20,7 @@
 //! - [`job`]: builds a plan's connectors and finds its checkpoint; [`engine`] runs it;
 //!   [`checkpoint`] is what a checkpoint holds and where it is kept.
 //! - [`sources`], [`format`], [`sinks`]: the connectors and codecs.
-//! - [`flink`]: the cluster path: a plan as a Flink SQL script.
+//! - [`flink`]: the cluster path: a plan as a Flink SQL script; [`submit`] hands it to a cluster.
 //! - [`diag`]: diagnostics and their rendering.
 //!
 //! Nothing below `cli` prints; the library returns values and errors.
@@ -42,3 +42,4 @@ pub mod plan;
 pub mod runtime;
 pub mod sinks;
 pub mod sources;
+pub mod submit;

@@ -819,3 +819,94 @@ fn flink_agrees_with_the_engine_on_every_example_and_random_pipelines() {
     }
     conform(cases);
 }
+
+/// `submit --target local` goes the way `--target yarn` goes (`bin/flink run` with the staged
+/// script), against the PyPI Flink, and writes what the embedded engine writes.
+#[test]
+fn submit_to_a_local_flink_writes_what_the_engine_writes() {
+    let flink_home = {
+        let o = Command::new(root().join("scripts/flink.sh"))
+            .output()
+            .expect("run scripts/flink.sh");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    ok(
+        streamctl(
+            &[
+                "generate",
+                "movie_impressions",
+                "--count=5000",
+                "--interval=200ms",
+                "--disorder=4s",
+                "--output",
+                input.to_str().unwrap(),
+            ],
+            &[],
+        ),
+        "generate",
+    );
+    let pipeline = "pipelines/movie-impressions-local.yaml";
+    let run = |what: &str, args: &[&str], out: &Path| {
+        let mut env = vec![
+            ("INPUT", input.to_str().unwrap().to_string()),
+            ("OUTPUT", format!("file://{}/", out.display())),
+            ("FLINK_HOME", flink_home.clone()),
+            ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ];
+        if let Some(java) = std::env::var_os("JAVA_HOME") {
+            env.push(("JAVA_HOME", java.to_string_lossy().to_string()));
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        ok(streamctl(args, &env), what)
+    };
+    let engine = dir.path().join("engine");
+    let flink = dir.path().join("flink");
+    run("run", &["run", pipeline, "--progress", "off"], &engine);
+    let out = run(
+        "submit --target local",
+        &["submit", pipeline, "--target", "local"],
+        &flink,
+    );
+    assert!(
+        out.contains("Flink job") && out.contains("finished"),
+        "{out}"
+    );
+    let c = Compared {
+        sink: String::new(),
+        fields: ["movieId", "userId", "impressions", "latestImpression"]
+            .iter()
+            .map(|f| {
+                (
+                    f.to_string(),
+                    if f.ends_with("Id") {
+                        "STRING"
+                    } else {
+                        "BIGINT"
+                    }
+                    .to_string(),
+                )
+            })
+            .collect(),
+        format: "csv".into(),
+        header: true,
+        same_layout: false,
+    };
+    let (a, b) = (rows(&engine, &c, false), rows(&flink, &c, true));
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    // The staged script (it may hold secrets) is removed once the client is done.
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("streamctl-submit-")
+        })
+        .filter(|e| e.path().join("movie-impressions-local.sql").exists())
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

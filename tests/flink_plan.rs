@@ -416,3 +416,68 @@ fn validate_for_flink_points_at_what_flink_cannot_do() {
         "{stderr}"
     );
 }
+
+#[test]
+fn submit_explains_what_it_needs_and_dry_runs_without_printing_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("connectors.yaml");
+    std::fs::write(&file, CONNECTORS).unwrap();
+    let file = file.display().to_string();
+    let o = Command::new(env!("CARGO_BIN_EXE_streamctl"))
+        .args(["submit", &file, "--target", "yarn"])
+        .env_remove("FLINK_HOME")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("FLINK_HOME is not set"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    let home = dir.path().join("flink");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    std::fs::write(home.join("bin/flink"), "").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_streamctl"))
+        .args([
+            "submit",
+            &file,
+            "--target",
+            "yarn",
+            "--dry-run",
+            "--jar",
+            "/jars/kafka.jar",
+        ])
+        .env("FLINK_HOME", &home)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let command = text(&o.stdout);
+    assert!(
+        command.contains("bin/flink run --target yarn-per-job --detached"),
+        "{command}"
+    );
+    assert!(
+        command.contains("-Dpipeline.jars=file:///jars/kafka.jar"),
+        "{command}"
+    );
+    let all = command.clone() + &text(&o.stderr);
+    assert!(
+        !all.contains("hunter2") && !all.contains("secret-jaas"),
+        "{all}"
+    );
+    // The staged script holds the secrets, readable by this user only.
+    let script = command
+        .split_whitespace()
+        .find(|a| a.ends_with(".sql"))
+        .unwrap();
+    let meta = std::fs::metadata(script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let sql = std::fs::read_to_string(script).unwrap();
+    assert!(
+        sql.contains("'properties.sasl.password' = 'hunter2'"),
+        "{sql}"
+    );
+    std::fs::remove_dir_all(Path::new(script).parent().unwrap()).unwrap();
+}

@@ -7,6 +7,7 @@ mod plan;
 mod progress;
 mod run;
 mod schema;
+mod submit;
 mod validate;
 
 use std::io::IsTerminal;
@@ -63,6 +64,8 @@ A pipeline (more in pipelines/, every key in schemas/pipeline.schema.json):
 Examples:
   streamctl validate pipelines/*.yaml
   streamctl plan pipelines/movie-impressions-local.yaml
+  streamctl plan pipelines/movie-impressions.yaml --target flink-sql
+  streamctl submit pipelines/movie-impressions.yaml --target yarn
   streamctl schema > schemas/pipeline.schema.json
 
 Docs: README.md; pipeline format: schemas/pipeline.schema.json";
@@ -86,6 +89,7 @@ enum Command {
     Run(run::Args),
     Plan(plan::Args),
     Schema(schema::Args),
+    Submit(submit::Args),
     Generate(generate::Args),
     Checkpoints(checkpoints::Args),
 }
@@ -98,6 +102,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Submit(args) => submit::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Checkpoints(args) => checkpoints::run(args),
     };
