@@ -587,6 +587,94 @@ fn late_events_of_sliding_windows_are_never_dropped_silently() {
     assert_eq!(late, want);
 }
 
+/// A pipeline with allowed lateness into CSV: `late` is the window's `late:` setting; a second
+/// window of 20 seconds counts the first one's rows.
+fn allowed_lateness_pipeline(dir: &Path, late: &str) -> PathBuf {
+    // The watermark (no out-of-orderness) passes 10s; then 5s, 6s and 7s arrive within the
+    // allowed lateness of 1m; 100s takes the watermark past the lateness of the first windows.
+    // One file each, read in name order: each is a batch of its own, so stages see the
+    // watermark advance between them (in one batch every row would be on time downstream).
+    let times = [1_000, 2_000, 12_000, 5_000, 6_000, 7_000, 30_000, 100_000];
+    for (i, t) in times.iter().enumerate() {
+        std::fs::write(
+            dir.join(format!("in-{i}.jsonl")),
+            format!("{{\"k\":\"a\",\"t\":{t}}}\n"),
+        )
+        .unwrap();
+    }
+    write_pipeline(
+        dir,
+        &format!(
+            "version: 1\nname: lateness\nsources:\n  s:\n    type: file\n    path: {dir}/in-*.jsonl\n    schema: {{k: string, t: timestamp_ms}}\n    event_time: {{field: t, max_out_of_orderness: 0s}}\ntransforms:\n  w:\n    type: window\n    inputs: [s]\n    window: {{type: tumbling, size: 10s}}\n    group_by: [k]\n    aggregates: {{n: COUNT(*)}}\n    late: {late}\n  totals:\n    type: window\n    inputs: [w]\n    window: {{type: tumbling, size: 20s}}\n    aggregates: {{rows: COUNT(*), events: SUM(n)}}\nsinks:\n  out:\n    type: file\n    inputs: [w]\n    path: {dir}/out.csv\n    format: csv\n  totals_out:\n    type: file\n    inputs: [totals]\n    path: {dir}/totals.jsonl\n",
+            dir = dir.display()
+        ),
+    )
+}
+
+/// Updates are visible as updates: with allowed lateness, each re-emitted row of a window
+/// carries a higher `revision` (the default, `emit: updates`), or the window is written once
+/// after the lateness (`emit: final`), also for the window stage after it.
+#[test]
+fn allowed_lateness_updates_carry_a_revision_or_are_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = allowed_lateness_pipeline(dir.path(), "{allowed_lateness: 1m}");
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let first_window: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("1970-01-01 00:00:00.000"))
+        .collect();
+    assert_eq!(
+        out.lines().next(),
+        Some("window_start,window_end,k,n,revision")
+    );
+    assert_eq!(
+        first_window,
+        [
+            "1970-01-01 00:00:00.000,1970-01-01 00:00:10.000,a,2,0",
+            "1970-01-01 00:00:00.000,1970-01-01 00:00:10.000,a,3,1",
+            "1970-01-01 00:00:00.000,1970-01-01 00:00:10.000,a,4,2",
+            "1970-01-01 00:00:00.000,1970-01-01 00:00:10.000,a,5,3",
+        ],
+        "{out}"
+    );
+
+    let p = allowed_lateness_pipeline(dir.path(), "{allowed_lateness: 1m, emit: final}");
+    let o = run(&[p.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    assert_eq!(
+        out,
+        "window_start,window_end,k,n\n\
+         1970-01-01 00:00:00.000,1970-01-01 00:00:10.000,a,5\n\
+         1970-01-01 00:00:10.000,1970-01-01 00:00:20.000,a,1\n\
+         1970-01-01 00:00:30.000,1970-01-01 00:00:40.000,a,1\n\
+         1970-01-01 00:01:40.000,1970-01-01 00:01:50.000,a,1\n"
+    );
+    // The stage after it takes no final row for late: its watermark was held back by the
+    // lateness, as the rows were.
+    let totals: Vec<(String, i64, i64)> = json_lines(&dir.path().join("totals.jsonl"))
+        .iter()
+        .map(|r| {
+            (
+                r["window_start"].as_str().unwrap()[11..19].to_string(),
+                r["rows"].as_i64().unwrap(),
+                r["events"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        totals,
+        [
+            ("00:00:00".to_string(), 2, 6),
+            ("00:00:20".to_string(), 1, 1),
+            ("00:01:40".to_string(), 1, 1)
+        ]
+    );
+    assert!(!stderr(&o).contains("late event"), "{}", stderr(&o));
+}
+
 #[test]
 fn stdin_csv_to_stdout_json() {
     let dir = tempfile::tempdir().unwrap();

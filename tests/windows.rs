@@ -1,6 +1,7 @@
 //! Window results equal a brute-force oracle on random, out-of-order, multi-partition input:
-//! tumbling, sliding and session windows, with late events, allowed lateness, idle and
-//! finishing partitions, and arbitrary batch boundaries.
+//! tumbling, sliding and session windows, with late events, allowed lateness (emitting updates
+//! with revisions, or final rows once the lateness has passed), idle and finishing partitions,
+//! and arbitrary batch boundaries.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use streamctl::engine::operator::{Emitter, Operator};
 use streamctl::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK, WatermarkTracker};
 use streamctl::engine::window::{WindowCore, aligned::AlignedWindows, session::SessionWindows};
 use streamctl::expr::{compile_aggregates, compile_group_key};
-use streamctl::plan::{BadRecords, WindowKind, WindowPlan};
+use streamctl::plan::{BadRecords, EmitMode, WindowKind, WindowPlan};
 use streamctl::runtime::Metrics;
 
 const AGGREGATES: &[(&str, &str)] = &[
@@ -45,6 +46,8 @@ struct Case {
     kind: WindowKind,
     delay: i64,
     lateness: i64,
+    /// `emit: final` (else `updates`).
+    emit_final: bool,
     partitions: u32,
     actions: Vec<Action>,
     /// Where batches are cut (indexes into `actions`).
@@ -75,6 +78,11 @@ fn run_engine(case: &Case) -> (Vec<Row>, Late) {
         key_sql: vec!["k".into()],
         output_sql: aggs.iter().map(|(_, s)| s.clone()).collect(),
         allowed_lateness_ms: case.lateness,
+        emit: if case.emit_final {
+            EmitMode::Final
+        } else {
+            EmitMode::Updates
+        },
         late_port: Some(1),
         bad_records: BadRecords::default(),
     };
@@ -246,6 +254,14 @@ fn aggregate(events: &[(i64, Option<i64>)]) -> Vec<Value<'static>> {
     ]
 }
 
+/// A window row's values, with its `revision` when late events update windows.
+fn revised(case: &Case, mut values: Vec<Value<'static>>, revision: i64) -> Vec<Value<'static>> {
+    if case.lateness > 0 && !case.emit_final {
+        values.push(Value::Int(revision));
+    }
+    values
+}
+
 /// Late events: (key, event time, end of the window it was too late for), one per window.
 type Late = Vec<(String, i64, i64)>;
 
@@ -290,15 +306,33 @@ fn oracle_aligned(case: &Case, size: i64, slide: i64) -> (Vec<Row>, Late) {
     let mut rows = Vec::new();
     for ((end, key), (on_time, updates)) in windows {
         let start = end - size;
-        if !on_time.is_empty() {
-            let events: Vec<_> = on_time.iter().map(|(_, v)| (0, *v)).collect();
-            rows.push((start, end, key.clone(), aggregate(&events)));
-        }
-        for mut all in updates {
-            // Updates include the on-time events plus late ones so far, in arrival order.
+        if case.emit_final {
+            // One row once the lateness has passed: every event that was not late.
+            let mut all = updates.last().cloned().unwrap_or_else(|| on_time.clone());
             all.sort_by_key(|e| e.0);
             let events: Vec<_> = all.iter().map(|(_, v)| (0, *v)).collect();
             rows.push((start, end, key.clone(), aggregate(&events)));
+            continue;
+        }
+        if !on_time.is_empty() {
+            let events: Vec<_> = on_time.iter().map(|(_, v)| (0, *v)).collect();
+            rows.push((
+                start,
+                end,
+                key.clone(),
+                revised(case, aggregate(&events), 0),
+            ));
+        }
+        for (revision, mut all) in (1..).zip(updates) {
+            // Updates include the on-time events plus late ones so far, in arrival order.
+            all.sort_by_key(|e| e.0);
+            let events: Vec<_> = all.iter().map(|(_, v)| (0, *v)).collect();
+            rows.push((
+                start,
+                end,
+                key.clone(),
+                revised(case, aggregate(&events), revision),
+            ));
         }
     }
     rows.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
@@ -315,20 +349,28 @@ fn oracle_sessions(case: &Case, gap: i64) -> (Vec<Row>, Late) {
         /// (arrival index, value)
         events: Vec<(usize, Option<i64>)>,
         fired: bool,
+        revision: i64,
     }
     let wm = oracle_watermarks(case);
     let l = case.lateness;
     let mut sessions: BTreeMap<String, Vec<S>> = BTreeMap::new();
     let mut rows = Vec::new();
     let mut late = Vec::new();
+    // With `emit: final` a session is written once its lateness has passed.
+    let delay = if case.emit_final { l } else { 0 };
     let emit = |rows: &mut Vec<Row>, key: &str, s: &S| {
         let events: Vec<_> = s.events.iter().map(|(_, v)| (0, *v)).collect();
-        rows.push((s.start, s.end, key.to_string(), aggregate(&events)));
+        rows.push((
+            s.start,
+            s.end,
+            key.to_string(),
+            revised(case, aggregate(&events), s.revision),
+        ));
     };
     let advance = |sessions: &mut BTreeMap<String, Vec<S>>, rows: &mut Vec<Row>, w: i64| {
         for (key, list) in sessions.iter_mut() {
             for s in list.iter_mut() {
-                if !s.fired && s.end - 1 <= w {
+                if !s.fired && s.end - 1 + delay <= w {
                     s.fired = true;
                     emit(rows, key, s);
                 }
@@ -353,11 +395,18 @@ fn oracle_sessions(case: &Case, gap: i64) -> (Vec<Row>, Late) {
             late.push((key, *t, end));
             continue;
         }
+        // The merged session's row replaces the rows written for its parts.
+        let revision = touching
+            .iter()
+            .map(|s| s.revision + i64::from(s.fired))
+            .max()
+            .unwrap_or(0);
         let mut merged = S {
             start,
             end,
             events: Vec::new(),
             fired: false,
+            revision,
         };
         for s in touching {
             merged.start = merged.start.min(s.start);
@@ -367,7 +416,7 @@ fn oracle_sessions(case: &Case, gap: i64) -> (Vec<Row>, Late) {
         merged.events.push((i, *v));
         // FIRST/LAST_VALUE follow arrival order across the merged sessions.
         merged.events.sort_by_key(|e| e.0);
-        if merged.end - 1 <= w {
+        if !case.emit_final && merged.end - 1 <= w {
             merged.fired = true;
             emit(&mut rows, &key, &merged);
         }
@@ -393,10 +442,11 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         kind,
         0i64..8,
         prop_oneof![Just(0i64), Just(0), 1i64..15],
+        any::<bool>(),
         1u32..=3,
         1usize..120,
     )
-        .prop_flat_map(|(kind, delay, lateness, partitions, n)| {
+        .prop_flat_map(|(kind, delay, lateness, emit_final, partitions, n)| {
             let action = (
                 0u32..partitions,
                 0u8..20,
@@ -406,54 +456,56 @@ fn case_strategy() -> impl Strategy<Value = Case> {
             );
             (
                 Just(kind),
-                Just(delay),
-                Just(lateness),
+                Just((delay, lateness, emit_final)),
                 Just(partitions),
                 prop::collection::vec(action, n),
                 prop::collection::vec(any::<bool>(), n),
             )
         })
-        .prop_map(|(kind, delay, lateness, partitions, raw, cuts)| {
-            let mut actions = Vec::new();
-            let mut closed = vec![false; partitions as usize];
-            for (i, (p, roll, jitter, key, v)) in raw.into_iter().enumerate() {
-                if closed[p as usize] {
-                    continue;
-                }
-                match roll {
-                    // Now and then a partition goes idle or ends.
-                    0 => actions.push(Action::Idle(p)),
-                    1 if partitions > 1 && i > 10 => {
-                        closed[p as usize] = true;
-                        actions.push(Action::Close(p));
+        .prop_map(
+            |(kind, (delay, lateness, emit_final), partitions, raw, cuts)| {
+                let mut actions = Vec::new();
+                let mut closed = vec![false; partitions as usize];
+                for (i, (p, roll, jitter, key, v)) in raw.into_iter().enumerate() {
+                    if closed[p as usize] {
+                        continue;
                     }
-                    _ => {
-                        // Mostly increasing times with disorder; sometimes far behind (late).
-                        let base = i as i64 * 2;
-                        let t = if roll == 2 { base - 40 } else { base + jitter };
-                        actions.push(Action::Event {
-                            partition: p,
-                            t,
-                            key,
-                            v,
-                        });
+                    match roll {
+                        // Now and then a partition goes idle or ends.
+                        0 => actions.push(Action::Idle(p)),
+                        1 if partitions > 1 && i > 10 => {
+                            closed[p as usize] = true;
+                            actions.push(Action::Close(p));
+                        }
+                        _ => {
+                            // Mostly increasing times with disorder; sometimes far behind (late).
+                            let base = i as i64 * 2;
+                            let t = if roll == 2 { base - 40 } else { base + jitter };
+                            actions.push(Action::Event {
+                                partition: p,
+                                t,
+                                key,
+                                v,
+                            });
+                        }
                     }
                 }
-            }
-            let cuts = cuts
-                .into_iter()
-                .chain(std::iter::repeat(false))
-                .take(actions.len())
-                .collect();
-            Case {
-                kind,
-                delay,
-                lateness,
-                partitions,
-                actions,
-                cuts,
-            }
-        })
+                let cuts = cuts
+                    .into_iter()
+                    .chain(std::iter::repeat(false))
+                    .take(actions.len())
+                    .collect();
+                Case {
+                    kind,
+                    delay,
+                    lateness,
+                    emit_final,
+                    partitions,
+                    actions,
+                    cuts,
+                }
+            },
+        )
 }
 
 proptest! {
@@ -487,6 +539,7 @@ fn in_order_tumbling_counts_are_exact() {
         kind: WindowKind::Tumbling { size: 10 },
         delay: 0,
         lateness: 0,
+        emit_final: false,
         partitions: 1,
         cuts: vec![false; actions.len()],
         actions,

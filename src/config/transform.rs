@@ -156,14 +156,33 @@ impl WindowSpec {
     }
 }
 
+/// How a window with allowed lateness writes results that late events change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EmitMode {
+    /// A row when the window ends, and an updated row (with a higher `revision`) after each
+    /// allowed late event.
+    #[default]
+    Updates,
+    /// One row per window and key, once the allowed lateness has passed.
+    Final,
+}
+
 /// Late-event handling.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LateConfig {
-    /// How long after the watermark passes a window's end it still accepts events; each one
-    /// emits an updated row for its group (as in Flink's allowed lateness). Default `0s`.
+    /// How long after the watermark passes a window's end it still accepts events (as in
+    /// Flink's allowed lateness); `emit` says how their results are written. Default `0s`.
     #[serde(default)]
     pub allowed_lateness: Duration,
+    /// With `allowed_lateness`: `updates` (the default) writes a window's row when the
+    /// watermark passes its end and again after each event that arrives within the lateness,
+    /// with a `revision` column (0 for the first row, then 1, 2, …: keep the highest per window
+    /// and key); `final` waits out the lateness and writes each row once, so append-only
+    /// outputs hold no superseded rows, at the price of results `allowed_lateness` later.
+    #[serde(default)]
+    pub emit: Option<EmitMode>,
     /// Name of a stream that receives late events; sinks read it by this name. It gets one
     /// row per window an event was too late for (an event of a sliding window may miss
     /// several, or only some, of its windows): the event's fields plus `late_window_start`

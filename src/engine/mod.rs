@@ -763,7 +763,9 @@ impl<'p> Engine<'p> {
                     self.deliver(i, port, batch);
                 }
                 self.drain()?;
-                self.out_watermark[i] = wm;
+                self.out_watermark[i] = self.operators[i]
+                    .as_ref()
+                    .map_or(wm, |op| op.output_watermark(wm));
             }
             // A stage whose every input is idle is idle itself (it holds nobody back).
             self.idle[i] = !self.plan.nodes[i].inputs.is_empty()

@@ -129,6 +129,13 @@ pub trait Operator: Send {
     fn restore(&mut self, _input: &mut StateReader<'_>) -> StateResult<()> {
         Ok(())
     }
+
+    /// The watermark of this stage's output when its input's is `input`. A stage that writes
+    /// results later than the watermark says (windows with `emit: final`) holds it back by as
+    /// much, so stages after it do not take those results for late.
+    fn output_watermark(&self, input: i64) -> i64 {
+        input
+    }
 }
 
 /// Applies a stage's bad-record policy: counts, fails, or builds dead-letter rows.

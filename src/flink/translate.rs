@@ -578,6 +578,15 @@ impl Translator<'_> {
                 }
             }
         }
+        if w.emits_updates() {
+            // The engine numbers a window's rows when late events update it; Flink's window
+            // TVFs write each window once (the plan uses no lateness), so every row is the
+            // first: revision 0. Sinks keep the engine's columns either way.
+            items.push(format!(
+                "CAST(0 AS BIGINT) AS {}",
+                sql::ident(crate::plan::REVISION_FIELD)
+            ));
+        }
         items.push(format!("window_time AS {time}"));
         let mut group = vec![
             "window_start".to_string(),

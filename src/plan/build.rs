@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use super::path_template::{PathTemplate, TemplateError};
 use super::{
-    BadRecords, CheckpointPlan, EventTimePlan, ExplodePlan, FilterPlan, Node, NodeKind, Plan, Port,
-    SelectPlan, SinkPlan, SourcePlan, StreamRef, WindowKind, WindowPlan,
+    BadRecords, CheckpointPlan, EmitMode, EventTimePlan, ExplodePlan, FilterPlan, Node, NodeKind,
+    Plan, Port, REVISION_FIELD, SelectPlan, SinkPlan, SourcePlan, StreamRef, WindowKind,
+    WindowPlan,
 };
 use crate::config::sink::{ObjectSink, OutputFormat};
 use crate::config::source::{BadRecordPolicy, BadRecordsConfig, KafkaStart, KinesisStart};
@@ -286,6 +287,7 @@ impl Builder<'_> {
         }
         self.unread_outputs(&components, &streams, &edges);
         self.shared_output_files(&components);
+        self.updates_into_sinks(&nodes);
         let checkpoint = config.checkpoint.as_ref().map(|c| {
             let url_span = self.loc.value(&["checkpoint", "url"]);
             if !(c.url.starts_with("file://") || c.url.starts_with("s3://")) {
@@ -317,6 +319,77 @@ impl Builder<'_> {
             nodes,
             checkpoint,
         })
+    }
+
+    /// Warns where a window's updates (allowed lateness, `emit: updates`) reach a sink that
+    /// does not write their `revision`: there, two rows for one window and key cannot be told
+    /// apart, and whoever sums them counts twice.
+    fn updates_into_sinks(&mut self, nodes: &[Node]) {
+        /// The window whose updating rows `stream` carries, through stateless stages.
+        fn updating_window(nodes: &[Node], stream: StreamRef) -> Option<usize> {
+            let node = &nodes[stream.node];
+            match &node.kind {
+                NodeKind::Window(w) if stream.port == 0 && w.emits_updates() => Some(stream.node),
+                NodeKind::Filter(_) | NodeKind::Select(_) | NodeKind::Explode(_) => node
+                    .inputs
+                    .iter()
+                    .find_map(|input| updating_window(nodes, *input)),
+                _ => None,
+            }
+        }
+        for node in nodes {
+            let NodeKind::Sink(sink) = &node.kind else {
+                continue;
+            };
+            if sink
+                .projection
+                .fields
+                .iter()
+                .any(|f| f.name == REVISION_FIELD)
+            {
+                continue;
+            }
+            for (i, input) in node.inputs.iter().enumerate() {
+                let Some(window) = updating_window(nodes, *input) else {
+                    continue;
+                };
+                let window = &nodes[window];
+                let NodeKind::Window(w) = &window.kind else {
+                    continue;
+                };
+                let has_fields = self
+                    .loc
+                    .node(&["sinks", &node.name])
+                    .get("fields")
+                    .is_some();
+                let span = if has_fields {
+                    self.loc.value(&["sinks", &node.name, "fields"])
+                } else {
+                    self.loc.item(&["sinks", &node.name, "inputs"], i)
+                };
+                let lateness = crate::config::Duration::from_millis(w.allowed_lateness_ms);
+                let keep = if has_fields {
+                    format!("add `{REVISION_FIELD}` to `fields`")
+                } else {
+                    format!("keep `{REVISION_FIELD}` in the stages between them")
+                };
+                self.diagnostics.push(
+                    Diagnostic::warning(
+                        "late-updates",
+                        format!(
+                            "window `{}` writes a row again when a late event arrives within its allowed lateness ({lateness}), but sink `{}` does not write `{REVISION_FIELD}`: rows for one window and key cannot be told apart",
+                            window.name,
+                            node.name
+                        ),
+                    )
+                    .at(span)
+                    .with_help(format!(
+                        "{keep} (readers keep the highest per window and key), or write each window once, after the lateness, with `late: {{allowed_lateness: {lateness}, emit: final}}` on `{}`",
+                        window.name
+                    )),
+                );
+            }
+        }
     }
 
     /// Every name `inputs:` may use, checking names are valid and unique.
@@ -1360,6 +1433,33 @@ impl Builder<'_> {
                 epoch_unit_ms,
             });
         }
+        let emit_setting = w.late.as_ref().and_then(|l| l.emit);
+        let emit = emit_setting.unwrap_or_default();
+        if emit_setting.is_some() && allowed_lateness_ms == 0 {
+            let span = self.loc.value(&[section, name, "late", "emit"]);
+            self.diagnostics.push(
+                Diagnostic::warning(
+                    "unused-setting",
+                    "`emit` has no effect without `allowed_lateness`: each window is written once",
+                )
+                .at(span),
+            );
+        }
+        if allowed_lateness_ms > 0 && emit == EmitMode::Updates {
+            // Late events re-emit rows: number them, so readers can tell updates apart.
+            if fields.iter().any(|f| f.name == REVISION_FIELD) {
+                let span = self.loc.value(&[section, name, "late", "allowed_lateness"]);
+                self.error(
+                    Diagnostic::error(
+                        "duplicate-field",
+                        format!("with `allowed_lateness` the window's rows get a `{REVISION_FIELD}` column, which clashes with a grouping key or output of the same name"),
+                    )
+                    .at(span)
+                    .with_help(format!("rename that key or output, or set `emit: final` (no `{REVISION_FIELD}` column)")),
+                );
+            }
+            fields.push(Field::new(REVISION_FIELD, DataType::Int));
+        }
         let mut ports = vec![Port {
             name: c.name.to_string(),
             schema: Arc::new(Schema::new(fields)),
@@ -1398,6 +1498,7 @@ impl Builder<'_> {
                 key_sql,
                 aggregates,
                 allowed_lateness_ms,
+                emit,
                 late_port,
                 bad_records,
             }),

@@ -17,6 +17,7 @@ use crate::format::encode::Projection;
 use path_template::PathTemplate;
 
 pub use crate::config::source::BadRecordPolicy;
+pub use crate::config::transform::EmitMode;
 
 /// A validated pipeline.
 #[derive(Debug, Clone)]
@@ -147,10 +148,32 @@ pub struct WindowPlan {
     pub key_sql: Vec<String>,
     pub output_sql: Vec<String>,
     pub allowed_lateness_ms: i64,
+    /// How results that late events change are written (matters with allowed lateness).
+    pub emit: EmitMode,
     /// Output port receiving late events, when configured.
     pub late_port: Option<usize>,
     pub bad_records: BadRecords,
 }
+
+impl WindowPlan {
+    /// Whether late events re-emit rows: then the output has a [`REVISION_FIELD`] column.
+    pub fn emits_updates(&self) -> bool {
+        self.allowed_lateness_ms > 0 && self.emit == EmitMode::Updates
+    }
+
+    /// How long after a window's end its rows are written: the allowed lateness with
+    /// `emit: final`, else 0.
+    pub fn emit_delay_ms(&self) -> i64 {
+        match self.emit {
+            EmitMode::Final => self.allowed_lateness_ms,
+            EmitMode::Updates => 0,
+        }
+    }
+}
+
+/// The column of a window's output that numbers the rows of one window and key when late
+/// events update it: 0 for the row written when the window ends, then 1, 2, ….
+pub const REVISION_FIELD: &str = "revision";
 
 #[derive(Debug, Clone)]
 pub struct SinkPlan {

@@ -78,6 +78,8 @@ pub struct AlignedWindows {
     watermark: i64,
     hasher: KeyHasher,
     key_buf: Vec<u8>,
+    /// Rows re-emitted after late events, by (window end, key): the last revision written.
+    revisions: BTreeMap<(i64, Box<[u8]>), u32>,
 }
 
 impl AlignedWindows {
@@ -91,6 +93,7 @@ impl AlignedWindows {
             watermark: MIN_WATERMARK,
             hasher: KeyHasher::default(),
             key_buf: Vec::new(),
+            revisions: BTreeMap::new(),
         }
     }
 
@@ -108,7 +111,9 @@ impl AlignedWindows {
 
     /// The lowest watermark at which something happens: a window fires or a pane expires.
     fn next_event(&self) -> i64 {
-        let fire = self.next_end().map_or(MAX_WATERMARK, |e| e - 1);
+        let fire = self.next_end().map_or(MAX_WATERMARK, |e| {
+            (e - 1).saturating_add(self.core.emit_delay)
+        });
         let purge = self
             .panes
             .first_key_value()
@@ -132,14 +137,15 @@ impl AlignedWindows {
     /// Fires every window whose end - 1 is at or before `watermark`, then frees the panes no
     /// window needs any more.
     fn advance(&mut self, watermark: i64, out: &mut Emitter) {
+        let firing = self.core.firing_watermark(watermark);
         while let Some(end) = self.next_end() {
-            if end - 1 > watermark {
+            if end - 1 > firing {
                 break;
             }
             self.emit_window(end, out);
             self.fired_until = end;
         }
-        self.mark_fired(watermark);
+        self.mark_fired(firing);
         self.watermark = self.watermark.max(watermark);
         self.purge(watermark);
     }
@@ -156,7 +162,7 @@ impl AlignedWindows {
                 .iter()
                 .map(|e| (start, end, pane.key(e), e.slot))
                 .collect();
-            self.core.output(&rows)
+            self.core.output(&rows, &[])
         } else {
             // Merge the group states of the window's panes.
             let mut merged: HashMap<&[u8], u32> = HashMap::new();
@@ -173,7 +179,7 @@ impl AlignedWindows {
                     self.core.accs.merge(target, e.slot);
                 }
             }
-            self.core.output(&rows)
+            self.core.output(&rows, &[])
         };
         for t in temporary {
             self.core.accs.release(t);
@@ -192,7 +198,12 @@ impl AlignedWindows {
                 self.core.accs.merge(target, slot);
             }
         }
-        let batch = self.core.output(&[(start, end, key, target)]);
+        let revision = self
+            .revisions
+            .entry((end, key.into()))
+            .and_modify(|r| *r += 1)
+            .or_insert(1);
+        let batch = self.core.output(&[(start, end, key, target)], &[*revision]);
         self.core.accs.release(target);
         out.emit(0, batch);
     }
@@ -209,7 +220,7 @@ impl AlignedWindows {
         }
         let new_pane = !self.panes.contains_key(&pane_start);
         if new_pane {
-            self.mark_fired(watermark);
+            self.mark_fired(self.core.firing_watermark(watermark));
         }
         let key = &self.key_buf;
         let slot = self.core.accs.alloc();
@@ -264,6 +275,13 @@ impl AlignedWindows {
 
     fn purge(&mut self, watermark: i64) {
         let lateness = self.core.lateness;
+        // Windows past their lateness get no more updates.
+        while let Some(entry) = self.revisions.first_entry() {
+            if (entry.key().0 - 1).saturating_add(lateness) > watermark {
+                break;
+            }
+            entry.remove();
+        }
         while let Some((&start, _)) = self.panes.first_key_value() {
             if (start + self.size - 1).saturating_add(lateness) > watermark {
                 break;
@@ -332,7 +350,7 @@ impl Operator for AlignedWindows {
             if new_pane {
                 next_event = next_event.min(self.next_event());
             }
-            if lateness > 0 && pane + slide - 1 <= w {
+            if self.core.revisions && pane + slide - 1 <= w {
                 // The record reached a window that already fired: apply it now and re-emit
                 // that window's row for its group (allowed lateness).
                 self.core.accs.update(
@@ -368,6 +386,10 @@ impl Operator for AlignedWindows {
             self.advance(watermark, out);
         }
         Ok(())
+    }
+
+    fn output_watermark(&self, input: i64) -> i64 {
+        self.core.firing_watermark(input)
     }
 
     fn open_windows(&self) -> usize {

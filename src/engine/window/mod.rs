@@ -40,6 +40,10 @@ pub struct WindowCore {
     pub metrics: Arc<Metrics>,
     /// This stage's late-event counters.
     pub late: Arc<LateStage>,
+    /// Late events re-emit rows, numbered in a `revision` column (`emit: updates`).
+    pub revisions: bool,
+    /// How long after a window's end its rows are written (`emit: final`: the lateness).
+    pub emit_delay: i64,
     /// Arrival sequence number of the next record (FIRST_VALUE/LAST_VALUE).
     pub seq: u64,
 }
@@ -136,6 +140,8 @@ impl WindowCore {
             late_port: plan.late_port,
             bad: BadRecordRouter::new(name, plan.bad_records, metrics.clone()),
             late: metrics.late_stage(name, plan.late_port.is_some()),
+            revisions: plan.emits_updates(),
+            emit_delay: plan.emit_delay_ms(),
             metrics,
             seq: 0,
         }
@@ -204,11 +210,24 @@ impl WindowCore {
         for (_, e) in &self.plan.outputs {
             columns.push(Column::new(&e.ty.clone().unwrap_or(DataType::Int), rows));
         }
+        if self.revisions {
+            columns.push(Column::new(&DataType::Int, rows));
+        }
         columns
     }
 
-    /// Builds output rows `(window_start, window_end, key bytes, slot)`.
-    pub fn output(&self, rows: &[(i64, i64, &[u8], u32)]) -> Batch {
+    /// The watermark at which windows ending at or before `watermark` are written: later by
+    /// the emit delay (`emit: final`). The end of input stays the end of input.
+    pub fn firing_watermark(&self, watermark: i64) -> i64 {
+        match watermark {
+            super::watermark::MAX_WATERMARK => watermark,
+            w => w.saturating_sub(self.emit_delay),
+        }
+    }
+
+    /// Builds output rows `(window_start, window_end, key bytes, slot)`; `revisions` numbers
+    /// them when late events update windows (empty: all 0, the first row of each).
+    pub fn output(&self, rows: &[(i64, i64, &[u8], u32)], revisions: &[u32]) -> Batch {
         let n = rows.len();
         let mut columns = self.output_columns(n);
         let key_count = self.keys.types().len();
@@ -247,6 +266,12 @@ impl WindowCore {
                     self.metrics
                         .add_bad(errors.len() as u64, &err.message, &self.name);
                 }
+            }
+        }
+        if self.revisions {
+            let column = &mut columns[2 + key_count + self.plan.outputs.len()];
+            for i in 0..n {
+                column.push_int(i64::from(revisions.get(i).copied().unwrap_or(0)));
             }
         }
         let mut batch = Batch::new(columns, n);

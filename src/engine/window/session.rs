@@ -20,6 +20,9 @@ struct Session {
     end: i64,
     slot: u32,
     fired: bool,
+    /// The revision its row has (or will have) when written: 0 for a session's first row; a
+    /// session that absorbs a written one writes the next revision.
+    revision: u32,
 }
 
 struct Group {
@@ -107,6 +110,7 @@ impl SessionWindows {
     /// Fires and purges sessions whose timers are due at `watermark`.
     fn advance(&mut self, watermark: i64, out: &mut Emitter) {
         let lateness = self.core.lateness;
+        let delay = self.core.emit_delay;
         let mut fired: Vec<(u32, Session)> = Vec::new();
         let mut expired: Vec<(u32, u64)> = Vec::new();
         while let Some(&(time, kind, g, uid)) = self.timers.first() {
@@ -121,10 +125,13 @@ impl SessionWindows {
                 continue; // merged away or purged: a stale timer
             };
             match kind {
-                TimerKind::Fire if !session.fired && session.end - 1 == time => {
+                TimerKind::Fire
+                    if !session.fired && (session.end - 1).saturating_add(delay) == time =>
+                {
                     session.fired = true;
                     fired.push((g, *session));
-                    if lateness == 0 {
+                    // Without updates to come (no lateness, or `emit: final`), it is done.
+                    if lateness == 0 || !self.core.revisions {
                         expired.push((g, uid));
                     } else {
                         let purge_at = (session.end - 1).saturating_add(lateness);
@@ -184,7 +191,8 @@ impl SessionWindows {
                 Some((s.start, s.end, &group.key[..], s.slot))
             })
             .collect();
-        out.emit(0, self.core.output(&rows));
+        let revisions: Vec<u32> = sessions.iter().map(|(_, s)| s.revision).collect();
+        out.emit(0, self.core.output(&rows, &revisions));
     }
 }
 
@@ -225,6 +233,12 @@ impl Operator for SessionWindows {
             }
             let merged_start = touching.iter().map(|s| s.start).fold(start, i64::min);
             let merged_end = touching.iter().map(|s| s.end).fold(end, i64::max);
+            // The merged session's row replaces the rows already written for its parts.
+            let revision = touching
+                .iter()
+                .map(|s| s.revision + u32::from(s.fired))
+                .max()
+                .unwrap_or(0);
             let slot = match touching.first() {
                 Some(first) => first.slot,
                 None => self.core.accs.alloc(),
@@ -244,12 +258,13 @@ impl Operator for SessionWindows {
                 end: merged_end,
                 slot,
                 fired: false,
+                revision,
             });
             self.live_sessions = self.live_sessions + 1 - touching.len();
             self.core
                 .accs
                 .update(&[slot], i, &args, self.core.seq + i as u64);
-            if merged_end - 1 <= w {
+            if self.core.revisions && merged_end - 1 <= w {
                 // Only with allowed lateness: the merged session is already complete, so it
                 // fires (again) now, like Flink's trigger on a late element.
                 let session = *group.sessions.last().expect("pushed above");
@@ -260,8 +275,8 @@ impl Operator for SessionWindows {
                 let purge_at = (merged_end - 1).saturating_add(lateness);
                 self.timers.insert((purge_at, TimerKind::Purge, g, uid));
             } else {
-                self.timers
-                    .insert((merged_end - 1, TimerKind::Fire, g, uid));
+                let fire_at = (merged_end - 1).saturating_add(self.core.emit_delay);
+                self.timers.insert((fire_at, TimerKind::Fire, g, uid));
             }
         }
         self.core.seq += batch.num_rows as u64;
@@ -274,6 +289,10 @@ impl Operator for SessionWindows {
             self.advance(watermark, out);
         }
         Ok(())
+    }
+
+    fn output_watermark(&self, input: i64) -> i64 {
+        self.core.firing_watermark(input)
     }
 
     fn open_windows(&self) -> usize {
