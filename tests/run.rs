@@ -640,6 +640,7 @@ fn allowed_lateness_updates_carry_a_revision_or_are_written_once() {
         "{out}"
     );
 
+    let dir = tempfile::tempdir().unwrap();
     let p = allowed_lateness_pipeline(dir.path(), "{allowed_lateness: 1m, emit: final}");
     let o = run(&[p.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -418,6 +418,12 @@ impl Operator for AlignedWindows {
                 self.core.accs.snapshot_slot(e.slot, w);
             }
         }
+        w.usize(self.revisions.len());
+        for ((end, key), revision) in &self.revisions {
+            w.i64(*end);
+            w.bytes(key);
+            w.u64(u64::from(*revision));
+        }
     }
 
     fn restore(&mut self, r: &mut StateReader<'_>) -> StateResult<()> {
@@ -437,6 +443,13 @@ impl Operator for AlignedWindows {
                 let key = r.bytes()?;
                 self.restore_entry(start, key, r)?;
             }
+        }
+        for _ in 0..r.count(3)? {
+            let end = r.i64()?;
+            let key: Box<[u8]> = r.bytes()?.into();
+            let revision = u32::try_from(r.u64()?)
+                .map_err(|_| StateError("a window revision out of range".to_string()))?;
+            self.revisions.insert((end, key), revision);
         }
         self.core.metrics.open_windows.store(
             self.panes.len() as u64,

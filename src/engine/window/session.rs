@@ -322,6 +322,7 @@ impl Operator for SessionWindows {
                 w.i64(s.start);
                 w.i64(s.end);
                 w.bool(s.fired);
+                w.u64(u64::from(s.revision));
                 self.core.accs.snapshot_slot(s.slot, w);
             }
         }
@@ -344,13 +345,18 @@ impl Operator for SessionWindows {
             let g = self.group_for();
             for _ in 0..r.count(3)? {
                 let (start, end, fired) = (r.i64()?, r.i64()?, r.bool()?);
+                let revision = u32::try_from(r.u64()?)
+                    .map_err(|_| StateError("a session revision out of range".to_string()))?;
                 let slot = self.core.accs.restore_slot(r)?;
                 let uid = self.next_uid;
                 self.next_uid += 1;
                 let timer = if fired {
                     ((end - 1).saturating_add(lateness), TimerKind::Purge)
                 } else {
-                    (end - 1, TimerKind::Fire)
+                    (
+                        (end - 1).saturating_add(self.core.emit_delay),
+                        TimerKind::Fire,
+                    )
                 };
                 self.timers.insert((timer.0, timer.1, g, uid));
                 if let Some(group) = self.groups[g as usize].as_mut() {
@@ -360,6 +366,7 @@ impl Operator for SessionWindows {
                         end,
                         slot,
                         fired,
+                        revision,
                     });
                 }
                 self.live_sessions += 1;
