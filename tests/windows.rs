@@ -14,6 +14,7 @@ use streamctl::engine::window::{WindowCore, aligned::AlignedWindows, session::Se
 use streamctl::expr::{compile_aggregates, compile_group_key};
 use streamctl::plan::{BadRecords, EmitMode, WindowKind, WindowPlan};
 use streamctl::runtime::Metrics;
+use streamctl::runtime::state::{StateReader, StateWriter};
 
 const AGGREGATES: &[(&str, &str)] = &[
     ("n", "COUNT(*)"),
@@ -48,6 +49,8 @@ struct Case {
     lateness: i64,
     /// `emit: final` (else `updates`).
     emit_final: bool,
+    /// Before this action, the state is checkpointed and restored into a fresh operator.
+    restart_at: Option<usize>,
     partitions: u32,
     actions: Vec<Action>,
     /// Where batches are cut (indexes into `actions`).
@@ -87,12 +90,15 @@ fn run_engine(case: &Case) -> (Vec<Row>, Late) {
         bad_records: BadRecords::default(),
     };
     let metrics = Arc::new(Metrics::new(vec![]));
-    let core = WindowCore::new("w", &plan, Arc::new(schema.clone()), metrics);
-    let mut op: Box<dyn Operator> = match case.kind {
-        WindowKind::Tumbling { size } => Box::new(AlignedWindows::new(core, size, size)),
-        WindowKind::Sliding { size, slide } => Box::new(AlignedWindows::new(core, size, slide)),
-        WindowKind::Session { gap } => Box::new(SessionWindows::new(core, gap)),
+    let build = || -> Box<dyn Operator> {
+        let core = WindowCore::new("w", &plan, Arc::new(schema.clone()), metrics.clone());
+        match case.kind {
+            WindowKind::Tumbling { size } => Box::new(AlignedWindows::new(core, size, size)),
+            WindowKind::Sliding { size, slide } => Box::new(AlignedWindows::new(core, size, slide)),
+            WindowKind::Session { gap } => Box::new(SessionWindows::new(core, gap)),
+        }
     };
+    let mut op = build();
     let mut tracker = WatermarkTracker::new(case.delay, None);
     for p in 0..case.partitions {
         tracker.open(p, 0);
@@ -128,6 +134,15 @@ fn run_engine(case: &Case) -> (Vec<Row>, Late) {
         pending.clear();
     };
     for (i, action) in case.actions.iter().enumerate() {
+        if case.restart_at == Some(i) {
+            // A restart from a checkpoint: the state moves to a fresh operator.
+            flush(&mut pending, &mut tracker, &mut op, &mut out);
+            let mut state = StateWriter::new();
+            op.snapshot(&mut state);
+            let bytes = state.into_bytes();
+            op = build();
+            op.restore(&mut StateReader::new(&bytes)).unwrap();
+        }
         match action {
             Action::Event {
                 partition,
@@ -459,11 +474,14 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                 Just((delay, lateness, emit_final)),
                 Just(partitions),
                 prop::collection::vec(action, n),
-                prop::collection::vec(any::<bool>(), n),
+                (
+                    prop::collection::vec(any::<bool>(), n),
+                    prop::option::of(0..n),
+                ),
             )
         })
         .prop_map(
-            |(kind, (delay, lateness, emit_final), partitions, raw, cuts)| {
+            |(kind, (delay, lateness, emit_final), partitions, raw, (cuts, restart_at))| {
                 let mut actions = Vec::new();
                 let mut closed = vec![false; partitions as usize];
                 for (i, (p, roll, jitter, key, v)) in raw.into_iter().enumerate() {
@@ -500,6 +518,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
                     delay,
                     lateness,
                     emit_final,
+                    restart_at: restart_at.filter(|&i| i < actions.len()),
                     partitions,
                     actions,
                     cuts,
@@ -540,6 +559,7 @@ fn in_order_tumbling_counts_are_exact() {
         delay: 0,
         lateness: 0,
         emit_final: false,
+        restart_at: None,
         partitions: 1,
         cuts: vec![false; actions.len()],
         actions,
