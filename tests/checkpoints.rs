@@ -174,7 +174,7 @@ fn start(pipeline: &Path, checkpoints: &Path, crash_at: Option<&str>) -> Child {
     let mut c = streamctl();
     c.arg("run")
         .arg(pipeline)
-        .args(["--progress", "off", "--checkpoint-interval", "300ms"])
+        .args(["--progress", "off", "--checkpoint-interval", "200ms"])
         .arg("--checkpoint-dir")
         .arg(checkpoints)
         .stdout(Stdio::null())
@@ -231,7 +231,7 @@ fn killed_at_random_moments_and_restarted_the_output_is_exactly_a_crash_free_run
     let mut rng = Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     let reference_dir = tempfile::tempdir().unwrap();
-    input(dir.path(), 1_500_000);
+    input(dir.path(), 2_000_000);
     std::fs::create_dir_all(reference_dir.path()).unwrap();
     std::os::unix::fs::symlink(dir.path().join("in"), reference_dir.path().join("in")).unwrap();
     let expected = crash_free(reference_dir.path());
@@ -239,35 +239,49 @@ fn killed_at_random_moments_and_restarted_the_output_is_exactly_a_crash_free_run
 
     let p = pipeline(dir.path());
     let checkpoints = dir.path().join("checkpoints");
-    // The narrow moments first, each once, then random kills.
-    let mut schedule: Vec<Option<&str>> = vec![
-        Some("checkpoint-rename:2"),
-        Some("checkpoint-written:2"),
-        Some("publish-between-files:3"),
-        Some("checkpoint-prepared:2"),
-    ];
-    schedule.extend(std::iter::repeat_n(None, 12));
+    // The narrow moments first, each once, then random kills, then a run left to finish.
+    #[derive(Clone, Copy)]
+    enum Attempt {
+        CrashAt(&'static str),
+        KillRandomly,
+        Finish,
+    }
+    let mut schedule: Vec<Attempt> = [
+        "checkpoint-rename:2",
+        "checkpoint-written:2",
+        "publish-between-files:3",
+        "checkpoint-prepared:2",
+    ]
+    .into_iter()
+    .map(Attempt::CrashAt)
+    .collect();
+    schedule.extend(std::iter::repeat_n(Attempt::KillRandomly, 12));
+    schedule.push(Attempt::Finish);
     let (mut kills, mut crashes, mut completed) = (0, 0, false);
-    for (attempt, crash_at) in schedule.iter().chain(std::iter::repeat(&None)).enumerate() {
-        assert!(attempt < 60, "seed {seed}: the run does not complete");
+    for (attempt, step) in schedule.into_iter().enumerate() {
         let before = newest_checkpoint(&checkpoints);
-        let mut child = start(&p, &checkpoints, *crash_at);
-        let status = if crash_at.is_some() {
-            wait_for(&mut child, Duration::from_secs(120))
-        } else {
-            // A random moment after this attempt completed a checkpoint of its own, so every
-            // attempt gets somewhere (the debug binary is slow) and kills land at any point
-            // of the cycle: reading, checkpointing, publishing.
-            let deadline = Instant::now() + Duration::from_secs(120);
-            let mut status = None;
-            while status.is_none() && newest_checkpoint(&checkpoints) == before {
-                assert!(
-                    Instant::now() < deadline,
-                    "seed {seed}: no checkpoint in 2 minutes"
-                );
-                status = wait_for(&mut child, Duration::from_millis(20));
+        let crash_at = match step {
+            Attempt::CrashAt(point) => Some(point),
+            _ => None,
+        };
+        let mut child = start(&p, &checkpoints, crash_at);
+        let status = match step {
+            Attempt::CrashAt(_) | Attempt::Finish => wait_for(&mut child, Duration::from_secs(600)),
+            Attempt::KillRandomly => {
+                // A random moment after this attempt completed a checkpoint of its own, so
+                // every attempt gets somewhere (the debug binary is slow) and kills land at any
+                // point of the cycle: reading, checkpointing, publishing.
+                let deadline = Instant::now() + Duration::from_secs(120);
+                let mut status = None;
+                while status.is_none() && newest_checkpoint(&checkpoints) == before {
+                    assert!(
+                        Instant::now() < deadline,
+                        "seed {seed}: no checkpoint in 2 minutes"
+                    );
+                    status = wait_for(&mut child, Duration::from_millis(20));
+                }
+                status.or_else(|| wait_for(&mut child, Duration::from_millis(rng.below(300))))
             }
-            status.or_else(|| wait_for(&mut child, Duration::from_millis(rng.below(600))))
         };
         match status {
             None => {
@@ -292,7 +306,7 @@ fn killed_at_random_moments_and_restarted_the_output_is_exactly_a_crash_free_run
             }
         }
     }
-    assert!(completed);
+    assert!(completed, "seed {seed}: the last run did not finish");
     assert!(kills >= 10, "seed {seed}: only {kills} random kills landed");
     assert_eq!(crashes, 4, "seed {seed}: every crash point was reached");
     let out = dir.path().join("out");
