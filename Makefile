@@ -56,6 +56,7 @@ schema: build
 bench: release
 	scripts/bench.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-checkpoints.sh $(BENCH_EVENTS) $(BENCH_DIR)
+	scripts/bench-flink.sh $(BENCH_EVENTS) $(BENCH_DIR)
 
 clean:
 	$(CARGO) clean

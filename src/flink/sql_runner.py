@@ -10,9 +10,12 @@ block is one statement).
     python sql_runner.py SCRIPT.sql [--detached]   # run one script; wait unless --detached
     python sql_runner.py --batch JOBS.json         # many scripts in one JVM (tests)
 
-In batch mode JOBS.json is a list of {"name", "script"} objects; each runs in a fresh
-TableEnvironment, and one JSON line per job goes to standard output:
-{"name", "ok", "error", "seconds"}.
+In batch mode JOBS.json is a list of {"name", "script", "settings"} objects ("settings", a
+map of Flink options applied before the script, is optional); each runs in a fresh
+TableEnvironment, and one JSON line per job goes to standard output: {"name", "ok", "error",
+"seconds", "job_seconds", "jvm_peak_rss_kb"}, where job_seconds runs from the submission of
+the job to its end (no JVM start-up, no planning) and jvm_peak_rss_kb is the peak resident
+memory of the Flink JVM so far.
 """
 
 import json
@@ -109,18 +112,40 @@ def error_text(e):
     return lines[0] if lines else repr(e)
 
 
+def jvm_peak_rss_kb():
+    """VmHWM of the JVM PyFlink started (Linux), or None."""
+    try:
+        from pyflink.java_gateway import get_gateway
+
+        pid = get_gateway().jvm.java.lang.ProcessHandle.current().pid()
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except Exception:
+        return None
+    return None
+
+
 def batch(path):
     jobs = json.load(open(path))
     for job in jobs:
         start = time.time()
+        submitted = None
         try:
-            result = run(open(job["script"]).read(), new_env())
+            env = new_env()
+            for key, value in job.get("settings", {}).items():
+                env.get_config().set(key, str(value))
+            result = run(open(job["script"]).read(), env)
+            submitted = time.time()
             if result is not None:
                 result.wait()
             line = {"name": job["name"], "ok": True, "error": None}
         except Exception as e:  # a failing job must not stop the others
             line = {"name": job["name"], "ok": False, "error": error_text(e)}
-        line["seconds"] = round(time.time() - start, 2)
+        end = time.time()
+        line["seconds"] = round(end - start, 2)
+        line["job_seconds"] = round(end - submitted, 2) if submitted else None
+        line["jvm_peak_rss_kb"] = jvm_peak_rss_kb()
         print(json.dumps(line), flush=True)
 
 
