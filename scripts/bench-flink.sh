@@ -70,7 +70,7 @@ sys.exit(0 if s == p1 == p2 else 1)
 PY
 
 {
-  echo "| engine | end-to-end wall (s) | end-to-end events/s | steady-state (job) time (s) | steady-state events/s | peak RSS (MiB) | streamctl speed-up (end-to-end) |"
+  echo "| engine | end-to-end wall (s) | end-to-end events/s | steady-state (job) time (s) | steady-state events/s | peak RSS (MiB) | Flink time / streamctl time (end-to-end) |"
   echo "|---|---|---|---|---|---|---|"
   awk -v w="$s_wall" -v r="$s_rss" -v n="$EVENTS" \
     'BEGIN { printf "| streamctl | %.2f | %.2fM | %.2f | %.2fM | %.0f | 1.0 |\n", w, n/w/1e6, w, n/w/1e6, r/1024 }'

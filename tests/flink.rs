@@ -596,6 +596,7 @@ fn random_case(index: usize, rng: &mut Rng, base: &Path) -> Case {
     let keys = ["a", "b", "c d", "e/f", "g:h", "i=j", "k%l"];
     let count = 300 + rng.below(1200) as i64;
     let start = 1_546_819_200_000i64 + rng.below(3_600_000) as i64;
+    let text_time = rng.chance(30);
     let mut lines = String::new();
     for i in 0..count {
         let ts = start + i * step
@@ -609,6 +610,17 @@ fn random_case(index: usize, rng: &mut Rng, base: &Path) -> Case {
         let n = rng.below(1000) as i64 - 100;
         let g = rng.below(7) as i64;
         let nullable_n = if rng.chance(5) { Json::Null } else { json!(n) };
+        let ts = if text_time {
+            // Both forms Flink reads as UTC timestamp text.
+            let t = chrono::DateTime::from_timestamp_millis(ts).unwrap();
+            json!(if i % 2 == 0 {
+                t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
+            } else {
+                t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+            })
+        } else {
+            json!(ts)
+        };
         lines.push_str(&json!({"k": k, "g": g, "v": v, "n": nullable_n, "ts": ts}).to_string());
         lines.push('\n');
     }
@@ -694,8 +706,13 @@ fn random_case(index: usize, rng: &mut Rng, base: &Path) -> Case {
     let path = format!("hour={{window_start:%Y-%m-%d--%H}}/{key_dir}");
 
     let mut y = format!(
-        "version: 1\nname: {name}\nsources:\n  events:\n    type: file\n    path: {}\n    format: json\n    schema: {{k: string, g: int, v: double, n: int, ts: timestamp_ms}}\n    event_time: {{field: ts, max_out_of_orderness: {bound}ms}}\ntransforms:\n",
-        input.display()
+        "version: 1\nname: {name}\nsources:\n  events:\n    type: file\n    path: {}\n    format: json\n    schema: {{k: string, g: int, v: double, n: int, ts: {}}}\n    event_time: {{field: ts, max_out_of_orderness: {bound}ms}}\ntransforms:\n",
+        input.display(),
+        if text_time {
+            "timestamp"
+        } else {
+            "timestamp_ms"
+        }
     );
     let mut upstream = "events".to_string();
     if let Some(f) = &filter {

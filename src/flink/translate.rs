@@ -203,18 +203,34 @@ impl Translator<'_> {
             self.gap(gap);
         }
         let schema = &node.outputs[0].schema;
-        let mut columns: Vec<String> = schema
-            .fields
-            .iter()
-            .map(|f| format!("  {} {}", sql::ident(&f.name), sql::type_name(&f.data_type)))
-            .collect();
+        // Timestamp text is read as STRING and converted: Flink's JSON reader takes only
+        // `yyyy-MM-dd HH:mm:ss[.SSS]Z` for a TIMESTAMP_LTZ column.
+        let text_time = |c: &str| {
+            format!("TRY_CAST(REPLACE(REPLACE({c}, 'T', ' '), 'Z', '') AS TIMESTAMP_LTZ(3))")
+        };
+        let mut columns: Vec<String> = Vec::new();
+        let mut read: Vec<String> = Vec::new();
+        for f in &schema.fields {
+            let column = sql::ident(&f.name);
+            if f.data_type == DataType::Timestamp {
+                columns.push(format!("  {column} STRING"));
+                read.push(format!("{} AS {column}", text_time(&column)));
+                self.gap(
+                    Gap::new(&["sources", name, "schema", &f.name], "flink-timestamp-text", format!("Flink reads the text of `{}` as a UTC timestamp only in the forms `2019-01-07 07:00:00[.123]` and `2019-01-07T07:00:00[.123]Z`; other forms (offsets such as +01:00, no seconds) become NULL", f.name))
+                        .help("write timestamps in UTC in one of those forms, or as epoch numbers (`timestamp_ms`)"),
+                );
+            } else {
+                columns.push(format!("  {column} {}", sql::type_name(&f.data_type)));
+                read.push(column);
+            }
+        }
         if let Some(et) = &s.event_time {
-            let field = &schema.fields[et.column];
+            let field = sql::ident(&schema.fields[et.column].name);
             let value = match et.epoch_unit_ms {
-                Some(1000) => format!("TO_TIMESTAMP_LTZ({}, 0)", sql::ident(&field.name)),
-                Some(1) => format!("TO_TIMESTAMP_LTZ({}, 3)", sql::ident(&field.name)),
-                Some(unit) => format!("TO_TIMESTAMP_LTZ({} * {unit}, 3)", sql::ident(&field.name)),
-                None => sql::ident(&field.name),
+                Some(1000) => format!("TO_TIMESTAMP_LTZ({field}, 0)"),
+                Some(1) => format!("TO_TIMESTAMP_LTZ({field}, 3)"),
+                Some(unit) => format!("TO_TIMESTAMP_LTZ({field} * {unit}, 3)"),
+                None => text_time(&field),
             };
             let time = sql::ident(&self.time);
             columns.push(format!("  {time} AS {value}"));
@@ -224,6 +240,7 @@ impl Translator<'_> {
                 time.clone()
             };
             columns.push(format!("  WATERMARK FOR {time} AS {watermark}"));
+            read.push(time);
         }
         let mut ddl = format!(
             "CREATE TABLE {} (\n{}\n) WITH (\n",
@@ -240,13 +257,21 @@ impl Translator<'_> {
         self.hidden(&settings.hidden);
         self.line(&ddl);
         let mut relation = sql::ident(name);
-        if s.event_time.is_some() {
+        let converts = schema
+            .fields
+            .iter()
+            .any(|f| f.data_type == DataType::Timestamp);
+        if s.event_time.is_some() || converts {
             // Records without event time are bad records in the engine (skipped); Flink's
             // windows would fail on them.
-            let view = sql::ident(&format!("{name}__with_time"));
+            let filter = match s.event_time {
+                Some(_) => format!(" WHERE {} IS NOT NULL", sql::ident(&self.time)),
+                None => String::new(),
+            };
+            let view = sql::ident(&format!("{name}__records"));
             self.line(&format!(
-                "CREATE TEMPORARY VIEW {view} AS SELECT * FROM {relation} WHERE {} IS NOT NULL;",
-                sql::ident(&self.time)
+                "CREATE TEMPORARY VIEW {view} AS SELECT {} FROM {relation}{filter};",
+                read.join(", ")
             ));
             relation = view;
         }
