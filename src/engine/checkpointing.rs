@@ -79,7 +79,7 @@ impl Checkpointing {
 
 impl Engine<'_> {
     /// Puts the restored checkpoint's state into the stages, trackers and positions.
-    pub(super) fn restore(&mut self, options: &super::RunOptions) -> Result<()> {
+    pub(super) fn restore(&mut self) -> Result<()> {
         let Some(restored) = self
             .checkpointing
             .as_ref()
@@ -88,7 +88,6 @@ impl Engine<'_> {
         else {
             return Ok(());
         };
-        let _ = options;
         let bad = |what: String| {
             EngineError::Checkpoint(ConnectorError::user(format!(
                 "checkpoint {} cannot be restored: {what}",

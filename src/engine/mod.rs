@@ -93,7 +93,7 @@ pub fn run(
 ) -> Result<RunSummary> {
     let (sender, receiver) = sync_channel(16);
     let mut engine = Engine::new(plan, connectors.sinks, metrics.clone(), checkpointing)?;
-    if let Err(e) = engine.restore(options) {
+    if let Err(e) = engine.restore() {
         engine.abort_sinks();
         return Err(e);
     }
