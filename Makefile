@@ -52,11 +52,13 @@ fmt:
 schema: build
 	target/debug/streamctl schema -o schemas/pipeline.schema.json
 
-## bench: 10M movie impressions through the local pipeline, beside DuckDB on the same data
+## bench: 10M movie impressions through the local pipeline, beside DuckDB on the same data;
+## then the same job into the local S3 server beside file:// (objects/s, MB/s)
 bench: release
 	scripts/bench.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-checkpoints.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-flink.sh $(BENCH_EVENTS) $(BENCH_DIR)
+	scripts/bench-s3.sh $(BENCH_EVENTS) $(BENCH_DIR)
 
 clean:
 	$(CARGO) clean

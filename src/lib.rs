@@ -20,6 +20,7 @@
 //! - [`job`]: builds a plan's connectors and finds its checkpoint; [`engine`] runs it;
 //!   [`checkpoint`] is what a checkpoint holds and where it is kept.
 //! - [`sources`], [`format`], [`sinks`]: the connectors and codecs.
+//! - [`aws`]: AWS client setup shared by the S3 (and later Kinesis, EMR) connectors.
 //! - [`flink`]: the cluster path: a plan as a Flink SQL script; [`submit`] hands it to a cluster.
 //! - [`diag`]: diagnostics and their rendering.
 //!
@@ -27,6 +28,7 @@
 
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod aws;
 pub mod checkpoint;
 pub mod clock;
 pub mod config;

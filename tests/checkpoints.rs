@@ -4,6 +4,9 @@
 //! the output of a run that never crashed; savepoints on SIGTERM; falling back from a damaged
 //! checkpoint; refusing a checkpoint the changed pipeline cannot use.
 
+mod common;
+
+use common::{Rng, seed, wait_for};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -55,32 +58,6 @@ fn rows(dir: &Path) -> Vec<String> {
     }
     rows.sort();
     rows
-}
-
-/// A small deterministic random source (xorshift), seeded per test and printed on failure.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-#[allow(clippy::disallowed_methods)] // a seed, not event time
-fn seed() -> u64 {
-    std::env::var("CHAOS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        })
 }
 
 /// Tumbling, sliding and session windows over a glob of files, into two bucketed sinks and
@@ -198,20 +175,6 @@ fn newest_checkpoint(dir: &Path) -> u64 {
         })
         .max()
         .unwrap_or(0)
-}
-
-/// Waits for `child` up to `limit`; `None` if it is still running.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn crash_free(dir: &Path) -> Vec<String> {

@@ -42,7 +42,9 @@ wait_port() {
 start_bg() {
   local name=$1
   shift
-  setsid nohup "$@" >"$RUN_DIR/$name.log" 2>&1 </dev/null &
+  # fd 9 is the caller's lock (svc_lock): the server must not inherit it, or it holds the
+  # lock for as long as it runs and every later start waits forever.
+  setsid nohup "$@" >"$RUN_DIR/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$RUN_DIR/$name.pid"
 }
 

@@ -1,6 +1,6 @@
 //! Where checkpoints are kept. A checkpoint is written whole and appears atomically (a local
-//! directory: temp file, fsync, rename, fsync of the directory; an object store: one PUT), so
-//! a crash leaves either the complete new checkpoint or none.
+//! directory: temp file, fsync, rename, fsync of the directory; S3: one PutObject), so a crash
+//! leaves either the complete new checkpoint or none.
 
 use std::fs;
 use std::io::Write;
@@ -57,9 +57,9 @@ pub trait CheckpointStore: Send {
 /// For locations this build cannot use.
 pub fn open(url: &str) -> Result<Box<dyn CheckpointStore>, ConnectorError> {
     if url.starts_with("s3://") {
-        return Err(ConnectorError::user(format!(
-            "checkpoints in {url}: S3 checkpoint storage is not in this build yet; use a local directory"
-        )));
+        // Region and endpoint come from the AWS environment (AWS_REGION, AWS_ENDPOINT_URL_S3…).
+        let s3 = crate::aws::s3::S3::connect(&crate::aws::AwsSettings::default(), None)?;
+        return Ok(Box::new(S3Store::new(s3, url)?));
     }
     if let Some((scheme, _)) = url.split_once("://")
         && scheme != "file"
@@ -193,6 +193,104 @@ impl CheckpointStore for LocalStore {
         }
         let id = random_id();
         self.write_atomic(&path, format!("{id}\n").as_bytes())?;
+        Ok(id)
+    }
+}
+
+/// Checkpoints under an S3 prefix: `chk-….ckpt` objects and the `instance` object beside them.
+pub struct S3Store {
+    s3: crate::aws::s3::S3,
+    bucket: String,
+    /// Empty or ending with `/`.
+    prefix: String,
+}
+
+impl S3Store {
+    /// Checks the bucket at once, so a wrong location fails before the job starts.
+    ///
+    /// # Errors
+    /// When `url` is not an S3 URL or the bucket cannot be used.
+    pub fn new(s3: crate::aws::s3::S3, url: &str) -> Result<S3Store, ConnectorError> {
+        let location = crate::aws::s3::S3Url::parse(url).ok_or_else(|| {
+            ConnectorError::user(format!(
+                "checkpoint location `{url}` is not s3://bucket/prefix/"
+            ))
+        })?;
+        s3.check_bucket(&location.bucket)
+            .map_err(|e| e.context("checkpoint location"))?;
+        Ok(S3Store {
+            s3,
+            prefix: location.prefix(),
+            bucket: location.bucket,
+        })
+    }
+
+    fn key(&self, id: u64) -> String {
+        format!("{}{}", self.prefix, file_name(id))
+    }
+}
+
+impl CheckpointStore for S3Store {
+    fn describe(&self) -> String {
+        crate::aws::s3::url(&self.bucket, &self.prefix)
+    }
+
+    fn list(&self) -> Result<Vec<u64>, ConnectorError> {
+        let mut ids: Vec<u64> = self
+            .s3
+            .list(&self.bucket, &self.prefix, None)?
+            .iter()
+            .filter_map(|o| parse_name(o.key.strip_prefix(&self.prefix)?))
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    fn read(&self, id: u64) -> Result<Vec<u8>, ConnectorError> {
+        let key = self.key(id);
+        self.s3.get(&self.bucket, &key)?.ok_or_else(|| {
+            ConnectorError::external(
+                format!("{} is gone", crate::aws::s3::url(&self.bucket, &key)),
+                false,
+            )
+        })
+    }
+
+    fn size(&self, id: u64) -> Result<u64, ConnectorError> {
+        let key = self.key(id);
+        self.s3.size(&self.bucket, &key)?.ok_or_else(|| {
+            ConnectorError::external(
+                format!("{} is gone", crate::aws::s3::url(&self.bucket, &key)),
+                false,
+            )
+        })
+    }
+
+    fn write(&self, id: u64, bytes: &[u8]) -> Result<(), ConnectorError> {
+        // One PutObject: S3 shows the whole object or nothing.
+        self.s3.put(
+            &self.bucket,
+            &self.key(id),
+            bytes::Bytes::copy_from_slice(bytes),
+        )
+    }
+
+    fn delete(&self, id: u64) -> Result<(), ConnectorError> {
+        self.s3.delete(&self.bucket, &[self.key(id)])
+    }
+
+    fn instance(&self) -> Result<String, ConnectorError> {
+        let key = format!("{}instance", self.prefix);
+        if let Some(bytes) = self.s3.get(&self.bucket, &key)? {
+            let text = String::from_utf8_lossy(&bytes);
+            let id = text.trim();
+            if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Ok(id.to_string());
+            }
+        }
+        let id = random_id();
+        self.s3
+            .put(&self.bucket, &key, bytes::Bytes::from(format!("{id}\n")))?;
         Ok(id)
     }
 }

@@ -144,12 +144,38 @@ pub struct ObjectSink {
     /// of the prefix (`/`, `\`, `..`, empty). Default `true`; turn off only for trusted values.
     #[serde(default = "default_true")]
     pub path_sanitize: bool,
-    /// AWS region for `s3://` URLs. Default: from the AWS environment.
+    /// `hive` names each level of `path` that is one bare `{field}` Hive style (`dt=…/movieId=…/`:
+    /// a time level is `dt`, or `year`/`month`/`day`/`hour`/`minute` for a one-field format),
+    /// so Athena, Spark, DuckDB and pyarrow read the levels as columns. Default `plain`.
+    #[serde(default)]
+    pub layout: PathLayout,
+    /// Write an empty `_SUCCESS` object into each time bucket (the levels up to the last
+    /// `{time:FORMAT}` of `path`) once the watermark shows it is complete and its files are
+    /// published. Default `false`.
+    #[serde(default)]
+    pub success_marker: bool,
+    /// AWS region for `s3://` URLs. Default: from the AWS environment (AWS_REGION, profile).
     #[serde(default)]
     pub region: Option<String>,
-    /// S3 endpoint URL override (a local S3 server, MinIO…).
+    /// S3 endpoint URL (a local S3 server, MinIO…). Default: AWS_ENDPOINT_URL_S3, then
+    /// AWS_ENDPOINT_URL, then AWS itself.
     #[serde(default)]
     pub endpoint: Option<String>,
+    /// Path-style S3 addressing (`endpoint/bucket/key`). Default: on with a custom endpoint,
+    /// off for AWS (virtual-hosted style).
+    #[serde(default)]
+    pub path_style: Option<bool>,
+}
+
+/// How `path` levels are named.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PathLayout {
+    /// As written.
+    #[default]
+    Plain,
+    /// `key=value` per bare `{field}` level.
+    Hive,
 }
 
 /// File rolling policy: a file closes at whichever limit comes first.
@@ -166,6 +192,10 @@ pub struct RollingConfig {
     /// Default 64.
     #[serde(default)]
     pub max_open_files: Option<u32>,
+    /// Close a file once nothing was written to it for this long (wall clock). Default: no
+    /// limit. Files of a time bucket also close when the watermark passes the bucket's end.
+    #[serde(default)]
+    pub inactivity: Option<Duration>,
 }
 
 /// One local output file.

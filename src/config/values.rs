@@ -112,7 +112,7 @@ impl Duration {
 }
 
 /// A duration as a person says it: "15 minutes", "10.4 days", "1 second".
-fn spoken(millis: i64) -> String {
+pub fn spoken(millis: i64) -> String {
     let units = [
         (86_400_000, "day"),
         (3_600_000, "hour"),

@@ -332,14 +332,7 @@ pub fn sink(name: &str, config: &SinkConfig, base: &Path, include_secrets: bool)
                         .help("set `s3.endpoint` (and the region) in the Flink configuration of the cluster; on EMR, EMRFS uses the cluster's region"),
                 );
             }
-            let rolling = o
-                .rolling
-                .clone()
-                .unwrap_or(crate::config::sink::RollingConfig {
-                    max_bytes: None,
-                    max_age: None,
-                    max_open_files: None,
-                });
+            let rolling = o.rolling.clone().unwrap_or_default();
             let bytes = rolling.max_bytes.map_or(128 * 1024 * 1024, |b| b.bytes);
             let age = rolling
                 .max_age

@@ -10,7 +10,7 @@
 
 use super::sql;
 use crate::data::{DataType, Schema};
-use crate::plan::path_template::{PathTemplate, Segment};
+use crate::plan::path_template::{self, PathTemplate, Segment};
 
 /// One partition column of a Flink sink table.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,7 +140,7 @@ fn level_name(level: &[Part]) -> String {
     for p in level {
         if let Part::Field { name, format, .. } = p {
             parts.push(match format {
-                Some(f) => time_name(f).to_string(),
+                Some(f) => path_template::time_level_name(f).to_string(),
                 None => name.clone(),
             });
         }
@@ -149,23 +149,6 @@ fn level_name(level: &[Part]) -> String {
         "dir".to_string()
     } else {
         parts.join("_")
-    }
-}
-
-/// `dt` for a date (and time), or the unit of a single-unit format (`%H` → `hour`).
-fn time_name(format: &str) -> &'static str {
-    let specifiers: Vec<char> = format
-        .split('%')
-        .skip(1)
-        .filter_map(|s| s.chars().next())
-        .collect();
-    match specifiers.as_slice() {
-        ['Y'] => "year",
-        ['m'] => "month",
-        ['d'] => "day",
-        ['H'] => "hour",
-        ['M'] => "minute",
-        _ => "dt",
     }
 }
 

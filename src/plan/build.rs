@@ -9,13 +9,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::path_template::{PathTemplate, TemplateError};
+use super::connectors::SinkConnector;
+use super::path_template::{self, PathTemplate, Segment, TemplateError};
 use super::{
     BadRecords, CheckpointPlan, EmitMode, EventTimePlan, ExplodePlan, FilterPlan, Node, NodeKind,
     Plan, Port, REVISION_FIELD, SelectPlan, SinkPlan, SourcePlan, StreamRef, WindowKind,
     WindowPlan,
 };
-use crate::config::sink::{ObjectSink, OutputFormat};
+use crate::config::sink::{ObjectSink, OutputFormat, PathLayout};
 use crate::config::source::{BadRecordPolicy, BadRecordsConfig, KafkaStart, KinesisStart};
 use crate::config::transform::{WindowSpec, WindowTransform};
 use crate::config::yaml::Node as YamlNode;
@@ -314,6 +315,30 @@ impl Builder<'_> {
                 retain: c.retain.map_or(super::DEFAULT_CHECKPOINT_RETAIN, |r| r as usize),
             }
         });
+        for node in &nodes {
+            if let NodeKind::Sink(SinkPlan {
+                config: SinkConfig::S3(o),
+                path: Some(template),
+                ..
+            }) = &node.kind
+            {
+                self.small_files(&node.name, o, template, checkpoint.as_ref());
+                let timed = template.segments.iter().any(|s| {
+                    matches!(s, Segment::Field { format: Some(f), .. } if path_template::time_unit(f).is_some())
+                });
+                if o.success_marker && !timed {
+                    let span = self.loc.value(&["sinks", &node.name, "success_marker"]);
+                    self.diagnostics.push(
+                        Diagnostic::warning(
+                            "unused-setting",
+                            "`success_marker` marks finished time buckets, but `path` has no time level",
+                        )
+                        .at(span)
+                        .with_help("add one, e.g. `path: \"{window_start:%Y-%m-%d--%H}/\"`"),
+                    );
+                }
+            }
+        }
         Some(Plan {
             name: config.name.clone(),
             nodes,
@@ -1795,6 +1820,11 @@ impl Builder<'_> {
             }
         }
         match PathTemplate::parse(&o.path, schema, o.path_sanitize) {
+            // Errors point into the template as written; the Hive form only renames levels.
+            Ok(_) if o.layout == PathLayout::Hive => {
+                PathTemplate::parse(&path_template::hive_style(&o.path), schema, o.path_sanitize)
+                    .ok()
+            }
             Ok(t) => Some(t),
             Err(errors) => {
                 let node = self.loc.node(&[section, name, "path"]).clone();
@@ -1805,6 +1835,80 @@ impl Builder<'_> {
                 None
             }
         }
+    }
+
+    /// Warns when a bucketed sink's layout and rolling will make many small objects: every
+    /// open file closes at each checkpoint and after `max_age`, and each time bucket holds at
+    /// least one file per key, so objects per hour per key follow from those settings.
+    fn small_files(
+        &mut self,
+        name: &str,
+        o: &ObjectSink,
+        template: &PathTemplate,
+        checkpoint: Option<&CheckpointPlan>,
+    ) {
+        const HOUR_MS: i64 = 3_600_000;
+        /// More objects than this per hour for one key (a file every 5 minutes) is many.
+        const MANY_PER_HOUR: i64 = 12;
+        let rolling = super::connectors::sink(&SinkConfig::S3(o.clone()));
+        let SinkConnector::Object(settings) = rolling else {
+            return;
+        };
+        let mut keys = Vec::new();
+        let mut bucket_ms: Option<i64> = None;
+        for segment in &template.segments {
+            if let Segment::Field { name, format, .. } = segment {
+                match format.as_deref().and_then(path_template::time_unit) {
+                    Some(unit) => {
+                        let ms = path_template::unit_ms(unit);
+                        bucket_ms = Some(bucket_ms.map_or(ms, |b| b.min(ms)));
+                    }
+                    None => keys.push(format!("`{name}`")),
+                }
+            }
+        }
+        let age = settings.rolling.max_age_ms;
+        let interval = checkpoint.map(|c| c.interval_ms);
+        let mut period = age;
+        let mut reasons = vec![format!(
+            "a file closes {} after it opens (`rolling.max_age`)",
+            crate::config::values::spoken(age)
+        )];
+        if let Some(i) = interval.filter(|&i| i < age) {
+            period = i;
+            reasons = vec![format!(
+                "every checkpoint closes each open file (`checkpoint.interval` {})",
+                crate::config::values::spoken(i)
+            )];
+        }
+        if let Some(b) = bucket_ms.filter(|&b| b < period) {
+            period = b;
+            reasons = vec![format!(
+                "each time bucket of `path` lasts {}",
+                crate::config::values::spoken(b)
+            )];
+        }
+        let per_hour = HOUR_MS / period.max(1);
+        if per_hour <= MANY_PER_HOUR {
+            return;
+        }
+        let per_key = if keys.is_empty() {
+            String::new()
+        } else {
+            format!(" for each distinct {}", keys.join(" and "))
+        };
+        let span = self.loc.value(&["sinks", name, "path"]);
+        self.diagnostics.push(
+            Diagnostic::warning(
+                "small-files",
+                format!(
+                    "sink `{name}` will write about {per_hour} objects per hour{per_key}: {}; many small objects are slow and costly to list and query (Athena, Spark)",
+                    reasons.join(", ")
+                ),
+            )
+            .at(span)
+            .with_help("fewer, larger objects: a longer `checkpoint.interval` (e.g. 5m) and `rolling.max_age`, a coarser time bucket (`%Y-%m-%d--%H`), or fewer key levels in `path`"),
+        );
     }
 
     // ----- helpers -------------------------------------------------------------------------

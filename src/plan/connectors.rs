@@ -33,7 +33,7 @@ pub enum SourceConnector {
 
 #[derive(Debug, Clone)]
 pub struct FileSource {
-    /// A path or glob.
+    /// A path or glob (local, or `s3://bucket/prefix/*.jsonl.gz`).
     pub path: String,
     pub compression: Compression,
     pub decoding: Decoding,
@@ -117,12 +117,15 @@ pub struct Rolling {
     pub max_bytes: u64,
     pub max_age_ms: i64,
     pub max_open_files: usize,
+    /// Close a file after this long without writes.
+    pub inactivity_ms: Option<i64>,
 }
 
 pub const DEFAULT_ROLLING: Rolling = Rolling {
     max_bytes: 128 << 20,
     max_age_ms: 15 * 60 * 1000,
     max_open_files: 64,
+    inactivity_ms: None,
 };
 
 #[derive(Debug, Clone)]
@@ -131,8 +134,11 @@ pub struct ObjectSink {
     pub url: String,
     pub encoding: EncodeOptions,
     pub rolling: Rolling,
+    /// An empty `_SUCCESS` object in each time bucket once it is complete.
+    pub success_marker: bool,
     pub region: Option<String>,
     pub endpoint: Option<String>,
+    pub path_style: Option<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -230,9 +236,12 @@ pub fn sink(config: &SinkConfig) -> SinkConnector {
                     max_open_files: r
                         .max_open_files
                         .map_or(DEFAULT_ROLLING.max_open_files, |n| n as usize),
+                    inactivity_ms: r.inactivity.map(|d| d.millis),
                 },
+                success_marker: o.success_marker,
                 region: non_empty(&o.region),
                 endpoint: non_empty(&o.endpoint),
+                path_style: o.path_style,
             })
         }
         SinkConfig::File(f) => SinkConnector::File(FileSink {

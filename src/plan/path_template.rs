@@ -367,6 +367,178 @@ pub fn sanitize_into(raw: &str, segment_start: bool, out: &mut String) {
     }
 }
 
+/// How long one bucket of a time format lasts: its finest field (`%Y-%m-%d--%H` → an hour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimeUnit {
+    Millisecond,
+    Second,
+    Minute,
+    Hour,
+    Day,
+    /// ISO weeks (Monday to Sunday).
+    Week,
+    Month,
+    Year,
+}
+
+/// The finest unit a strftime format shows; `None` when it shows no time at all.
+pub fn time_unit(format: &str) -> Option<TimeUnit> {
+    use chrono::format::{Fixed, Item, Numeric, StrftimeItems};
+    let mut finest: Option<TimeUnit> = None;
+    for item in StrftimeItems::new(format) {
+        let unit = match item {
+            Item::Numeric(n, _) => match n {
+                Numeric::Year
+                | Numeric::YearDiv100
+                | Numeric::YearMod100
+                | Numeric::IsoYear
+                | Numeric::IsoYearDiv100
+                | Numeric::IsoYearMod100
+                | Numeric::Quarter => TimeUnit::Year,
+                Numeric::Month => TimeUnit::Month,
+                Numeric::WeekFromSun | Numeric::WeekFromMon | Numeric::IsoWeek => TimeUnit::Week,
+                Numeric::Day
+                | Numeric::NumDaysFromSun
+                | Numeric::WeekdayFromMon
+                | Numeric::Ordinal => TimeUnit::Day,
+                Numeric::Hour | Numeric::Hour12 => TimeUnit::Hour,
+                Numeric::Minute => TimeUnit::Minute,
+                Numeric::Second | Numeric::Timestamp => TimeUnit::Second,
+                _ => TimeUnit::Millisecond,
+            },
+            Item::Fixed(f) => match f {
+                Fixed::ShortMonthName | Fixed::LongMonthName => TimeUnit::Month,
+                Fixed::ShortWeekdayName | Fixed::LongWeekdayName => TimeUnit::Day,
+                Fixed::LowerAmPm | Fixed::UpperAmPm => TimeUnit::Hour,
+                Fixed::RFC2822 | Fixed::RFC3339 => TimeUnit::Second,
+                Fixed::TimezoneName
+                | Fixed::TimezoneOffset
+                | Fixed::TimezoneOffsetColon
+                | Fixed::TimezoneOffsetDoubleColon
+                | Fixed::TimezoneOffsetTripleColon
+                | Fixed::TimezoneOffsetColonZ
+                | Fixed::TimezoneOffsetZ => continue,
+                _ => TimeUnit::Millisecond,
+            },
+            _ => continue,
+        };
+        finest = Some(finest.map_or(unit, |f| f.min(unit)));
+    }
+    finest
+}
+
+/// About how long a bucket of `unit` lasts (months and years as 30 and 365 days).
+pub fn unit_ms(unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Millisecond => 1,
+        TimeUnit::Second => 1_000,
+        TimeUnit::Minute => 60_000,
+        TimeUnit::Hour => 3_600_000,
+        TimeUnit::Day => 86_400_000,
+        TimeUnit::Week => 7 * 86_400_000,
+        TimeUnit::Month => 30 * 86_400_000,
+        TimeUnit::Year => 365 * 86_400_000,
+    }
+}
+
+/// The end (exclusive, ms since the epoch, UTC) of the `unit` bucket holding `ms`.
+pub fn bucket_end(ms: i64, unit: TimeUnit) -> i64 {
+    use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
+    let fixed = |size: i64| ms.div_euclid(size).saturating_add(1).saturating_mul(size);
+    match unit {
+        TimeUnit::Millisecond => ms.saturating_add(1),
+        TimeUnit::Second => fixed(1_000),
+        TimeUnit::Minute => fixed(60_000),
+        TimeUnit::Hour => fixed(3_600_000),
+        TimeUnit::Day => fixed(86_400_000),
+        TimeUnit::Week | TimeUnit::Month | TimeUnit::Year => {
+            let Some(t) = Utc.timestamp_millis_opt(ms).single() else {
+                return i64::MAX;
+            };
+            let date = t.date_naive();
+            let next = match unit {
+                TimeUnit::Week => Some(
+                    date + Duration::days(7 - i64::from(date.weekday().num_days_from_monday())),
+                ),
+                TimeUnit::Month if date.month() == 12 => {
+                    NaiveDate::from_ymd_opt(date.year() + 1, 1, 1)
+                }
+                TimeUnit::Month => NaiveDate::from_ymd_opt(date.year(), date.month() + 1, 1),
+                _ => NaiveDate::from_ymd_opt(date.year() + 1, 1, 1),
+            };
+            next.and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map_or(i64::MAX, |d| d.and_utc().timestamp_millis())
+        }
+    }
+}
+
+/// The directory name a time level gets in a Hive-style layout: `dt` for a date (and time),
+/// or the unit of a format with one field (`%H` → `hour`). Flink's translation names
+/// non-Hive levels the same way.
+pub fn time_level_name(format: &str) -> &'static str {
+    let specifiers: Vec<char> = format
+        .split('%')
+        .skip(1)
+        .filter_map(|s| s.chars().next())
+        .collect();
+    match specifiers.as_slice() {
+        ['Y'] => "year",
+        ['m'] => "month",
+        ['d'] => "day",
+        ['H'] => "hour",
+        ['M'] => "minute",
+        _ => "dt",
+    }
+}
+
+/// A template with every level that is one bare placeholder written Hive style (`key=value`),
+/// so Athena, Spark, DuckDB and pyarrow read the levels as columns:
+/// `{window_start:%Y-%m-%d--%H}/{movieId}/` → `dt={window_start:%Y-%m-%d--%H}/movieId={movieId}/`.
+/// Levels with other text are kept as written.
+pub fn hive_style(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut level = String::new();
+    let mut depth = 0usize;
+    let flush = |level: &mut String, out: &mut String| {
+        let inner = level
+            .strip_prefix('{')
+            .and_then(|l| l.strip_suffix('}'))
+            .filter(|i| !i.contains(['{', '}']));
+        match inner {
+            Some(inner) => {
+                let (name, format) = match inner.split_once(':') {
+                    Some((n, f)) => (n.trim(), Some(f)),
+                    None => (inner.trim(), None),
+                };
+                let key = match format {
+                    Some(f) if time_unit(f).is_some() => time_level_name(f),
+                    _ => name,
+                };
+                out.push_str(key);
+                out.push('=');
+                out.push_str(level);
+            }
+            None => out.push_str(level),
+        }
+        level.clear();
+    };
+    for c in text.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            '/' if depth == 0 => {
+                flush(&mut level, &mut out);
+                out.push('/');
+                continue;
+            }
+            _ => {}
+        }
+        level.push(c);
+    }
+    flush(&mut level, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,5 +624,31 @@ mod tests {
         assert_eq!(e[0].code, "unsafe-path");
         let e = PathTemplate::parse("{movieId}/", &schema(), false).unwrap_err();
         assert_eq!(e[0].code, "unsafe-path-template");
+    }
+
+    #[test]
+    fn hive_style_names_bare_levels() {
+        assert_eq!(
+            hive_style("{window_start:%Y-%m-%d--%H}/{movieId}/"),
+            "dt={window_start:%Y-%m-%d--%H}/movieId={movieId}/"
+        );
+        assert_eq!(
+            hive_style("raw/{window_start:%Y}/{window_start:%m}/m={movieId}/x{n}"),
+            "raw/year={window_start:%Y}/month={window_start:%m}/m={movieId}/x{n}"
+        );
+        assert_eq!(hive_style("{ts:%Y/%m}/"), "dt={ts:%Y/%m}/");
+    }
+
+    #[test]
+    fn time_buckets_end_at_the_next_unit_boundary() {
+        assert_eq!(time_unit("%Y-%m-%d--%H"), Some(TimeUnit::Hour));
+        assert_eq!(time_unit("%Y/%m"), Some(TimeUnit::Month));
+        assert_eq!(time_unit("static"), None);
+        let t = 1_546_845_718_557; // 2019-01-07 07:21:58.557, a Monday
+        assert_eq!(bucket_end(t, TimeUnit::Hour), 1_546_848_000_000);
+        assert_eq!(bucket_end(t, TimeUnit::Day), 1_546_905_600_000);
+        assert_eq!(bucket_end(t, TimeUnit::Week), 1_547_424_000_000);
+        assert_eq!(bucket_end(t, TimeUnit::Month), 1_548_979_200_000);
+        assert_eq!(bucket_end(t, TimeUnit::Year), 1_577_836_800_000);
     }
 }

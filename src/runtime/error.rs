@@ -62,6 +62,11 @@ impl ConnectorError {
     /// directory, a full disk), otherwise the system's.
     pub fn io(what: &str, e: &std::io::Error) -> ConnectorError {
         use std::io::ErrorKind::*;
+        // A connector's own error carried through `std::io::Write` (an upload failing inside
+        // an encoder's write) keeps its domain.
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<ConnectorError>()) {
+            return inner.clone().context(what);
+        }
         let domain = match e.kind() {
             NotFound | PermissionDenied | AlreadyExists | ReadOnlyFilesystem | StorageFull
             | IsADirectory | NotADirectory | InvalidInput | InvalidData => ErrorDomain::User,

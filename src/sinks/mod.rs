@@ -3,6 +3,7 @@
 //! ([`crate::runtime::sink`]): write invisibly, prepare at checkpoints, publish on commit.
 
 pub mod object;
+pub mod s3_store;
 pub mod store;
 pub mod stream;
 
@@ -24,7 +25,11 @@ pub fn build(
 ) -> Result<Box<dyn Sink>, ConnectorError> {
     match &plan.connector {
         SinkConnector::Object(settings) => {
-            let store = store::open(&settings.url)?;
+            let aws = crate::aws::AwsSettings {
+                region: settings.region.clone(),
+                endpoint: settings.endpoint.clone(),
+            };
+            let store = store::open(&settings.url, &aws, settings.path_style)?;
             let template = plan
                 .path
                 .clone()

@@ -1,7 +1,9 @@
 //! The bucketed object sink (`type: s3`): rows go to files under `url`, in buckets named by
 //! the path template; a file closes ("rolls") when it reaches `max_bytes`, when it has been open
-//! `max_age`, when too many are open (least recently written first), and at checkpoints and the
-//! end of the run.
+//! `max_age`, when nothing was written to it for `inactivity`, when too many are open (least
+//! recently written first), when the watermark shows its time bucket is complete, and at
+//! checkpoints and the end of the run. A complete time bucket can get a `_SUCCESS` marker once
+//! its files are published.
 //!
 //! Publishing follows the runtime's two-phase contract: without checkpoints a closed file is
 //! published at once; with checkpoints it is *prepared* (durable, invisible) and published when
@@ -9,16 +11,18 @@
 //! checkpoint epoch, so a restart removes exactly its own leftovers.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
 use std::sync::Arc;
 
 use super::store::{ObjectStore, ObjectWriter, object_name};
 use crate::clock::Clock;
-use crate::data::{Batch, Column};
+use crate::data::{Batch, Column, ColumnData};
 use crate::format::encode::{Projection, RowWriter, row_writer};
 use crate::plan::connectors::ObjectSink as ObjectSettings;
-use crate::plan::path_template::{PathTemplate, Segment};
+use crate::plan::path_template::{self, PathTemplate, Segment, TimeUnit};
 use crate::runtime::{
-    ConnectorError, IfExists, Metrics, PendingObject, Sink, SinkSnapshot, SinkStart,
+    ConnectorError, IfExists, MAX_WATERMARK, Metrics, PendingObject, Sink, SinkSnapshot, SinkStart,
+    StateWriter, sink::read_state,
 };
 
 /// Rows written between two checks of a file's size against `max_bytes`.
@@ -29,14 +33,38 @@ type Writer = Box<dyn RowWriter<Box<dyn ObjectWriter>>>;
 struct OpenFile {
     writer: Writer,
     opened_ms: i64,
+    last_write_ms: i64,
     /// Order of last use, for closing the least recently written file first.
     last_used: u64,
     rows: u64,
 }
 
+/// A `{time:FORMAT}` placeholder of the template: its buckets last one `unit`.
+struct TimeLevel {
+    column: usize,
+    unit: TimeUnit,
+    epoch_unit_ms: i64,
+    /// The most a row's event time was ahead of this field's value (a window's `window_start`
+    /// is its size behind its rows' event time): rows of a bucket can still come until the
+    /// watermark passes the bucket's end by this much.
+    lead_ms: Option<i64>,
+}
+
 pub struct ObjectSink {
     store: Box<dyn ObjectStore>,
     template: PathTemplate,
+    time_levels: Vec<TimeLevel>,
+    /// Path levels up to the last time placeholder: a time bucket's directory.
+    time_depth: Option<usize>,
+    /// Time buckets with rows written and not yet complete: directory → end of each time
+    /// level's bucket.
+    time_buckets: HashMap<String, Vec<i64>>,
+    /// `_SUCCESS` markers of complete buckets waiting for the next checkpoint, and those a
+    /// prepared checkpoint publishes after its files.
+    closed_markers: Vec<String>,
+    prepared_markers: BTreeMap<u64, Vec<String>>,
+    /// The checkpoint taken at the end of the input (after its commit nothing is left open).
+    final_epoch: Option<u64>,
     /// Input columns the template reads (to group rows by bucket cheaply).
     template_columns: Vec<usize>,
     projection: Projection,
@@ -78,9 +106,41 @@ impl ObjectSink {
                 Segment::Literal(_) => None,
             })
             .collect();
+        let mut time_levels = Vec::new();
+        let mut time_depth = None;
+        let mut levels = 0;
+        for segment in &template.segments {
+            match segment {
+                Segment::Literal(text) => levels += text.matches('/').count(),
+                Segment::Field {
+                    column,
+                    format: Some(format),
+                    epoch_unit_ms,
+                    ..
+                } => {
+                    levels += format.matches('/').count();
+                    if let Some(unit) = path_template::time_unit(format) {
+                        time_levels.push(TimeLevel {
+                            column: *column,
+                            unit,
+                            epoch_unit_ms: epoch_unit_ms.unwrap_or(1),
+                            lead_ms: None,
+                        });
+                        time_depth = Some(levels + 1);
+                    }
+                }
+                Segment::Field { .. } => {}
+            }
+        }
         ObjectSink {
             store,
             template,
+            time_levels,
+            time_depth,
+            time_buckets: HashMap::new(),
+            closed_markers: Vec::new(),
+            prepared_markers: BTreeMap::new(),
+            final_epoch: None,
             template_columns,
             projection,
             extension: settings.encoding.format.extension(),
@@ -145,6 +205,7 @@ impl ObjectSink {
                 OpenFile {
                     writer,
                     opened_ms: self.clock.now_ms(),
+                    last_write_ms: self.clock.now_ms(),
                     last_used: 0,
                     rows: 0,
                 },
@@ -204,10 +265,12 @@ impl ObjectSink {
         rows: &[u32],
     ) -> Result<(), ConnectorError> {
         let max_bytes = self.settings.rolling.max_bytes;
+        let now = self.clock.now_ms();
         let mut rest = rows;
         while !rest.is_empty() {
             let average = self.average_row_bytes.max(1);
             let file = self.file_for(bucket)?;
+            file.last_write_ms = now;
             let room = max_bytes.saturating_sub(file.writer.bytes_written());
             let take = ((room / average) as usize)
                 .clamp(1, ROLL_CHECK_ROWS)
@@ -230,6 +293,91 @@ impl ObjectSink {
             }
         }
         Ok(())
+    }
+
+    /// The time bucket directory of a bucket path (its first levels, up to the last time
+    /// placeholder).
+    fn time_prefix<'b>(&self, bucket: &'b str) -> Option<&'b str> {
+        let depth = self.time_depth?;
+        let mut end = 0;
+        for _ in 0..depth {
+            end += bucket[end..].find('/')? + 1;
+        }
+        Some(&bucket[..end])
+    }
+
+    /// Learns how far rows' event times run ahead of the time fields (see [`TimeLevel`]).
+    fn learn_leads(&mut self, batch: &Batch) {
+        if batch.times.len() != batch.num_rows {
+            return;
+        }
+        for level in &mut self.time_levels {
+            let column = &batch.columns[level.column];
+            let (ColumnData::Int(values) | ColumnData::Timestamp(values)) = &column.data else {
+                continue;
+            };
+            let mut lead = level.lead_ms.unwrap_or(i64::MIN);
+            for (row, (&time, &value)) in batch.times.iter().zip(values).enumerate() {
+                if !column.is_null(row) {
+                    lead = lead.max(time.saturating_sub(value.saturating_mul(level.epoch_unit_ms)));
+                }
+            }
+            if lead != i64::MIN {
+                level.lead_ms = Some(lead);
+            }
+        }
+    }
+
+    /// Notes the time bucket of `bucket` (rendered from `row`) as open.
+    fn track_time_bucket(&mut self, bucket: &str, batch: &Batch, row: usize) {
+        let Some(prefix) = self.time_prefix(bucket) else {
+            return;
+        };
+        if self.time_buckets.contains_key(prefix) {
+            return;
+        }
+        let ends = self
+            .time_levels
+            .iter()
+            .map(|level| {
+                let column = &batch.columns[level.column];
+                match &column.data {
+                    ColumnData::Int(v) | ColumnData::Timestamp(v) if !column.is_null(row) => {
+                        path_template::bucket_end(
+                            v[row].saturating_mul(level.epoch_unit_ms),
+                            level.unit,
+                        )
+                    }
+                    _ => i64::MAX,
+                }
+            })
+            .collect();
+        self.time_buckets.insert(prefix.to_string(), ends);
+    }
+
+    /// Whether no more rows can come for a time bucket whose levels end at `ends`.
+    fn complete(&self, ends: &[i64], watermark: i64) -> bool {
+        watermark == MAX_WATERMARK
+            || self.time_levels.iter().zip(ends).all(|(level, &end)| {
+                level
+                    .lead_ms
+                    .is_some_and(|lead| watermark >= end.saturating_add(lead).saturating_sub(1))
+            })
+    }
+
+    /// Writes the `_SUCCESS` marker of a time bucket directory (idempotent).
+    fn write_marker(&self, prefix: &str) -> Result<(), ConnectorError> {
+        let mut marker = self.store.create(&format!("{prefix}_SUCCESS"))?;
+        marker
+            .flush()
+            .map_err(|e| self.io("writing a _SUCCESS marker", &e))?;
+        marker.commit().map(|_| ())
+    }
+
+    /// After the run's last publish: uploads of this instance still open are orphans (a
+    /// request whose answer was lost); remove them.
+    fn remove_orphans(&self) -> Result<(), ConnectorError> {
+        self.store.clean(&self.instance, &[], None).map(|_| ())
     }
 
     /// What is at the destination already, on a fresh start.
@@ -267,6 +415,16 @@ impl Sink for ObjectSink {
                 for object in &restored.pending {
                     self.store.publish(object)?;
                 }
+                if !restored.state.is_empty() {
+                    let markers = read_state(&restored.state, |r| {
+                        let n = r.count(1)?;
+                        (0..n).map(|_| r.string()).collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(|e| ConnectorError::internal(format!("restoring the sink: {e}")))?;
+                    for prefix in markers {
+                        self.write_marker(&prefix)?;
+                    }
+                }
                 let after = start.rolled_back.then(|| start.epoch.saturating_sub(1));
                 self.store.clean(&self.instance, &[], after)?;
             }
@@ -282,6 +440,9 @@ impl Sink for ObjectSink {
     }
 
     fn write(&mut self, batch: Batch) -> Result<(), ConnectorError> {
+        if !self.time_levels.is_empty() {
+            self.learn_leads(&batch);
+        }
         if self.template.is_static() {
             let rows: Vec<u32> = (0..batch.num_rows as u32).collect();
             let mut bucket = String::new();
@@ -313,6 +474,7 @@ impl Sink for ObjectSink {
             let mut path = std::mem::take(&mut self.path_buf);
             self.template
                 .render_into(&batch.columns, first as usize, &mut path);
+            self.track_time_bucket(&path, &batch, first as usize);
             let result = self.write_bucket(&path, &batch, &rows);
             self.path_buf = path;
             result?;
@@ -322,10 +484,13 @@ impl Sink for ObjectSink {
 
     fn on_tick(&mut self, now_ms: i64) -> Result<(), ConnectorError> {
         let max_age = self.settings.rolling.max_age_ms;
+        let inactivity = self.settings.rolling.inactivity_ms.unwrap_or(i64::MAX);
         let expired: Vec<String> = self
             .open
             .iter()
-            .filter(|(_, f)| now_ms - f.opened_ms >= max_age)
+            .filter(|(_, f)| {
+                now_ms - f.opened_ms >= max_age || now_ms - f.last_write_ms >= inactivity
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for bucket in expired {
@@ -334,20 +499,71 @@ impl Sink for ObjectSink {
         Ok(())
     }
 
-    fn prepare(&mut self, epoch: u64, _end_of_input: bool) -> Result<SinkSnapshot, ConnectorError> {
+    fn on_watermark(&mut self, watermark: i64) -> Result<(), ConnectorError> {
+        let mut done: Vec<String> = self
+            .time_buckets
+            .iter()
+            .filter(|(_, ends)| self.complete(ends, watermark))
+            .map(|(prefix, _)| prefix.clone())
+            .collect();
+        if done.is_empty() {
+            return Ok(());
+        }
+        done.sort();
+        for prefix in &done {
+            self.time_buckets.remove(prefix);
+        }
+        let mut files: Vec<String> = self
+            .open
+            .keys()
+            .filter(|b| {
+                self.time_prefix(b)
+                    .is_some_and(|p| done.binary_search_by(|d| d.as_str().cmp(p)).is_ok())
+            })
+            .cloned()
+            .collect();
+        files.sort();
+        for bucket in files {
+            self.roll(&bucket)?;
+        }
+        if self.settings.success_marker {
+            if self.checkpointing {
+                self.closed_markers.extend(done);
+            } else {
+                for prefix in &done {
+                    self.write_marker(prefix)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn prepare(&mut self, epoch: u64, end_of_input: bool) -> Result<SinkSnapshot, ConnectorError> {
         // Every open file closes at a checkpoint, so a checkpoint's objects are complete
         // files (as Flink's bulk formats roll on checkpoint).
         self.roll_all()?;
         self.store.sync()?;
         let pending = std::mem::take(&mut self.closed);
         self.prepared.insert(epoch, pending.clone());
+        // Markers are published after the files; a restart writes them again from here.
+        let markers = std::mem::take(&mut self.closed_markers);
+        let mut state = Vec::new();
+        if !markers.is_empty() {
+            let mut w = StateWriter::new();
+            w.usize(markers.len());
+            for m in &markers {
+                w.str(m);
+            }
+            state = w.into_bytes();
+            self.prepared_markers.insert(epoch, markers);
+        }
+        if end_of_input {
+            self.final_epoch = Some(epoch);
+        }
         // Files opened from now on belong to the next checkpoint.
         self.epoch = epoch + 1;
         self.next_part = 0;
-        Ok(SinkSnapshot {
-            pending,
-            state: Vec::new(),
-        })
+        Ok(SinkSnapshot { pending, state })
     }
 
     fn commit(&mut self, epoch: u64) -> Result<(), ConnectorError> {
@@ -356,12 +572,19 @@ impl Sink for ObjectSink {
             if let Some(objects) = self.prepared.remove(&e) {
                 self.publish(&objects)?;
             }
+            for prefix in self.prepared_markers.remove(&e).unwrap_or_default() {
+                self.write_marker(&prefix)?;
+            }
+        }
+        if self.final_epoch.is_some_and(|f| f <= epoch) {
+            self.remove_orphans()?;
         }
         Ok(())
     }
 
     fn finish(&mut self) -> Result<(), ConnectorError> {
-        self.roll_all()
+        self.roll_all()?;
+        self.remove_orphans()
     }
 
     fn abort(&mut self) {
@@ -407,7 +630,7 @@ mod tests {
             &settings,
             template,
             projection,
-            super::super::store::open(&settings.url).unwrap(),
+            super::super::store::open(&settings.url, &Default::default(), None).unwrap(),
             Arc::new(Metrics::new(vec![])),
             clock,
         )
@@ -574,5 +797,72 @@ mod tests {
         let mut s = sink(&blocker.join("out"), ManualClock::new(0), "{}");
         let e = s.start(&start("x", false)).unwrap_err();
         assert!(e.message.contains("creating the directory"), "{e}");
+    }
+
+    #[test]
+    fn a_time_bucket_closes_when_the_watermark_passes_its_end_and_gets_a_marker() {
+        let dir = tempfile::tempdir().unwrap();
+        let config: SinkConfig = serde_json::from_str(&format!(
+            r#"{{"type": "s3", "inputs": ["x"], "url": "file://{}/", "path": "{{t:%Y-%m-%d--%H}}/{{k}}/", "format": "csv", "success_marker": true, "rolling": {{"inactivity": "1m"}}}}"#,
+            dir.path().display()
+        ))
+        .unwrap();
+        let SinkConnector::Object(settings) = crate::plan::connectors::sink(&config) else {
+            unreachable!()
+        };
+        let schema = Schema::new(vec![
+            Field::new("t", DataType::Timestamp),
+            Field::new("k", DataType::String),
+        ]);
+        let template = PathTemplate::parse("{t:%Y-%m-%d--%H}/{k}/", &schema, true).unwrap();
+        let projection = Projection {
+            columns: vec![0, 1],
+            fields: schema.fields.clone(),
+        };
+        let clock = ManualClock::new(0);
+        let mut s = ObjectSink::new(
+            &settings,
+            template,
+            projection,
+            super::super::store::open(&settings.url, &Default::default(), None).unwrap(),
+            Arc::new(Metrics::new(vec![])),
+            clock.clone(),
+        );
+        s.start(&start("run", false)).unwrap();
+        let hour = 1_546_844_400_000; // 2019-01-07 07:00
+        let rows = |rows: &[(i64, &str)]| {
+            let mut t = Column::new(&DataType::Timestamp, rows.len());
+            let mut k = Column::new(&DataType::String, rows.len());
+            for (time, key) in rows {
+                t.push_value(&crate::data::Value::Timestamp(*time));
+                k.push_str(key);
+            }
+            let mut b = Batch::new(vec![t, k], rows.len());
+            b.times = rows.iter().map(|(time, _)| *time).collect();
+            b
+        };
+        s.write(rows(&[(hour + 600_000, "a"), (hour + 3_000_000, "b")]))
+            .unwrap();
+        s.write(rows(&[(hour + 3_700_000, "a")])).unwrap();
+        let published = |bucket: &str| {
+            files(&dir.path().join(bucket))
+                .iter()
+                .filter(|n| !n.starts_with('.'))
+                .count()
+        };
+        s.on_watermark(hour + 3_600_000 - 2).unwrap();
+        assert_eq!(published("2019-01-07--07"), 0, "07:00 is not over yet");
+        s.on_watermark(hour + 3_600_000 - 1).unwrap();
+        let seven = dir.path().join("2019-01-07--07");
+        assert!(seven.join("_SUCCESS").exists());
+        assert_eq!(published("2019-01-07--07"), 2, "a/ and b/ published");
+        assert!(!dir.path().join("2019-01-07--08/_SUCCESS").exists());
+        // The 08:00 file closes after a minute without writes; no marker before the hour ends.
+        clock.advance(60_000);
+        s.on_tick(clock.now_ms()).unwrap();
+        assert_eq!(published("2019-01-07--08"), 1);
+        assert!(!dir.path().join("2019-01-07--08/_SUCCESS").exists());
+        s.on_watermark(MAX_WATERMARK).unwrap();
+        assert!(dir.path().join("2019-01-07--08/_SUCCESS").exists());
     }
 }

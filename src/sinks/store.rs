@@ -1,6 +1,6 @@
 //! Object stores behind bucketed sinks: where files go, and how they become visible only when
-//! published. `file://` is a local directory (hidden files renamed into place); `s3://` plugs
-//! in here with multipart uploads completed on publish.
+//! published. `file://` is a local directory (hidden files renamed into place); `s3://` is a
+//! bucket prefix with multipart uploads completed on publish ([`super::s3_store`]).
 //!
 //! Object names carry the writer's instance id and checkpoint epoch
 //! (`part-<instance>-<epoch>-<n>.<ext>`), so a restart can tell its own leftovers from
@@ -107,18 +107,21 @@ pub fn object_epoch(file_name: &str, instance: &str) -> Option<u64> {
     rest.split('-').next()?.parse().ok()
 }
 
-/// The store for a sink URL.
+/// The store for a sink URL (`aws` and `path_style` apply to `s3://`).
 ///
 /// # Errors
 /// For URLs this build cannot write to.
-pub fn open(url: &str) -> Result<Box<dyn ObjectStore>, ConnectorError> {
+pub fn open(
+    url: &str,
+    aws: &crate::aws::AwsSettings,
+    path_style: Option<bool>,
+) -> Result<Box<dyn ObjectStore>, ConnectorError> {
     if let Some(path) = url.strip_prefix("file://") {
         return Ok(Box::new(LocalStore::new(PathBuf::from(path))));
     }
     if url.starts_with("s3://") {
-        return Err(ConnectorError::user(format!(
-            "writing to {url}: the S3 object store is not in this build yet; use a file:// URL for local runs"
-        )));
+        let s3 = crate::aws::s3::S3::connect(aws, path_style)?;
+        return Ok(Box::new(super::s3_store::S3Store::new(s3, url)?));
     }
     Err(ConnectorError::user(format!(
         "`{url}` is not an s3:// or file:// URL"
