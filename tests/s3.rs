@@ -220,8 +220,8 @@ fn hive_style_output_reads_back_with_pyarrow_partition_discovery() {
         std::fs::read_to_string("pipelines/movie-impressions-local.yaml")
             .unwrap()
             .replace(
-                "path: \"{window_start:%Y-%m-%d--%H}/{movieId}/\"",
-                "path: \"dt={window_start:%Y-%m-%d--%H}/movieId={movieId}/\"",
+                "    format: csv",
+                "    layout: hive\n    success_marker: true\n    format: csv",
             )
             .replace(
                 "fields: [movieId, userId, impressions, latestImpression]",
@@ -258,9 +258,19 @@ fn hive_style_output_reads_back_with_pyarrow_partition_discovery() {
         })
         .collect();
     from_pyarrow.sort();
-    // The same rows, computed from the keys and contents read with boto3.
+    // The same rows, computed from the keys and contents read with boto3; every hour is
+    // finished (the input ended), so each has its `_SUCCESS` marker.
     let mut from_keys = Vec::new();
-    for (key, text) in objects(&s3, &bucket, "hive/") {
+    let all = objects(&s3, &bucket, "hive/");
+    let hours: std::collections::BTreeSet<&str> =
+        all.keys().map(|k| k.split('/').next().unwrap()).collect();
+    for hour in &hours {
+        assert_eq!(
+            all.get(&format!("{hour}/_SUCCESS")).map(String::as_str),
+            Some("")
+        );
+    }
+    for (key, text) in all.iter().filter(|(k, _)| !k.ends_with("/_SUCCESS")) {
         let levels: Vec<&str> = key.split('/').collect();
         let dt = levels[0].strip_prefix("dt=").unwrap();
         let movie = levels[1].strip_prefix("movieId=").unwrap();

@@ -319,10 +319,14 @@ impl Builder<'_> {
             if let NodeKind::Sink(SinkPlan {
                 config: SinkConfig::S3(o),
                 path: Some(template),
+                projection,
                 ..
             }) = &node.kind
             {
                 self.small_files(&node.name, o, template, checkpoint.as_ref());
+                if o.layout == PathLayout::Hive {
+                    self.hive_columns(&node.name, template, projection);
+                }
                 let timed = template.segments.iter().any(|s| {
                     matches!(s, Segment::Field { format: Some(f), .. } if path_template::time_unit(f).is_some())
                 });
@@ -1908,6 +1912,36 @@ impl Builder<'_> {
             )
             .at(span)
             .with_help("fewer, larger objects: a longer `checkpoint.interval` (e.g. 5m) and `rolling.max_age`, a coarser time bucket (`%Y-%m-%d--%H`), or fewer key levels in `path`"),
+        );
+    }
+
+    /// With a Hive layout, a level named like a column the files hold makes a table that
+    /// Athena, Hive and Spark reject (a partition column may not repeat a data column).
+    fn hive_columns(&mut self, name: &str, template: &PathTemplate, projection: &Projection) {
+        let mut keys = Vec::new();
+        for segment in &template.segments {
+            if let Segment::Literal(text) = segment
+                && let Some(key) = text.rsplit('/').next().and_then(|l| l.strip_suffix('='))
+                && projection.fields.iter().any(|f| f.name == key)
+            {
+                keys.push(format!("`{key}`"));
+            }
+        }
+        if keys.is_empty() {
+            return;
+        }
+        let span = self.loc.value(&["sinks", name, "layout"]);
+        self.diagnostics.push(
+            Diagnostic::warning(
+                "hive-column-repeated",
+                format!(
+                    "{} {} both a partition level and a column in the files: Athena, Hive and Spark reject a table whose partition column repeats a data column",
+                    keys.join(", "),
+                    if keys.len() == 1 { "is" } else { "are" }
+                ),
+            )
+            .at(span)
+            .with_help("leave it out of `fields` (readers take it from the path)"),
         );
     }
 
