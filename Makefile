@@ -48,9 +48,10 @@ unit:
 fmt:
 	$(CARGO) fmt --all
 
-## schema: regenerate schemas/pipeline.schema.json from the config types
+## schema: regenerate schemas/pipeline.schema.json (and the test files' schema) from the config types
 schema: build
 	target/debug/streamctl schema -o schemas/pipeline.schema.json
+	target/debug/streamctl schema --tests -o schemas/pipeline-test.schema.json
 
 ## bench: 10M movie impressions through the local pipeline, beside DuckDB on the same data;
 ## then the same job into the local S3 server beside file:// (objects/s, MB/s)

@@ -22,6 +22,8 @@
 //! - [`sources`], [`format`], [`sinks`]: the connectors and codecs.
 //! - [`aws`]: AWS client setup shared by the S3 (and later Kinesis, EMR) connectors.
 //! - [`flink`]: the cluster path: a plan as a Flink SQL script; [`submit`] hands it to a cluster.
+//! - [`testing`]: pipeline tests (`*.test.yaml`): records in, expected rows out, on the real
+//!   engine with sources and sinks replaced.
 //! - [`diag`]: diagnostics and their rendering.
 //!
 //! Nothing below `cli` prints; the library returns values and errors.
@@ -45,3 +47,4 @@ pub mod runtime;
 pub mod sinks;
 pub mod sources;
 pub mod submit;
+pub mod testing;

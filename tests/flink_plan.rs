@@ -33,6 +33,7 @@ fn reference_pipelines() -> Vec<PathBuf> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| !streamctl::testing::is_test_file(p))
         .collect();
     files.sort();
     files

@@ -24,12 +24,14 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `*.yaml` files of a directory (relative to the crate root), sorted.
+/// `*.yaml` pipeline files of a directory (relative to the crate root), sorted; test files
+/// (`*.test.yaml`) are checked by tests/pipeline_tests.rs.
 fn yaml_files(dir: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
         .unwrap_or_else(|e| panic!("reading {dir}: {e}"))
         .map(|entry| entry.expect("directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| !streamctl::testing::is_test_file(p))
         .collect();
     files.sort();
     files

@@ -8,6 +8,7 @@ mod progress;
 mod run;
 mod schema;
 mod submit;
+mod test;
 mod validate;
 
 use std::io::IsTerminal;
@@ -63,6 +64,7 @@ A pipeline (more in pipelines/, every key in schemas/pipeline.schema.json):
 
 Examples:
   streamctl validate pipelines/*.yaml
+  streamctl test pipelines/                # the pipelines' tests (*.test.yaml)
   streamctl plan pipelines/movie-impressions-local.yaml
   streamctl plan pipelines/movie-impressions.yaml --target flink-sql
   streamctl submit pipelines/movie-impressions.yaml --target yarn
@@ -92,6 +94,7 @@ enum Command {
     Submit(submit::Args),
     Generate(generate::Args),
     Checkpoints(checkpoints::Args),
+    Test(test::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
         Command::Submit(args) => submit::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Checkpoints(args) => checkpoints::run(args),
+        Command::Test(args) => test::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -13,11 +13,15 @@ use super::{EnvArgs, color_stderr, exit, paint};
 /// time, windows and sink paths. Every problem is reported in one pass as `file:line:column`
 /// with a hint. Offline: needs no broker, bucket or credentials.
 ///
+/// Test files (`*.test.yaml`, see `streamctl test --help`) are checked against their
+/// pipeline: source and sink names, record fields and values against the source schemas,
+/// expected rows against the fields each sink writes.
+///
 /// Exit code 0 when every file is valid (warnings allowed unless --deny-warnings), 1 when
 /// any file is invalid, 2 when a file cannot be read.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Pipeline files to check.
+    /// Pipeline files (and test files, `*.test.yaml`) to check.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
     /// Output format: `human` (snippets), `json` (one document), `github` (Actions annotations).
@@ -51,6 +55,23 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // checked), and makes the exit code 2.
     let mut unreadable = false;
     for path in &args.files {
+        if streamctl::testing::is_test_file(path) {
+            match check_tests(path) {
+                Ok(mut v) => results.append(&mut v),
+                Err(e) => {
+                    unreadable = true;
+                    results.push(Validated {
+                        file: streamctl::diag::SourceFile::new(path.display().to_string(), ""),
+                        plan: None,
+                        diagnostics: vec![streamctl::diag::Diagnostic::error(
+                            "unreadable-file",
+                            format!("{e:#}"),
+                        )],
+                    });
+                }
+            }
+            continue;
+        }
         match check(path, &lookup, args.target) {
             Ok(v) => results.push(v),
             Err(e) => {
@@ -131,6 +152,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 fn plural(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Reads and checks a test file against its pipeline: the test file's diagnostics, and the
+/// pipeline's when it is invalid (a test file does not read the environment).
+fn check_tests(path: &Path) -> anyhow::Result<Vec<Validated>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read test file {}", path.display()))?;
+    let loaded = streamctl::testing::load(path, &path.display().to_string(), text);
+    let mut results = vec![Validated {
+        file: loaded.file,
+        plan: None,
+        diagnostics: loaded.diagnostics,
+    }];
+    results.extend(loaded.invalid_pipeline);
+    Ok(results)
 }
 
 /// Reads and validates one file.

@@ -166,7 +166,7 @@ pub fn parse_lenient(text: &str) -> Result<(Node, Vec<Diagnostic>), Vec<Diagnost
     };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut builder, true) {
-        let at = offsets.byte(e.marker().index());
+        let at = offsets.at(text, e.marker());
         let message = e.info().to_string();
         if let Some(d) = likely_cause(text, at.min(text.len()), &message)
             .or_else(|| misindented_key(text, at.min(text.len()), &message))
@@ -553,22 +553,40 @@ fn next_char_end(text: &str, at: usize) -> usize {
         .map_or(at, |c| at + c.len_utf8())
 }
 
-/// Maps yaml-rust2's character indexes to byte offsets.
+/// Maps yaml-rust2's positions to byte offsets. Its markers count characters, except that
+/// the text lines of a block scalar (`|`, `>`) advance `index` and `col` by their length in
+/// *bytes* (yaml-rust2 0.13, `scan_block_scalar_content_line`), which would shift every
+/// position after a block scalar holding non-ASCII text. Lines are always counted right and
+/// a block scalar's text ends its line, so a position is taken from its line and column.
 struct CharOffsets {
-    bytes: Vec<usize>,
-    len: usize,
+    /// Byte offset of the start of each line.
+    line_starts: Vec<usize>,
+    text_len: usize,
 }
 
 impl CharOffsets {
     fn new(text: &str) -> CharOffsets {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         CharOffsets {
-            bytes: text.char_indices().map(|(b, _)| b).collect(),
-            len: text.len(),
+            line_starts,
+            text_len: text.len(),
         }
     }
 
-    fn byte(&self, char_index: usize) -> usize {
-        self.bytes.get(char_index).copied().unwrap_or(self.len)
+    /// The byte offset of a marker (1-based line, 0-based column in characters).
+    fn at(&self, text: &str, marker: &Marker) -> usize {
+        let Some(&start) = marker
+            .line()
+            .checked_sub(1)
+            .and_then(|l| self.line_starts.get(l))
+        else {
+            return self.text_len;
+        };
+        let line = &text[start..];
+        line.char_indices()
+            .nth(marker.col())
+            .map_or(self.text_len.min(start + line.len()), |(i, _)| start + i)
     }
 }
 
@@ -688,7 +706,7 @@ fn quoted_len(rest: &str, quote: char) -> usize {
 
 impl MarkedEventReceiver for TreeBuilder<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
-        let at = self.offsets.byte(mark.index());
+        let at = self.offsets.at(self.text, &mark);
         match ev {
             Event::Scalar(value, style, anchor, tag) => {
                 let span = self.scalar_span(at, style, &value);
@@ -949,6 +967,20 @@ mod tests {
         let (k, v) = root.entry("version").unwrap();
         assert_eq!(&text[k.span.start..k.span.end], "version");
         assert_eq!(&text[v.span.start..v.span.end], "1");
+    }
+
+    #[test]
+    fn spans_stay_right_after_a_block_scalar_with_multibyte_text() {
+        // yaml-rust2 advances its index by bytes inside block scalars.
+        for text in [
+            "a:\n  d: |\n    x 00:00–00:07 é\n  s: []\n",
+            "a:\n  d: >\n    x 00:00–00:07\n    more é\n\n  s: []\n",
+        ] {
+            let root = parse(text).unwrap();
+            let (k, v) = root.get("a").unwrap().entry("s").unwrap();
+            assert_eq!(&text[k.span.start..k.span.end], "s", "{text}");
+            assert_eq!(&text[v.span.start..v.span.start + 1], "[", "{text}");
+        }
     }
 
     #[test]

@@ -451,6 +451,21 @@ impl<'p> Engine<'p> {
                             self.positions[node].insert(name, Offset::End);
                         }
                     }
+                    SourceEvent::Watermark {
+                        partition,
+                        watermark,
+                    } => {
+                        if let Some(t) = &mut self.trackers[node] {
+                            t.advance(partition, watermark, now);
+                            self.idle[node] = t.is_idle();
+                        }
+                    }
+                    SourceEvent::Idle { partition } => {
+                        if let Some(t) = &mut self.trackers[node] {
+                            t.mark_idle(partition);
+                            self.idle[node] = t.is_idle();
+                        }
+                    }
                     SourceEvent::Finished => {
                         if let Some(t) = &mut self.trackers[node] {
                             t.finish();

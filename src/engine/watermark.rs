@@ -150,6 +150,19 @@ impl WatermarkTracker {
         p.idle = idle;
     }
 
+    /// Moves one partition's watermark up to at least `watermark`, as if it had seen an event
+    /// `max_out_of_orderness` later; the partition counts again if it was idle.
+    pub fn advance(&mut self, partition: u32, watermark: i64, now_ms: i64) {
+        self.open(partition, now_ms);
+        let delay = self.delay;
+        if let Some(p) = self.partitions.get_mut(&partition) {
+            p.max_time = p.max_time.max(watermark.saturating_add(delay));
+            p.idle = false;
+            p.last_data_ms = now_ms;
+        }
+        self.recompute();
+    }
+
     /// Marks one partition idle now (what the idle timeout does after a quiet period).
     pub fn mark_idle(&mut self, partition: u32) {
         if let Some(p) = self.partitions.get_mut(&partition) {
@@ -238,6 +251,43 @@ mod tests {
         // Data from the idle partition makes it count again, but never moves time back.
         t.assign(1, &[10], 2000, &mut w);
         assert_eq!(t.current(), 100);
+    }
+
+    #[test]
+    fn an_advance_moves_one_partition_and_never_back() {
+        let mut t = WatermarkTracker::new(5, None);
+        let mut w = Vec::new();
+        t.open(1, 0);
+        t.assign(0, &[100], 0, &mut w);
+        t.advance(1, 60, 0);
+        assert_eq!(t.current(), 60, "partition 1 now holds it at its advance");
+        t.advance(1, 40, 0);
+        assert_eq!(t.current(), 60, "an older advance changes nothing");
+        t.advance(1, 500, 0);
+        assert_eq!(t.current(), 95, "partition 0 (100 - 5) is the slowest now");
+        // An event after the advance is judged against it: the advance counts as an event
+        // `delay` later.
+        t.assign(1, &[480], 0, &mut w);
+        assert_eq!(w, vec![95]);
+    }
+
+    #[test]
+    fn an_advance_brings_an_idle_partition_back() {
+        let mut t = WatermarkTracker::new(0, Some(1000));
+        let mut w = Vec::new();
+        t.open(1, 0);
+        t.assign(0, &[100], 0, &mut w);
+        t.mark_idle(1);
+        assert_eq!(t.current(), 100);
+        t.advance(1, 50, 0);
+        assert!(!t.is_idle());
+        assert_eq!(t.current(), 100, "never back");
+        t.assign(0, &[300], 0, &mut w);
+        assert_eq!(
+            t.current(),
+            100,
+            "partition 1 counts again: it holds the watermark where it was, not at 300"
+        );
     }
 
     #[test]

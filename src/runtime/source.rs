@@ -57,6 +57,14 @@ pub enum SourceEvent {
     },
     /// A partition reached its end (bounded input, a closed shard).
     Closed { partition: u32 },
+    /// The partition will send no record older than `watermark` (event time, ms): its
+    /// watermark moves up to it (never back) and it counts again if it was idle. For sources
+    /// that learn that event time progressed without records, and for pipeline tests that
+    /// state watermark advances (`streamctl test`).
+    Watermark { partition: u32, watermark: i64 },
+    /// The partition has gone quiet: it stops holding its source's watermark back until it
+    /// sends data again, exactly as when `idle_timeout` passes without data.
+    Idle { partition: u32 },
     /// The source has no more data.
     Finished,
     /// The source cannot continue.
