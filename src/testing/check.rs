@@ -39,8 +39,13 @@ pub enum ScriptEvent {
         header: Option<Arc<Vec<u8>>>,
     },
     /// `None`: every partition.
-    Watermark { partition: Option<u32>, watermark: i64 },
-    Idle { partition: Option<u32> },
+    Watermark {
+        partition: Option<u32>,
+        watermark: i64,
+    },
+    Idle {
+        partition: Option<u32>,
+    },
 }
 
 /// An expected row: values by index into the sink's written fields (fields left out are not
@@ -155,8 +160,9 @@ pub fn check(test: &TestCase, plan: &Plan) -> (Option<Prepared>, Vec<Diagnostic>
                     n.kind.type_name(),
                     list_names(&sources)
                 ),
-                None => did_you_mean(&input.source, sources.iter().copied())
-                    .unwrap_or_else(|| format!("the pipeline's sources are {}", list_names(&sources))),
+                None => did_you_mean(&input.source, sources.iter().copied()).unwrap_or_else(|| {
+                    format!("the pipeline's sources are {}", list_names(&sources))
+                }),
             };
             diagnostics.push(
                 Diagnostic::error(
@@ -253,7 +259,10 @@ pub fn check(test: &TestCase, plan: &Plan) -> (Option<Prepared>, Vec<Diagnostic>
                     });
                 }
                 StepKind::Idle => {
-                    if source.event_time.is_none_or(|et| et.idle_timeout_ms.is_none()) {
+                    if source
+                        .event_time
+                        .is_none_or(|et| et.idle_timeout_ms.is_none())
+                    {
                         diagnostics.push(
                             Diagnostic::error(
                                 "no-idle-timeout",
@@ -269,8 +278,10 @@ pub fn check(test: &TestCase, plan: &Plan) -> (Option<Prepared>, Vec<Diagnostic>
                     script.events.push(ScriptEvent::Idle { partition });
                 }
             }
-            if let StepKind::Watermark(_) | StepKind::Idle | StepKind::Raw(_) | StepKind::File { .. } =
-                &step.kind
+            if let StepKind::Watermark(_)
+            | StepKind::Idle
+            | StepKind::Raw(_)
+            | StepKind::File { .. } = &step.kind
             {
                 let key = match &step.kind {
                     StepKind::Watermark(_) => "watermark",
@@ -282,7 +293,10 @@ pub fn check(test: &TestCase, plan: &Plan) -> (Option<Prepared>, Vec<Diagnostic>
                     diagnostics.push(
                         Diagnostic::warning(
                             "step-or-record",
-                            format!("read as a `{key}:` step, though source `{}` has a field `{key}`", input.source),
+                            format!(
+                                "read as a `{key}:` step, though source `{}` has a field `{key}`",
+                                input.source
+                            ),
                         )
                         .at(step.span)
                         .with_help(format!("to send a record, write `- record: {{{key}: …}}`")),
@@ -313,8 +327,9 @@ pub fn check(test: &TestCase, plan: &Plan) -> (Option<Prepared>, Vec<Diagnostic>
         for late in &counts.late_events {
             let (stage, span) = (&late.stage, &late.stage_span);
             if !windows.contains(&stage.as_str()) {
-                let help = did_you_mean(stage, windows.iter().copied())
-                    .unwrap_or_else(|| format!("the pipeline's windows are {}", list_names(&windows)));
+                let help = did_you_mean(stage, windows.iter().copied()).unwrap_or_else(|| {
+                    format!("the pipeline's windows are {}", list_names(&windows))
+                });
                 diagnostics.push(
                     Diagnostic::error(
                         "unknown-window",
@@ -330,7 +345,10 @@ pub fn check(test: &TestCase, plan: &Plan) -> (Option<Prepared>, Vec<Diagnostic>
         diagnostics.push(
             Diagnostic::warning("no-inputs", "this test gives no input to any source")
                 .at(test.name_span)
-                .with_help(format!("add `inputs: {{{}: [records…]}}`", sources.first().copied().unwrap_or("source"))),
+                .with_help(format!(
+                    "add `inputs: {{{}: [records…]}}`",
+                    sources.first().copied().unwrap_or("source")
+                )),
         );
     }
     let ok = !diagnostics.iter().any(Diagnostic::is_error);
@@ -343,7 +361,12 @@ pub fn check(test: &TestCase, plan: &Plan) -> (Option<Prepared>, Vec<Diagnostic>
     (prepared, diagnostics)
 }
 
-fn check_rows(rows: &[Node], fields: &[Field], sink: &str, out: &mut Vec<Diagnostic>) -> Vec<ExpectedRow> {
+fn check_rows(
+    rows: &[Node],
+    fields: &[Field],
+    sink: &str,
+    out: &mut Vec<Diagnostic>,
+) -> Vec<ExpectedRow> {
     let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
     let mut expected = Vec::new();
     for row in rows {
@@ -406,9 +429,12 @@ fn check_sink(expect: &SinkExpect, plan: &Plan, out: &mut Vec<Diagnostic>) -> Op
                 .unwrap_or_else(|| format!("the pipeline's sinks are {}", list_names(&sinks)))
         };
         out.push(
-            Diagnostic::error("unknown-sink", format!("the pipeline has no sink `{}`", expect.sink))
-                .at(expect.key_span)
-                .with_help(help),
+            Diagnostic::error(
+                "unknown-sink",
+                format!("the pipeline has no sink `{}`", expect.sink),
+            )
+            .at(expect.key_span)
+            .with_help(help),
         );
         return None;
     };
@@ -432,7 +458,10 @@ fn check_sink(expect: &SinkExpect, plan: &Plan, out: &mut Vec<Diagnostic>) -> Op
         out.push(
             Diagnostic::error(
                 "binary-content",
-                format!("sink `{}` writes Parquet, which is binary: compare its `rows`", expect.sink),
+                format!(
+                    "sink `{}` writes Parquet, which is binary: compare its `rows`",
+                    expect.sink
+                ),
             )
             .at(span),
         );
@@ -483,7 +512,10 @@ fn check_sink(expect: &SinkExpect, plan: &Plan, out: &mut Vec<Diagnostic>) -> Op
                     ObjectCheck {
                         key: o.key.clone(),
                         span: o.key_span,
-                        rows: o.rows.as_ref().map(|r| check_rows(r, fields, &expect.sink, out)),
+                        rows: o
+                            .rows
+                            .as_ref()
+                            .map(|r| check_rows(r, fields, &expect.sink, out)),
                         content: o.content.clone(),
                     }
                 })

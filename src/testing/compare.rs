@@ -119,12 +119,17 @@ pub(crate) fn identity(plan: &Plan, sink_node: usize, sink: &SinkPlan) -> Identi
 
 /// `2019-01-07 00:00–00:15` (seconds and dates only where they differ).
 pub fn window_text(start: i64, end: i64) -> String {
-    let Some((s, e)) = crate::data::time::to_datetime(start).zip(crate::data::time::to_datetime(end))
+    let Some((s, e)) =
+        crate::data::time::to_datetime(start).zip(crate::data::time::to_datetime(end))
     else {
         return format!("{start}–{end}");
     };
     let whole_minutes = start.rem_euclid(60_000) == 0 && end.rem_euclid(60_000) == 0;
-    let time = if whole_minutes { "%H:%M" } else { "%H:%M:%S%.3f" };
+    let time = if whole_minutes {
+        "%H:%M"
+    } else {
+        "%H:%M:%S%.3f"
+    };
     let end_format = if s.date_naive() == e.date_naive() {
         time.to_string()
     } else {
@@ -156,7 +161,7 @@ fn context_of(identity: &Identity, batch: &Batch, row: usize, object: Option<&st
     if let Some(p) = identity.position {
         parts.push(format!("record {}", batch.columns[p].value(row)));
     }
-    if let Some(o) = object {
+    if let Some(o) = object.filter(|o| !o.is_empty()) {
         parts.push(format!("object {o}"));
     }
     parts.join(", ")
@@ -196,7 +201,13 @@ pub fn actual_rows(plan: &Plan, sink_node: usize, capture: &SinkCapture) -> Vec<
 pub fn row_text(fields: &[Field], values: &[(usize, &Value<'_>)]) -> String {
     let parts: Vec<String> = values
         .iter()
-        .map(|(i, v)| format!("{}: {}", yaml_key(&fields[*i].name), yaml_value(v, &fields[*i])))
+        .map(|(i, v)| {
+            format!(
+                "{}: {}",
+                yaml_key(&fields[*i].name),
+                yaml_value(v, &fields[*i])
+            )
+        })
         .collect();
     format!("{{{}}}", parts.join(", "))
 }
@@ -306,28 +317,39 @@ pub fn pair_rows(
             fates.push(Fate::Matched(*a));
             continue;
         }
-        // The actual row this one most likely meant: same window and key, else the most
-        // fields in common.
+        // The actual row this one most likely meant: the one of the same window and key with
+        // the most fields in common, else the one with the most fields in common (at least
+        // half of those listed), so a row that moved to another window shows as moved.
         let ident: Vec<&(usize, OwnedValue)> = e
             .values
             .iter()
             .filter(|(i, _)| identifying.contains(i))
             .collect();
-        let best = left
-            .iter()
-            .enumerate()
-            .filter(|(_, a)| ident.iter().all(|(i, v)| same(&actual[**a].values[*i], v)))
-            .map(|(k, a)| {
-                let score = e
-                    .values
-                    .iter()
-                    .filter(|(i, v)| same(&actual[*a].values[*i], v))
-                    .count();
-                (k, score)
-            })
-            .max_by_key(|(k, score)| (*score, std::cmp::Reverse(*k)));
-        let paired = best
-            .filter(|(_, score)| !ident.is_empty() || (*score > 0 && score * 2 >= e.values.len()));
+        let score = |a: usize| {
+            e.values
+                .iter()
+                .filter(|(i, v)| same(&actual[a].values[*i], v))
+                .count()
+        };
+        let best = |candidates: &mut dyn Iterator<Item = (usize, usize)>| {
+            candidates
+                .map(|(k, a)| (k, score(a)))
+                .max_by_key(|(k, score)| (*score, std::cmp::Reverse(*k)))
+        };
+        let same_identity =
+            if ident.is_empty() {
+                None
+            } else {
+                best(
+                    &mut left.iter().copied().enumerate().filter(|(_, a)| {
+                        ident.iter().all(|(i, v)| same(&actual[*a].values[*i], v))
+                    }),
+                )
+            };
+        let paired = same_identity.or_else(|| {
+            best(&mut left.iter().copied().enumerate())
+                .filter(|(_, score)| *score > 0 && score * 2 >= e.values.len())
+        });
         fates.push(match paired {
             Some((k, _)) => Fate::Changed(left.remove(k)),
             None => Fate::Missing,
@@ -386,7 +408,11 @@ fn compare_rows(
                         ))
                     })
                     .collect();
-                out.push(finding(e.span, format!("{which} differs{}", context(a)), lines));
+                out.push(finding(
+                    e.span,
+                    format!("{which} differs{}", context(a)),
+                    lines,
+                ));
             }
             Fate::Missing => out.push(finding(
                 e.span,
@@ -415,7 +441,11 @@ pub fn text_diff(expected: &str, actual: &str) -> Vec<DiffLine> {
     let e: Vec<&str> = expected.lines().collect();
     let a: Vec<&str> = actual.lines().collect();
     if e.len() * a.len() > 4_000_000 {
-        let first = e.iter().zip(&a).position(|(x, y)| x != y).unwrap_or(e.len().min(a.len()));
+        let first = e
+            .iter()
+            .zip(&a)
+            .position(|(x, y)| x != y)
+            .unwrap_or(e.len().min(a.len()));
         return vec![
             DiffLine::Note(format!("first difference at line {}", first + 1)),
             DiffLine::Expected(e.get(first).copied().unwrap_or("(end)").to_string()),
@@ -450,12 +480,23 @@ pub fn text_diff(expected: &str, actual: &str) -> Vec<DiffLine> {
     if expected.ends_with('\n') != actual.ends_with('\n') {
         ops.push(DiffLine::Note(format!(
             "(the expected text {} with a line break, the actual text {})",
-            if expected.ends_with('\n') { "ends" } else { "does not end" },
-            if actual.ends_with('\n') { "does" } else { "does not" }
+            if expected.ends_with('\n') {
+                "ends"
+            } else {
+                "does not end"
+            },
+            if actual.ends_with('\n') {
+                "does"
+            } else {
+                "does not"
+            }
         )));
     }
     // Keep changes with two lines of context around them.
-    let changed: Vec<bool> = ops.iter().map(|l| !matches!(l, DiffLine::Note(_))).collect();
+    let changed: Vec<bool> = ops
+        .iter()
+        .map(|l| !matches!(l, DiffLine::Note(_)))
+        .collect();
     let last = ops.len().saturating_sub(1);
     let near = |k: usize| (k.saturating_sub(2)..=(k + 2).min(last)).any(|x| changed[x]);
     let mut out = Vec::new();
@@ -503,7 +544,16 @@ fn compare_sink(plan: &Plan, check: &SinkCheck, capture: &SinkCapture, out: &mut
     let rows = actual_rows(plan, check.node, capture);
     if let Some(expected) = &check.rows {
         let all: Vec<&ActualRow> = rows.iter().collect();
-        compare_rows(fields, &identifying, expected, &all, check.ordered, &check.name, check.span, out);
+        compare_rows(
+            fields,
+            &identifying,
+            expected,
+            &all,
+            check.ordered,
+            &check.name,
+            check.span,
+            out,
+        );
     }
     if let Some((text, span)) = &check.content {
         let actual = content_of(capture, None);
@@ -552,7 +602,10 @@ fn compare_objects(
                 }
             ))];
             if let Some(rows) = &o.rows {
-                lines.extend(rows.iter().map(|r| DiffLine::Expected(expected_text(fields, r))));
+                lines.extend(
+                    rows.iter()
+                        .map(|r| DiffLine::Expected(expected_text(fields, r))),
+                );
             }
             out.push(Finding {
                 span: o.span,
@@ -563,7 +616,16 @@ fn compare_objects(
             continue;
         };
         if let Some(expected) = &o.rows {
-            compare_rows(fields, identifying, expected, actual, check.ordered, &check.name, o.span, out);
+            compare_rows(
+                fields,
+                identifying,
+                expected,
+                actual,
+                check.ordered,
+                &check.name,
+                o.span,
+                out,
+            );
         }
         if let Some((text, span)) = &o.content {
             let content = content_of(capture, Some(&o.key));
@@ -587,7 +649,10 @@ fn compare_objects(
             .map(|a| DiffLine::Actual(actual_text(fields, a)))
             .collect();
         if actual.len() > 5 {
-            lines.push(DiffLine::Note(format!("… and {} more rows", actual.len() - 5)));
+            lines.push(DiffLine::Note(format!(
+                "… and {} more rows",
+                actual.len() - 5
+            )));
         }
         out.push(Finding {
             span: check.span,
@@ -604,7 +669,12 @@ fn compare_objects(
 
 /// Every difference between what `prepared` expects and `outcome`; empty when the test
 /// passes. `test_span` is where findings about the whole test point (its name).
-pub fn compare(plan: &Plan, prepared: &Prepared, outcome: &Outcome, test_span: Span) -> Vec<Finding> {
+pub fn compare(
+    plan: &Plan,
+    prepared: &Prepared,
+    outcome: &Outcome,
+    test_span: Span,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     match (&prepared.error, &outcome.result) {
         (Some((text, span)), Ok(_)) => {
@@ -623,7 +693,10 @@ pub fn compare(plan: &Plan, prepared: &Prepared, outcome: &Outcome, test_span: S
                     span: *span,
                     sink: None,
                     headline: format!("the run failed, but not with `{text}`"),
-                    lines: message.lines().map(|l| DiffLine::Actual(l.to_string())).collect(),
+                    lines: message
+                        .lines()
+                        .map(|l| DiffLine::Actual(l.to_string()))
+                        .collect(),
                 });
             }
             return out;
@@ -633,7 +706,11 @@ pub fn compare(plan: &Plan, prepared: &Prepared, outcome: &Outcome, test_span: S
                 span: test_span,
                 sink: None,
                 headline: "the run failed".to_string(),
-                lines: e.to_string().lines().map(|l| DiffLine::Actual(l.to_string())).collect(),
+                lines: e
+                    .to_string()
+                    .lines()
+                    .map(|l| DiffLine::Actual(l.to_string()))
+                    .collect(),
             });
             return out;
         }
@@ -656,7 +733,9 @@ pub fn compare(plan: &Plan, prepared: &Prepared, outcome: &Outcome, test_span: S
                 out.push(Finding {
                     span: late.count_span,
                     sink: None,
-                    headline: format!("window `{stage}` counted {actual} late events, expected {expected}"),
+                    headline: format!(
+                        "window `{stage}` counted {actual} late events, expected {expected}"
+                    ),
                     lines: Vec::new(),
                 });
             }
@@ -667,7 +746,10 @@ pub fn compare(plan: &Plan, prepared: &Prepared, outcome: &Outcome, test_span: S
             out.push(Finding {
                 span,
                 sink: None,
-                headline: format!("{} bad records were counted, expected {expected}", outcome.bad_records),
+                headline: format!(
+                    "{} bad records were counted, expected {expected}",
+                    outcome.bad_records
+                ),
                 lines: Vec::new(),
             });
         }
@@ -707,7 +789,10 @@ mod tests {
 
     #[test]
     fn windows_print_compactly() {
-        assert_eq!(window_text(1_546_819_200_000, 1_546_820_100_000), "2019-01-07 00:00–00:15");
+        assert_eq!(
+            window_text(1_546_819_200_000, 1_546_820_100_000),
+            "2019-01-07 00:00–00:15"
+        );
         assert_eq!(
             window_text(1_546_905_300_000, 1_546_905_900_000),
             "2019-01-07 23:55–2019-01-08 00:05"

@@ -64,7 +64,10 @@ impl Loaded {
 
 /// `${VAR}` values of a test: the test's own, then the file's. Tests never read the process
 /// environment, so they give the same result on every machine.
-fn env_lookup(file_env: &[(String, String)], test_env: &[(String, String)]) -> impl Fn(&str) -> Option<String> {
+fn env_lookup(
+    file_env: &[(String, String)],
+    test_env: &[(String, String)],
+) -> impl Fn(&str) -> Option<String> {
     let env: Vec<(String, String)> = test_env.iter().chain(file_env).cloned().collect();
     move |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
 }
@@ -93,9 +96,7 @@ pub fn load(path: &Path, shown: &str, text: String) -> Loaded {
             let help = if spec.pipeline_span.is_some() {
                 "the path is relative to the test file".to_string()
             } else {
-                format!(
-                    "a test file `x.test.yaml` tests `x.yaml` beside it; name another with `pipeline: <file>`"
-                )
+                "a test file `x.test.yaml` tests `x.yaml` beside it; name another with `pipeline: <file>`".to_string()
             };
             diagnostics.push(
                 Diagnostic::error(
@@ -113,7 +114,8 @@ pub fn load(path: &Path, shown: &str, text: String) -> Loaded {
     for case in &spec.tests {
         let mut plan = None;
         if let Some(text) = &pipeline_text {
-            let env_key: Vec<(String, String)> = case.env.iter().chain(&spec.env).cloned().collect();
+            let env_key: Vec<(String, String)> =
+                case.env.iter().chain(&spec.env).cloned().collect();
             plan = plans
                 .entry(env_key)
                 .or_insert_with(|| {
@@ -122,7 +124,11 @@ pub fn load(path: &Path, shown: &str, text: String) -> Loaded {
                     match v.plan {
                         Some(p) => Some(Arc::new(p)),
                         None => {
-                            let at = if case.env.is_empty() { pipeline_at } else { case.name_span };
+                            let at = if case.env.is_empty() {
+                                pipeline_at
+                            } else {
+                                case.name_span
+                            };
                             diagnostics.push(
                                 Diagnostic::error(
                                     "invalid-pipeline",
@@ -130,7 +136,11 @@ pub fn load(path: &Path, shown: &str, text: String) -> Loaded {
                                         "the pipeline `{pipeline_shown}` is invalid ({} error{}){}",
                                         v.error_count(),
                                         if v.error_count() == 1 { "" } else { "s" },
-                                        if case.env.is_empty() { "" } else { " with this test's `env`" }
+                                        if case.env.is_empty() {
+                                            ""
+                                        } else {
+                                            " with this test's `env`"
+                                        }
                                     ),
                                 )
                                 .at(at)

@@ -115,7 +115,10 @@ pub fn run(plan: &Plan, prepared: &Prepared) -> Outcome {
     let mut captures = HashMap::new();
     for (node, captured, store) in shared {
         let batches = captured.lock().map(|b| b.clone()).unwrap_or_default();
-        let objects = store.lock().map(|s| s.published.clone()).unwrap_or_default();
+        let objects = store
+            .lock()
+            .map(|s| s.published.clone())
+            .unwrap_or_default();
         let text = match &plan.nodes[node].kind {
             NodeKind::Sink(s) => stream_text(&s.connector, &s.projection, &batches),
             _ => Vec::new(),
@@ -207,7 +210,10 @@ impl Turns {
             if ctx.stopped() {
                 return false;
             }
-            match self.changed.wait_timeout(current, Duration::from_millis(50)) {
+            match self
+                .changed
+                .wait_timeout(current, Duration::from_millis(50))
+            {
                 Ok((guard, _)) => current = guard,
                 Err(_) => return false,
             }

@@ -68,7 +68,10 @@ pub enum StepKind {
     /// A record's exact text.
     Raw(String),
     /// Every record of a file.
-    File { path: PathBuf, shown: String },
+    File {
+        path: PathBuf,
+        shown: String,
+    },
     /// A watermark advance, in ms since the epoch.
     Watermark(i64),
     Idle,
@@ -162,7 +165,11 @@ pub const STEP_KEYS: [&str; 5] = ["watermark", "idle", "raw", "record", "file"];
 ///
 /// # Errors
 /// Every structural problem, with positions (the file is not usable then).
-pub fn parse(path: &Path, shown: &str, text: String) -> (SourceFile, Option<TestFile>, Vec<Diagnostic>) {
+pub fn parse(
+    path: &Path,
+    shown: &str,
+    text: String,
+) -> (SourceFile, Option<TestFile>, Vec<Diagnostic>) {
     let text = match text.strip_prefix('\u{feff}') {
         Some(rest) => rest.to_string(),
         None => text,
@@ -197,7 +204,10 @@ struct Reader<'t> {
 
 impl Reader<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 
     fn error(&mut self, code: &'static str, message: String, span: Span) -> &mut Diagnostic {
@@ -274,8 +284,11 @@ impl Reader<'_> {
     }
 
     fn env(&mut self, node: &Node, owner: &str) -> Vec<(String, String)> {
-        let Some(entries) = self.map(node, &format!("`env` of {owner}"), "write `env: {NAME: value}`")
-        else {
+        let Some(entries) = self.map(
+            node,
+            &format!("`env` of {owner}"),
+            "write `env: {NAME: value}`",
+        ) else {
             return Vec::new();
         };
         let mut env = Vec::new();
@@ -304,13 +317,16 @@ impl Reader<'_> {
         self.known_keys(entries, &["pipeline", "env", "tests"], "a test file");
         let mut pipeline = default_pipeline_for(path);
         let mut pipeline_span = None;
-        if let Some((_, p)) = root.entry("pipeline") {
-            if let Some(name) = self.text(p, "`pipeline`") {
-                pipeline = self.dir.join(name);
-                pipeline_span = Some(p.span);
-            }
+        if let Some((_, p)) = root.entry("pipeline")
+            && let Some(name) = self.text(p, "`pipeline`")
+        {
+            pipeline = self.dir.join(name);
+            pipeline_span = Some(p.span);
         }
-        let env = root.get("env").map(|e| self.env(e, "the test file")).unwrap_or_default();
+        let env = root
+            .get("env")
+            .map(|e| self.env(e, "the test file"))
+            .unwrap_or_default();
         let mut tests = Vec::new();
         let tests_node = root.get("tests").cloned();
         match root.entry("tests") {
@@ -334,7 +350,9 @@ impl Reader<'_> {
                                     format!("two tests are named `{}`", t.name),
                                     t.name_span,
                                 )
-                                .help = Some(format!("the first is on line {line}; give each test its own name, failures are reported by name"));
+                                .help = Some(format!(
+                                    "the first is on line {line}; give each test its own name, failures are reported by name"
+                                ));
                             }
                             names.push((t.name.clone(), t.name_span));
                             tests.push(t);
@@ -362,24 +380,46 @@ impl Reader<'_> {
     }
 
     fn test_case(&mut self, node: &Node) -> Option<TestCase> {
-        let entries = self.map(node, "a test", "write `- name: …` with `inputs:` and `outputs:`")?;
+        let entries = self.map(
+            node,
+            "a test",
+            "write `- name: …` with `inputs:` and `outputs:`",
+        )?;
         self.known_keys(
             entries,
-            &["name", "description", "env", "inputs", "outputs", "counts", "error"],
+            &[
+                "name",
+                "description",
+                "env",
+                "inputs",
+                "outputs",
+                "counts",
+                "error",
+            ],
             "a test",
         );
         let (name, name_span) = match node.entry("name") {
             Some((_, n)) => (self.text(n, "a test's `name`")?, n.span),
             None => {
-                self.error("missing-key", "a test needs a `name`".to_string(), node.span)
-                    .help = Some("say what it shows, e.g. `name: a late event goes to the late stream`".to_string());
+                self.error(
+                    "missing-key",
+                    "a test needs a `name`".to_string(),
+                    node.span,
+                )
+                .help = Some(
+                    "say what it shows, e.g. `name: a late event goes to the late stream`"
+                        .to_string(),
+                );
                 return None;
             }
         };
         if let Some(d) = node.get("description") {
             self.text(d, "`description`");
         }
-        let env = node.get("env").map(|e| self.env(e, "a test")).unwrap_or_default();
+        let env = node
+            .get("env")
+            .map(|e| self.env(e, "a test"))
+            .unwrap_or_default();
         let mut inputs = Vec::new();
         if let Some(i) = node.get("inputs")
             && let Some(entries) = self.map(i, "`inputs`", "write `inputs: {<source>: [records…]}`")
@@ -436,7 +476,10 @@ impl Reader<'_> {
             None => {
                 self.error(
                     "type-mismatch",
-                    format!("`partition` must be a number from 0, found {}", p.describe()),
+                    format!(
+                        "`partition` must be a number from 0, found {}",
+                        p.describe()
+                    ),
                     p.span,
                 );
                 None
@@ -458,9 +501,15 @@ impl Reader<'_> {
             return None;
         };
         let keys: Vec<&str> = entries.iter().filter_map(|(k, _)| k.as_str()).collect();
-        let controls: Vec<&str> = keys.iter().copied().filter(|k| STEP_KEYS.contains(k)).collect();
+        let controls: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| STEP_KEYS.contains(k))
+            .collect();
         let is_control = controls.len() == 1
-            && keys.iter().all(|k| STEP_KEYS.contains(k) || *k == "partition");
+            && keys
+                .iter()
+                .all(|k| STEP_KEYS.contains(k) || *k == "partition");
         if !is_control {
             return Some(Step {
                 kind: StepKind::Record(node.clone()),
@@ -481,7 +530,9 @@ impl Reader<'_> {
                         format!("`idle` takes `true`, found {}", value.describe()),
                         value.span,
                     )
-                    .help = Some("write `- idle: true` (with `partition:` for one partition)".to_string());
+                    .help = Some(
+                        "write `- idle: true` (with `partition:` for one partition)".to_string(),
+                    );
                     return None;
                 }
             },
@@ -502,7 +553,10 @@ impl Reader<'_> {
                 if value.as_map().is_none() {
                     self.error(
                         "type-mismatch",
-                        format!("`record` must be a mapping of fields, found {}", value.kind_name()),
+                        format!(
+                            "`record` must be a mapping of fields, found {}",
+                            value.kind_name()
+                        ),
                         value.span,
                     );
                     return None;
@@ -515,7 +569,10 @@ impl Reader<'_> {
                 if !path.is_file() {
                     self.error(
                         "missing-file",
-                        format!("input file `{shown}` does not exist (looked for {})", path.display()),
+                        format!(
+                            "input file `{shown}` does not exist (looked for {})",
+                            path.display()
+                        ),
                         value.span,
                     )
                     .help = Some("paths are relative to the test file".to_string());
@@ -545,7 +602,8 @@ impl Reader<'_> {
                     format!("{what} must be an instant, found {}", node.describe()),
                     node.span,
                 )
-                .help = Some("write e.g. `2019-01-07T00:20:00Z` (or epoch milliseconds)".to_string());
+                .help =
+                    Some("write e.g. `2019-01-07T00:20:00Z` (or epoch milliseconds)".to_string());
                 None
             }
         }
@@ -576,7 +634,10 @@ impl Reader<'_> {
             } else {
                 self.error(
                     "type-mismatch",
-                    format!("a row must be a mapping of fields, found {}", item.kind_name()),
+                    format!(
+                        "a row must be a mapping of fields, found {}",
+                        item.kind_name()
+                    ),
                     item.span,
                 )
                 .help = Some("write `- {field: value, …}`".to_string());
@@ -625,7 +686,10 @@ impl Reader<'_> {
                 _ => {
                     self.error(
                         "type-mismatch",
-                        format!("`ordered` must be `true` or `false`, found {}", o.describe()),
+                        format!(
+                            "`ordered` must be `true` or `false`, found {}",
+                            o.describe()
+                        ),
                         o.span,
                     );
                     false
@@ -696,7 +760,11 @@ impl Reader<'_> {
                 content: None,
             });
         }
-        let entries = self.map(node, &owner, "write a list of rows, or `rows:` or `content:`")?;
+        let entries = self.map(
+            node,
+            &owner,
+            "write a list of rows, or `rows:` or `content:`",
+        )?;
         self.known_keys(entries, &["rows", "content"], &owner);
         let rows = match node.get("rows") {
             Some(r) => Some(self.rows(r, &owner)?),
@@ -725,11 +793,19 @@ impl Reader<'_> {
     }
 
     fn counts(&mut self, node: &Node) -> Option<Counts> {
-        let entries = self.map(node, "`counts`", "write `counts: {late_events: {<window>: n}, bad_records: n}`")?;
+        let entries = self.map(
+            node,
+            "`counts`",
+            "write `counts: {late_events: {<window>: n}, bad_records: n}`",
+        )?;
         self.known_keys(entries, &["late_events", "bad_records"], "`counts`");
         let mut counts = Counts::default();
         if let Some(l) = node.get("late_events")
-            && let Some(stages) = self.map(l, "`late_events`", "write `late_events: {<window stage>: n}`")
+            && let Some(stages) = self.map(
+                l,
+                "`late_events`",
+                "write `late_events: {<window stage>: n}`",
+            )
         {
             for (k, v) in stages {
                 if let Some(n) = self.count(v) {

@@ -37,7 +37,9 @@ pub fn apply(text: &str, mut edits: Vec<Edit>) -> String {
 }
 
 fn line_start(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1)
+    text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1)
 }
 
 fn line_end(text: &str, offset: usize) -> usize {
@@ -145,7 +147,10 @@ fn literal(key: &str, content: &str) -> Vec<String> {
         .chars()
         .all(|c| c == '\n' || c == '\t' || !c.is_control());
     if content.is_empty() || !printable || content.starts_with(['\n', ' ']) {
-        return vec![format!("{key}: {}", serde_json::to_string(content).unwrap_or_default())];
+        return vec![format!(
+            "{key}: {}",
+            serde_json::to_string(content).unwrap_or_default()
+        )];
     }
     let body = content.trim_end_matches('\n');
     let chomp = match content.len() - body.len() {
@@ -207,6 +212,35 @@ fn original_item(text: &str, row: &ExpectedRow) -> Option<Vec<String>> {
     Some(lines)
 }
 
+/// A changed row written as before with only its differing values replaced, when it was
+/// written on one line.
+fn changed_item(
+    text: &str,
+    fields: &[Field],
+    expected: &ExpectedRow,
+    actual: &super::compare::ActualRow,
+) -> Option<Vec<String>> {
+    let mut lines = original_item(text, expected)?;
+    let line_at = line_start(text, expected.span.start);
+    let entries = expected.node.as_map()?;
+    let mut edits = Vec::new();
+    for (key, value) in entries {
+        let name = key.as_str()?;
+        let i = fields.iter().position(|f| f.name == name)?;
+        let (_, want) = expected.values.iter().find(|(j, _)| *j == i)?;
+        if !super::values::same(&actual.values[i], want) {
+            edits.push(Edit {
+                span: Span::new(value.span.start - line_at, value.span.end - line_at),
+                text: yaml_value(&actual.values[i], &fields[i]),
+            });
+        }
+    }
+    let original = &text[line_at..line_end(text, line_at)];
+    let changed = apply(original, edits);
+    *lines.last_mut()? = changed.trim().to_string();
+    Some(lines)
+}
+
 fn new_item(fields: &[Field], values: &[(usize, &Value<'_>)]) -> String {
     format!("- {}", super::compare::row_text(fields, values))
 }
@@ -223,11 +257,9 @@ fn rows_text(
 ) -> Vec<String> {
     let (fates, left) = pair_rows(identifying, expected, actual, ordered);
     let mut lines: Vec<Vec<String>> = Vec::new();
-    let mut written = vec![false; actual.len()];
     for (e, fate) in expected.iter().zip(&fates) {
         match fate {
-            Fate::Matched(a) => {
-                written[*a] = true;
+            Fate::Matched(_) => {
                 lines.push(original_item(text, e).unwrap_or_else(|| {
                     let values: Vec<(usize, &Value<'_>)> =
                         e.values.iter().map(|(i, v)| (*i, v)).collect();
@@ -235,11 +267,15 @@ fn rows_text(
                 }));
             }
             Fate::Changed(a) => {
-                written[*a] = true;
                 let row = actual[*a];
-                let values: Vec<(usize, &Value<'_>)> =
-                    e.values.iter().map(|(i, _)| (*i, &row.values[*i])).collect();
-                lines.push(vec![new_item(fields, &values)]);
+                lines.push(changed_item(text, fields, e, row).unwrap_or_else(|| {
+                    let values: Vec<(usize, &Value<'_>)> = e
+                        .values
+                        .iter()
+                        .map(|(i, _)| (*i, &row.values[*i]))
+                        .collect();
+                    vec![new_item(fields, &values)]
+                }));
             }
             Fate::Missing => {}
         }
@@ -288,7 +324,14 @@ impl SinkText<'_> {
             .iter()
             .filter(|r| object.is_none_or(|o| r.object.as_deref() == Some(o)))
             .collect();
-        rows_text(self.text, self.fields, &self.identifying, expected, &actual, ordered)
+        rows_text(
+            self.text,
+            self.fields,
+            &self.identifying,
+            expected,
+            &actual,
+            ordered,
+        )
     }
 
     fn content(&self, object: Option<&str>) -> String {
@@ -306,7 +349,12 @@ impl SinkText<'_> {
 
     fn object_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.rows.iter().filter_map(|r| r.object.clone()).collect();
-        keys.extend(self.capture.objects.keys().map(|k| super::compare::object_dir(k)));
+        keys.extend(
+            self.capture
+                .objects
+                .keys()
+                .map(|k| super::compare::object_dir(k)),
+        );
         keys.sort();
         keys.dedup();
         keys
@@ -331,20 +379,31 @@ fn keyed_rows(key: &str, lines: Vec<String>) -> Vec<String> {
     }
 }
 
-fn sink_value(s: &SinkText<'_>, expect: &SinkExpect, checked_rows: Option<&[ExpectedRow]>, checked_objects: &[(String, Option<&[ExpectedRow]>)]) -> ValueText {
+fn sink_value(
+    s: &SinkText<'_>,
+    expect: &SinkExpect,
+    checked_rows: Option<&[ExpectedRow]>,
+    checked_objects: &[(String, Option<&[ExpectedRow]>)],
+) -> ValueText {
     if expect.shape == Shape::Rows {
         return rows_value(s.rows(checked_rows.unwrap_or_default(), None, expect.ordered));
     }
     let mut lines = Vec::new();
     if expect.rows.is_some() {
-        lines.extend(keyed_rows("rows", s.rows(checked_rows.unwrap_or_default(), None, expect.ordered)));
+        lines.extend(keyed_rows(
+            "rows",
+            s.rows(checked_rows.unwrap_or_default(), None, expect.ordered),
+        ));
     }
     if expect.ordered {
         lines.push("ordered: true".to_string());
     }
     if let Some(objects) = &expect.objects {
         // Objects keep how they were written; new ones follow the others (rows by default).
-        let use_content = !objects.is_empty() && objects.iter().all(|o| o.content.is_some() && o.rows.is_none());
+        let use_content = !objects.is_empty()
+            && objects
+                .iter()
+                .all(|o| o.content.is_some() && o.rows.is_none());
         lines.push("objects:".to_string());
         for key in s.object_keys() {
             let old: Option<&ObjectExpect> = objects.iter().find(|o| o.key == key);
@@ -387,7 +446,13 @@ fn sink_value(s: &SinkText<'_>, expect: &SinkExpect, checked_rows: Option<&[Expe
 
 /// The edits that make `case`'s expectations say what `outcome` wrote. A test without
 /// `outputs` gets one listing every sink.
-pub fn edits(text: &str, case: &TestCase, plan: &Plan, prepared: &Prepared, outcome: &Outcome) -> Vec<Edit> {
+pub fn edits(
+    text: &str,
+    case: &TestCase,
+    plan: &Plan,
+    prepared: &Prepared,
+    outcome: &Outcome,
+) -> Vec<Edit> {
     let mut edits = Vec::new();
     let empty = SinkCapture::default();
     let sink_text = |node: usize| -> Option<SinkText<'_>> {
@@ -409,7 +474,9 @@ pub fn edits(text: &str, case: &TestCase, plan: &Plan, prepared: &Prepared, outc
                 let Some(check) = prepared.sinks.iter().find(|c| c.name == expect.sink) else {
                     continue;
                 };
-                let Some(s) = sink_text(check.node) else { continue };
+                let Some(s) = sink_text(check.node) else {
+                    continue;
+                };
                 let objects: Vec<(String, Option<&[ExpectedRow]>)> = check
                     .objects
                     .iter()
@@ -474,7 +541,9 @@ pub fn all_outputs(plan: &Plan, outcome: &Outcome) -> Vec<String> {
     let empty = SinkCapture::default();
     let mut lines = vec!["outputs:".to_string()];
     for (node, n) in plan.nodes.iter().enumerate() {
-        let NodeKind::Sink(sink) = &n.kind else { continue };
+        let NodeKind::Sink(sink) = &n.kind else {
+            continue;
+        };
         let capture = outcome.captures.get(&node).unwrap_or(&empty);
         let rows = actual_rows(plan, node, capture);
         let fields = &sink.projection.fields;
@@ -546,11 +615,17 @@ mod tests {
 
     #[test]
     fn literals_keep_the_text_exactly() {
-        assert_eq!(literal("content", "a\nb\n"), vec!["content: |", "  a", "  b"]);
+        assert_eq!(
+            literal("content", "a\nb\n"),
+            vec!["content: |", "  a", "  b"]
+        );
         assert_eq!(literal("content", "a"), vec!["content: |-", "  a"]);
         assert_eq!(literal("content", ""), vec!["content: \"\""]);
         for content in ["a\nb\n", "a", "x\n\ny\n", "a\n\n"] {
-            let yaml = format!("k:\n{}\n", indented(literal("content", content), 2).join("\n"));
+            let yaml = format!(
+                "k:\n{}\n",
+                indented(literal("content", content), 2).join("\n")
+            );
             let root = crate::config::yaml::parse(&yaml).unwrap();
             assert_eq!(
                 root.get("k").unwrap().get("content").unwrap().as_str(),

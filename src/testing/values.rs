@@ -35,7 +35,9 @@ pub fn type_name(field: &Field) -> String {
         (None, DataType::Double) => "double".to_string(),
         (None, DataType::Timestamp) => "timestamp".to_string(),
         (None, DataType::String) => "string".to_string(),
-        (None, DataType::Array(t)) => format!("array<{}>", type_name(&Field::new("", (**t).clone()))),
+        (None, DataType::Array(t)) => {
+            format!("array<{}>", type_name(&Field::new("", (**t).clone())))
+        }
     }
 }
 
@@ -77,7 +79,9 @@ pub fn typed(node: &Node, field: &Field) -> Result<OwnedValue, ValueProblem> {
                 _ => "a single value",
             },
         )),
-        DataType::String => Ok(Value::Str(node.as_str().unwrap_or_default().to_string().into())),
+        DataType::String => Ok(Value::Str(
+            node.as_str().unwrap_or_default().to_string().into(),
+        )),
         DataType::Bool => match node.as_str().map(str::trim) {
             Some("true") => Ok(Value::Bool(true)),
             Some("false") => Ok(Value::Bool(false)),
@@ -91,7 +95,10 @@ pub fn typed(node: &Node, field: &Field) -> Result<OwnedValue, ValueProblem> {
             match field.epoch_unit_ms {
                 Some(unit) => {
                     let ms = parse_timestamp(text).ok_or_else(|| {
-                        expected(node, "an instant such as `2019-01-07T00:01:00Z` (or an epoch number)")
+                        expected(
+                            node,
+                            "an instant such as `2019-01-07T00:01:00Z` (or an epoch number)",
+                        )
                     })?;
                     if ms.rem_euclid(unit) != 0 {
                         return Err(problem(
@@ -149,8 +156,10 @@ pub fn encode_record(
             },
             None => {
                 let names = schema.names();
-                let hint = crate::diag::did_you_mean(name, names.iter().copied())
-                    .unwrap_or_else(|| format!("its fields are {}", crate::diag::list_names(&names)));
+                let hint =
+                    crate::diag::did_you_mean(name, names.iter().copied()).unwrap_or_else(|| {
+                        format!("its fields are {}", crate::diag::list_names(&names))
+                    });
                 problems.push(problem(
                     key,
                     format!("`{name}` is not a field of this source; {hint}"),
@@ -176,7 +185,11 @@ pub fn encode_record(
                 .fields
                 .iter()
                 .zip(&values)
-                .map(|(field, value)| value.as_ref().map_or(String::new(), |v| csv_text(v, field, decoding)))
+                .map(|(field, value)| {
+                    value
+                        .as_ref()
+                        .map_or(String::new(), |v| csv_text(v, field, decoding))
+                })
                 .collect();
             csv_line(&texts, decoding.csv_delimiter)
         }
@@ -221,7 +234,11 @@ fn json_value(v: &OwnedValue, field: &Field) -> serde_json::Value {
                 DataType::Array(e) => Field::new("", (**e).clone()),
                 _ => field.clone(),
             };
-            items.iter().map(|i| json_value(i, &element)).collect::<Vec<_>>().into()
+            items
+                .iter()
+                .map(|i| json_value(i, &element))
+                .collect::<Vec<_>>()
+                .into()
         }
     }
 }
@@ -230,7 +247,11 @@ fn csv_text(v: &OwnedValue, field: &Field, decoding: &Decoding) -> String {
     match v {
         Value::Timestamp(t) => crate::data::time::format_rfc3339(*t),
         Value::List(items) => {
-            let separator = if decoding.csv_delimiter == b';' { "," } else { ";" };
+            let separator = if decoding.csv_delimiter == b';' {
+                ","
+            } else {
+                ";"
+            };
             let element = match &field.data_type {
                 DataType::Array(e) => Field::new("", (**e).clone()),
                 _ => field.clone(),
@@ -250,9 +271,7 @@ fn csv_text(v: &OwnedValue, field: &Field, decoding: &Decoding) -> String {
 pub fn same(actual: &Value<'_>, expected: &Value<'_>) -> bool {
     match (actual, expected) {
         (Value::Double(a), Value::Double(b)) => {
-            a == b
-                || (a.is_nan() && b.is_nan())
-                || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+            a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
         }
         (Value::Double(a), Value::Int(b)) | (Value::Int(b), Value::Double(a)) => *a == *b as f64,
         (Value::List(a), Value::List(b)) => {
@@ -326,7 +345,8 @@ fn plain_is_safe(s: &str) -> bool {
         || lower == ".nan";
     !reserved
         && (first.is_alphanumeric() || matches!(first, '_' | '.' | '/' | '('))
-        && s.chars().all(|c| !c.is_control() && !",[]{}#&*!|>'\"%@`".contains(c))
+        && s.chars()
+            .all(|c| !c.is_control() && !",[]{}#&*!|>'\"%@`".contains(c))
         && !s.contains(": ")
         && !s.ends_with(':')
         && !s.ends_with(' ')
@@ -344,7 +364,11 @@ mod tests {
     use crate::data::Schema;
 
     fn node(text: &str) -> Node {
-        parse(&format!("v: {text}\n")).unwrap().get("v").unwrap().clone()
+        parse(&format!("v: {text}\n"))
+            .unwrap()
+            .get("v")
+            .unwrap()
+            .clone()
     }
 
     fn epoch_ms(name: &str) -> Field {
@@ -371,8 +395,14 @@ mod tests {
         };
         assert!(typed(&node("2019-01-07T00:00:01.5Z"), &secs).is_err());
         let e = typed(&node("abc"), &Field::new("n", DataType::Int)).unwrap_err();
-        assert_eq!(e.message, "`n` is int: expected a whole number, found `abc`");
-        assert_eq!(typed(&node("~"), &Field::new("n", DataType::Int)).unwrap(), Value::Null);
+        assert_eq!(
+            e.message,
+            "`n` is int: expected a whole number, found `abc`"
+        );
+        assert_eq!(
+            typed(&node("~"), &Field::new("n", DataType::Int)).unwrap(),
+            Value::Null
+        );
     }
 
     #[test]
@@ -430,12 +460,21 @@ mod tests {
             assert_eq!(v.as_str(), Some(s), "{text}");
             assert!(!v.is_null() || s.is_empty(), "{text}");
         }
-        assert_eq!(yaml_value(&Value::Int(1_546_819_200_000), &epoch_ms("t")), "2019-01-07T00:00:00Z");
         assert_eq!(
-            yaml_value(&Value::Timestamp(1_546_819_200_123), &Field::new("t", DataType::Timestamp)),
+            yaml_value(&Value::Int(1_546_819_200_000), &epoch_ms("t")),
+            "2019-01-07T00:00:00Z"
+        );
+        assert_eq!(
+            yaml_value(
+                &Value::Timestamp(1_546_819_200_123),
+                &Field::new("t", DataType::Timestamp)
+            ),
             "2019-01-07T00:00:00.123Z"
         );
-        assert_eq!(yaml_value(&Value::Double(2.0), &Field::new("d", DataType::Double)), "2.0");
+        assert_eq!(
+            yaml_value(&Value::Double(2.0), &Field::new("d", DataType::Double)),
+            "2.0"
+        );
     }
 
     #[test]
