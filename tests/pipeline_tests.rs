@@ -487,7 +487,9 @@ fn shipped_test_files_follow_the_schema() {
 #[test]
 fn the_documented_examples_pass_as_written() {
     let help = stdout(&streamctl(&root(), &["test", "--help"]));
-    let start = help.find("  # movies.test.yaml").expect("an example in --help");
+    let start = help
+        .find("  # movies.test.yaml")
+        .expect("an example in --help");
     let help_example: String = help[start..]
         .lines()
         .skip(1)
@@ -495,7 +497,9 @@ fn the_documented_examples_pass_as_written() {
         .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
         .collect();
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
-    let start = readme.find("```yaml\n# movies.test.yaml").expect("an example in README.md");
+    let start = readme
+        .find("```yaml\n# movies.test.yaml")
+        .expect("an example in README.md");
     let readme_example: String = readme[start + "```yaml\n".len()..]
         .split("```")
         .next()

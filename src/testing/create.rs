@@ -41,11 +41,23 @@ pub fn sample_steps(
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    // Test records are CSV lines in schema order: records the source cannot read are written
+    // in that order too, when the file's header orders columns otherwise.
+    let mut reorder: Option<Vec<Option<usize>>> = None;
     if decoder.expects_header() {
         let header = lines.next().ok_or("the file is empty")?;
         decoder
             .read_header(header)
             .map_err(|e| format!("its CSV header does not fit the source: {e}"))?;
+        let names = csv_fields(header, decoding.csv_delimiter).unwrap_or_default();
+        let order: Vec<Option<usize>> = schema
+            .fields
+            .iter()
+            .map(|f| names.iter().position(|n| n.trim() == f.name))
+            .collect();
+        if order.iter().enumerate().any(|(i, o)| *o != Some(i)) || names.len() != order.len() {
+            reorder = Some(order);
+        }
     }
     let mut steps = Vec::new();
     for (i, line) in lines.take(count).enumerate() {
@@ -73,13 +85,35 @@ pub fn sample_steps(
                 super::update::record_text(&schema.fields, &values)
             ));
         } else {
-            steps.push(format!(
-                "- raw: {}",
-                yaml_string(&String::from_utf8_lossy(line))
-            ));
+            let raw = match (&reorder, csv_fields(line, decoding.csv_delimiter)) {
+                (Some(order), Some(fields)) => {
+                    let texts: Vec<String> = order
+                        .iter()
+                        .map(|o| o.and_then(|i| fields.get(i).cloned()).unwrap_or_default())
+                        .collect();
+                    String::from_utf8_lossy(&super::values::csv_line(
+                        &texts,
+                        decoding.csv_delimiter,
+                    ))
+                    .to_string()
+                }
+                _ => String::from_utf8_lossy(line).to_string(),
+            };
+            steps.push(format!("- raw: {}", yaml_string(&raw)));
         }
     }
     Ok(steps)
+}
+
+/// The fields of one CSV line, when it parses.
+fn csv_fields(line: &[u8], delimiter: u8) -> Option<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line);
+    let record = reader.records().next()?.ok()?;
+    Some(record.iter().map(str::to_string).collect())
 }
 
 /// The lines of a new test item (`- name: …`) feeding `steps` to `source`.

@@ -594,7 +594,7 @@ mod tests {
     #[test]
     fn a_block_value_is_replaced_and_the_comment_after_its_key_stays() {
         let text = "outputs:\n  s:   # why\n    - {a: 1}\n    # between\n    - {a: 2}\n  # next\n  t: []\n";
-        let key = text.find("s:").unwrap();
+        let key = text.find("\n  s:").unwrap() + 3;
         let edit = replace_value(
             text,
             Span::new(key, key + 1),
@@ -604,7 +604,7 @@ mod tests {
             apply(text, vec![edit]),
             "outputs:\n  s:   # why\n    - {a: 3}\n  # next\n  t: []\n"
         );
-        let key = text.find("t:").unwrap();
+        let key = text.find("\n  t:").unwrap() + 3;
         let edit = replace_value(
             text,
             Span::new(key, key + 1),

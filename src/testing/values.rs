@@ -203,7 +203,7 @@ pub fn csv_header(schema: &crate::data::Schema, decoding: &Decoding) -> Vec<u8> 
     csv_line(&names, decoding.csv_delimiter)
 }
 
-fn csv_line(texts: &[String], delimiter: u8) -> Vec<u8> {
+pub fn csv_line(texts: &[String], delimiter: u8) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
         .delimiter(delimiter)
         .terminator(csv::Terminator::Any(b'\n'))
