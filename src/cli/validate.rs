@@ -55,25 +55,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // checked), and makes the exit code 2.
     let mut unreadable = false;
     for path in &args.files {
-        if streamctl::testing::is_test_file(path) {
-            match check_tests(path) {
-                Ok(mut v) => results.append(&mut v),
-                Err(e) => {
-                    unreadable = true;
-                    results.push(Validated {
-                        file: streamctl::diag::SourceFile::new(path.display().to_string(), ""),
-                        plan: None,
-                        diagnostics: vec![streamctl::diag::Diagnostic::error(
-                            "unreadable-file",
-                            format!("{e:#}"),
-                        )],
-                    });
-                }
-            }
-            continue;
-        }
-        match check(path, &lookup, args.target) {
-            Ok(v) => results.push(v),
+        let checked = if streamctl::testing::is_test_file(path) {
+            check_tests(path)
+        } else {
+            check(path, &lookup, args.target).map(|v| vec![v])
+        };
+        match checked {
+            Ok(mut v) => results.append(&mut v),
             Err(e) => {
                 unreadable = true;
                 results.push(Validated {

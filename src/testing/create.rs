@@ -6,7 +6,6 @@
 use std::io::Read;
 
 use super::values::yaml_string;
-use crate::data::Batch;
 use crate::plan::{NodeKind, Plan};
 
 /// The first `count` records of `input` (a file's bytes, gzip when `gzip`) as input steps of
@@ -36,7 +35,6 @@ pub fn sample_steps(
     let schema = plan.nodes[node].outputs[0].schema.clone();
     let (decoding, messages) = super::check::decoding_of(&source.connector);
     let mut decoder = crate::sources::decoder(&decoding, &schema);
-    let types: Vec<_> = schema.fields.iter().map(|f| f.data_type.clone()).collect();
     let mut lines = input
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
@@ -61,23 +59,14 @@ pub fn sample_steps(
     }
     let mut steps = Vec::new();
     for (i, line) in lines.take(count).enumerate() {
-        let mut batch = Batch::with_capacity(&types, 1);
-        let mut bad = Vec::new();
-        if messages {
-            if let Err(error) = decoder.decode_message(line, &mut batch) {
-                bad.push(crate::runtime::BadRecord {
-                    raw: line.to_vec(),
-                    error,
-                    line: i as u64 + 1,
-                });
-            }
-        } else {
-            decoder.decode_lines(line, i as u64 + 1, &mut batch, &mut bad);
-        }
-        if let Some(et) = &source.event_time {
-            let origin = |_row: usize| Some((i as u64 + 1, line));
-            crate::sources::extract_event_time(&mut batch, et, &schema, &origin, &mut bad);
-        }
+        let (batch, _) = super::runner::decode_record(
+            decoder.as_mut(),
+            messages,
+            line,
+            i as u64 + 1,
+            &schema,
+            source.event_time.as_ref(),
+        );
         if batch.num_rows == 1 {
             let values: Vec<_> = batch.columns.iter().map(|c| c.value(0)).collect();
             steps.push(format!(

@@ -144,7 +144,11 @@ pub fn load(path: &Path, shown: &str, text: String) -> Loaded {
                                     ),
                                 )
                                 .at(at)
-                                .with_help(format!("run `streamctl validate {pipeline_shown}`")),
+                                .with_help(if v.diagnostics.iter().any(|d| d.code == "undefined-variable") {
+                                    "tests do not read the environment: give the pipeline's `${VAR}`s values with `env: {VAR: value}` in the test file (or in this test)".to_string()
+                                } else {
+                                    format!("its diagnostics are above; `streamctl validate {pipeline_shown}` shows them too")
+                                }),
                             );
                             invalid_pipeline.push(v);
                             None

@@ -229,6 +229,37 @@ impl Turns {
     }
 }
 
+/// Decodes one record (the `n`-th of its partition) as a source does: a message (Kafka,
+/// Kinesis) or a line, then its event time. What cannot be decoded comes back as a bad record.
+pub fn decode_record(
+    decoder: &mut dyn crate::format::Decoder,
+    message: bool,
+    bytes: &[u8],
+    n: u64,
+    schema: &crate::data::Schema,
+    event_time: Option<&crate::runtime::EventTime>,
+) -> (Batch, Vec<BadRecord>) {
+    let types: Vec<_> = schema.fields.iter().map(|f| f.data_type.clone()).collect();
+    let mut batch = Batch::with_capacity(&types, 1);
+    let mut bad = Vec::new();
+    if message {
+        if let Err(error) = decoder.decode_message(bytes, &mut batch) {
+            bad.push(BadRecord {
+                raw: bytes.to_vec(),
+                error,
+                line: n,
+            });
+        }
+    } else {
+        decoder.decode_lines(bytes, n, &mut batch, &mut bad);
+    }
+    if let Some(et) = event_time {
+        let origin = |_row: usize| Some((n, bytes));
+        crate::sources::extract_event_time(&mut batch, et, schema, &origin, &mut bad);
+    }
+    (batch, bad)
+}
+
 /// A source that sends a test's script through the runtime contract.
 struct ScriptedSource {
     script: Script,
@@ -256,12 +287,6 @@ impl ScriptedSource {
             }
         }
         let mut decoder = crate::sources::decoder(&self.script.decoding, &ctx.schema);
-        let types: Vec<_> = ctx
-            .schema
-            .fields
-            .iter()
-            .map(|f| f.data_type.clone())
-            .collect();
         let mut header: Option<Arc<Vec<u8>>> = None;
         let mut ordinals: HashMap<u32, u64> = HashMap::new();
         let all: Vec<u32> = self.script.partitions.iter().copied().collect();
@@ -287,29 +312,14 @@ impl ScriptedSource {
                         })?;
                         header = Some(h.clone());
                     }
-                    let mut batch = Batch::with_capacity(&types, 1);
-                    let mut bad = Vec::new();
-                    if self.script.messages {
-                        if let Err(error) = decoder.decode_message(bytes, &mut batch) {
-                            bad.push(BadRecord {
-                                raw: bytes.clone(),
-                                error,
-                                line: n,
-                            });
-                        }
-                    } else {
-                        decoder.decode_lines(bytes, n, &mut batch, &mut bad);
-                    }
-                    if let Some(et) = &ctx.event_time {
-                        let origin = |_row: usize| Some((n, bytes.as_slice()));
-                        crate::sources::extract_event_time(
-                            &mut batch,
-                            et,
-                            &ctx.schema,
-                            &origin,
-                            &mut bad,
-                        );
-                    }
+                    let (batch, bad) = decode_record(
+                        decoder.as_mut(),
+                        self.script.messages,
+                        bytes,
+                        n,
+                        &ctx.schema,
+                        ctx.event_time.as_ref(),
+                    );
                     ctx.send(SourceEvent::Data {
                         partition: *partition,
                         batch,
