@@ -17,18 +17,25 @@ build:
 release:
 	$(CARGO) build --release --locked
 
-## demo: generate 1M movie impressions and run pipelines/movie-impressions-local.yaml on them
+## demo: generate 1M movie impressions (3 of them late, 4 malformed) and run
+## pipelines/demo/movie-impressions-demo.yaml on them
 demo: release
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	$(RELEASE_BIN) generate movie_impressions --count 1000000 --disorder 4s -o $(DEMO_DIR)/impressions.jsonl
+	$(RELEASE_BIN) generate movie_impressions --count 1000000 --disorder 4s --late 3 --malformed 4 \
+	  -o $(DEMO_DIR)/impressions.jsonl
 	INPUT=$(DEMO_DIR)/impressions.jsonl OUTPUT=file://$(abspath $(DEMO_DIR))/output/ \
-	  $(RELEASE_BIN) run pipelines/movie-impressions-local.yaml
+	  LATE_OUTPUT=$(DEMO_DIR)/late.jsonl BAD_OUTPUT=$(DEMO_DIR)/bad-records.jsonl \
+	  $(RELEASE_BIN) run pipelines/demo/movie-impressions-demo.yaml
 	@echo
 	@echo "Output buckets (yyyy-MM-dd--HH/movieId/), first 12:"
 	@cd $(DEMO_DIR)/output && find . -mindepth 2 -maxdepth 2 -type d | sort | head -12
 	@echo "... $$(find $(DEMO_DIR)/output -type f | wc -l) files in total"
 	@f=$$(find $(DEMO_DIR)/output -type f -name '*.csv' -printf '%s %p\n' | sort -rn | head -1 | cut -d' ' -f2); \
 	  echo; echo "Sample (the largest file): $$f"; head -6 "$$f"
+	@echo; echo "Late impressions ($$(wc -l < $(DEMO_DIR)/late.jsonl)): too late for their window, kept apart with the window they missed, in $(DEMO_DIR)/late.jsonl:"
+	@cat $(DEMO_DIR)/late.jsonl
+	@echo; echo "Malformed records ($$(wc -l < $(DEMO_DIR)/bad-records.jsonl)): kept as read (base64 when not text), with the reason and file:line, in $(DEMO_DIR)/bad-records.jsonl:"
+	@cat $(DEMO_DIR)/bad-records.jsonl
 
 ## test: formatting, lints, and every test (unit, integration, property, end to end)
 test: lint unit

@@ -676,6 +676,75 @@ fn allowed_lateness_updates_carry_a_revision_or_are_written_once() {
     assert!(!stderr(&o).contains("late event"), "{}", stderr(&o));
 }
 
+/// The demo: generated impressions with a few late and malformed records; the demo pipeline
+/// counts them and puts each where it can be seen (a late file with the window missed, a
+/// dead-letter file with the bytes as read, the reason and file:line).
+#[test]
+fn the_demo_shows_where_late_and_malformed_records_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("impressions.jsonl");
+    let o = streamctl()
+        .args([
+            "generate",
+            "movie_impressions",
+            "--count",
+            "20000",
+            "--disorder",
+            "4s",
+        ])
+        .args(["--late", "3", "--malformed", "4", "-o"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(
+        &["pipelines/demo/movie-impressions-demo.yaml"],
+        &[
+            ("INPUT", input.display().to_string()),
+            ("OUTPUT", format!("file://{}/output/", dir.path().display())),
+            (
+                "LATE_OUTPUT",
+                dir.path().join("late.jsonl").display().to_string(),
+            ),
+            (
+                "BAD_OUTPUT",
+                dir.path().join("bad.jsonl").display().to_string(),
+            ),
+        ],
+    );
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("`per_user`: 3 late events; sent to the late stream"),
+        "{err}"
+    );
+    assert!(err.contains("4 bad records"), "{err}");
+    let late = json_lines(&dir.path().join("late.jsonl"));
+    assert_eq!(late.len(), 3);
+    assert!(
+        late.iter().all(|r| r["late_window_end"].is_string()),
+        "{late:?}"
+    );
+    let bad = json_lines(&dir.path().join("bad.jsonl"));
+    let errors: Vec<&str> = bad.iter().map(|r| r["error"].as_str().unwrap()).collect();
+    assert!(errors[0].starts_with("invalid JSON"), "{errors:?}");
+    assert_eq!(
+        errors[1],
+        r#"field `timestamp`: expected a number, found "soon""#
+    );
+    assert!(errors[2].starts_with("missing event time"), "{errors:?}");
+    assert!(errors[3].starts_with("invalid UTF-8"), "{errors:?}");
+    assert_eq!(bad[3]["raw_base64"], true);
+    let input = input.display().to_string();
+    assert!(
+        bad.iter().all(|r| r["position"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{input}:"))),
+        "{bad:?}"
+    );
+}
+
 #[test]
 fn stdin_csv_to_stdout_json() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,12 +1,14 @@
 //! `streamctl generate`: writes generator records as JSON lines or CSV (test data, demos,
 //! benchmarks). The same records the `generator` source produces.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use streamctl::config::sink::{CsvOutput, OutputFormat};
 use streamctl::config::{Duration, Instant};
+use streamctl::data::ColumnData;
 use streamctl::format::encode::{EncodeOptions, Projection, row_writer};
 use streamctl::plan::connectors::{GeneratorPreset, GeneratorSource};
 use streamctl::sources::generator::Generator;
@@ -19,6 +21,9 @@ use super::exit;
 /// `start + i * interval`, moved up to `disorder` into the past.
 ///
 /// Preset names are written as in a pipeline's `preset:` (`taxi_trips`); `taxi-trips` works too.
+///
+/// `--late` and `--malformed` spoil a few records on purpose, to see what a pipeline does with
+/// late events and bad records (`make demo` does).
 ///
 /// Example: 10 million movie impressions, 3 ms apart, up to 4 s out of order:
 ///   streamctl generate movie_impressions --count 10000000 --disorder 4s -o impressions.jsonl
@@ -42,6 +47,17 @@ pub struct Args {
     /// Largest amount a record is moved into the past, e.g. `4s`.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     disorder: Duration,
+    /// Move this many records (spread evenly over the output) `--late-by` into the past, so
+    /// that windows shorter than that see them late.
+    #[arg(long, default_value = "0", value_name = "N")]
+    late: u64,
+    /// How far `--late` records are moved into the past.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    late_by: Duration,
+    /// Spoil this many records (spread evenly over the output), in turn: cut short, a
+    /// timestamp that is not a number, no timestamp, bytes that are not UTF-8.
+    #[arg(long, default_value = "0", value_name = "N")]
+    malformed: u64,
     /// Output encoding.
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
@@ -112,16 +128,128 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         csv: CsvOutput::default(),
     };
     let out: Box<dyn Write + Send> = match &args.output {
-        Some(path) => Box::new(
+        Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        ),
+        )),
         None => Box::new(std::io::stdout()),
     };
+    let header_lines = u64::from(matches!(args.format, Format::Csv) && options.csv.header);
+    let out = Spoiler {
+        inner: out,
+        targets: spread(args.malformed, args.count, 0.25),
+        line: 0,
+        header_lines,
+        csv: matches!(args.format, Format::Csv),
+        current: Vec::new(),
+        spoiled: 0,
+    };
+    let late = spread(args.late, args.count, 0.5);
+    // Every preset's event time is its last field.
+    let time_column = schema.len() - 1;
     let mut writer = row_writer(&options, &projection, out)?;
-    while let Some((_, batch)) = generator.next_batch(8192) {
+    let mut first_row = 0u64;
+    while let Some((_, mut batch)) = generator.next_batch(8192) {
+        let rows = first_row..first_row + batch.num_rows as u64;
+        if let ColumnData::Int(times) = &mut batch.columns[time_column].data {
+            for i in late.range(rows.clone()) {
+                let t = &mut times[(i - rows.start) as usize];
+                *t = t.saturating_sub(args.late_by.millis);
+            }
+        }
+        first_row = rows.end;
         let rows: Vec<u32> = (0..batch.num_rows as u32).collect();
         writer.write_rows(&batch, &rows)?;
     }
-    writer.finish()?.flush()?;
+    let mut out = writer.finish()?;
+    if !out.current.is_empty() {
+        out.end_line()?;
+    }
+    out.flush()?;
     Ok(exit::OK)
+}
+
+/// `n` record indexes out of `count`, evenly spread: the k-th at `(k + offset) / n` of the way.
+fn spread(n: u64, count: u64, offset: f64) -> BTreeSet<u64> {
+    let n = n.min(count);
+    (0..n)
+        .map(|k| ((k as f64 + offset) * count as f64 / n as f64) as u64)
+        .collect()
+}
+
+/// Writes text through, spoiling the record lines whose index is in `targets`, each in the
+/// next of four ways: cut short, a timestamp (the last field) that is not a number, no
+/// timestamp, bytes that are not UTF-8.
+struct Spoiler<W: Write> {
+    inner: W,
+    targets: BTreeSet<u64>,
+    /// Lines seen so far.
+    line: u64,
+    /// Lines before the first record (a CSV header).
+    header_lines: u64,
+    csv: bool,
+    current: Vec<u8>,
+    spoiled: u64,
+}
+
+impl<W: Write> Spoiler<W> {
+    fn end_line(&mut self) -> std::io::Result<()> {
+        let line = std::mem::take(&mut self.current);
+        let record = self.line.checked_sub(self.header_lines);
+        self.line += 1;
+        if !record.is_some_and(|r| self.targets.contains(&r)) {
+            return self.inner.write_all(&line);
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        // The last field: after the last `:` of a JSON object, the last `,` of a CSV row.
+        let last = if self.csv {
+            text.iter().rposition(|&b| b == b',').map(|i| i + 1)
+        } else {
+            text.iter().rposition(|&b| b == b':').map(|i| i + 1)
+        }
+        .unwrap_or(text.len());
+        let mut spoiled: Vec<u8> = match self.spoiled % 4 {
+            // A CSV row one column short; a JSON object cut in the middle.
+            0 if self.csv => text[..last.saturating_sub(1)].to_vec(),
+            0 => text[..text.len() / 2].to_vec(),
+            1 if self.csv => [&text[..last], b"soon"].concat(),
+            1 => [&text[..last], b"\"soon\"}"].concat(),
+            2 if self.csv => text[..last].to_vec(),
+            2 => {
+                let comma = text
+                    .iter()
+                    .rposition(|&b| b == b',')
+                    .unwrap_or(text.len() - 1);
+                [&text[..comma], b"}"].concat()
+            }
+            _ => [
+                &text[..text.len() / 2],
+                &[0xff, 0xfe],
+                &text[text.len() / 2..],
+            ]
+            .concat(),
+        };
+        self.spoiled += 1;
+        spoiled.push(b'\n');
+        self.inner.write_all(&spoiled)
+    }
+}
+
+impl<W: Write> Write for Spoiler<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.targets.is_empty() {
+            return self.inner.write(buf);
+        }
+        for piece in buf.split_inclusive(|&b| b == b'\n') {
+            self.current.extend_from_slice(piece);
+            if piece.ends_with(b"\n") {
+                self.end_line()?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        // A line written in pieces stays held until its end.
+        self.inner.flush()
+    }
 }
