@@ -10,12 +10,24 @@ fn streamctl() -> Command {
 }
 
 /// `streamctl … | head -1`: the reader closes the pipe. Every command ends quietly with exit 0
-/// (no panic, no exit 101, nothing on stderr). The pipe's reading end is closed before the
+/// (no panic, no exit 101, no error about the pipe). The pipe's reading end is closed before the
 /// command starts, so its first write fails, whatever the timing.
 #[test]
 fn every_command_ends_quietly_when_its_reader_goes_away() {
     let commands: &[&[&str]] = &[
         &["plan", "pipelines/movie-impressions-local.yaml"],
+        &[
+            "plan",
+            "pipelines/movie-impressions-local.yaml",
+            "--format",
+            "json",
+        ],
+        &[
+            "plan",
+            "pipelines/taxi-hot-spots.yaml",
+            "--target",
+            "flink-sql",
+        ],
         &["validate", "pipelines/movie-impressions-local.yaml"],
         &["schema"],
         &["generate", "movie-impressions", "--count", "100000"],
@@ -38,8 +50,9 @@ fn every_command_ends_quietly_when_its_reader_goes_away() {
             "`streamctl {}` on a closed pipe: {stderr}",
             args.join(" ")
         );
+        // Diagnostics (warnings of the plan) may appear; no panic, no pipe error.
         assert!(
-            stderr.is_empty(),
+            !stderr.contains("panicked") && !stderr.to_lowercase().contains("broken pipe"),
             "`streamctl {}` on a closed pipe printed: {stderr}",
             args.join(" ")
         );

@@ -251,10 +251,11 @@ fn late_counts(late: &[Arc<LateStage>]) -> String {
 }
 
 pub fn count(n: u64) -> String {
+    // Each range ends where its rounding would reach the next unit ("1000.0k" is "1.00M").
     match n {
         0..1_000 => n.to_string(),
-        1_000..1_000_000 => format!("{:.1}k", n as f64 / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.2}M", n as f64 / 1e6),
+        1_000..999_950 => format!("{:.1}k", n as f64 / 1e3),
+        999_950..999_995_000 => format!("{:.2}M", n as f64 / 1e6),
         _ => format!("{:.2}G", n as f64 / 1e9),
     }
 }
@@ -376,6 +377,15 @@ fn plural_count(n: u64, what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_round_into_the_next_unit() {
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1_500), "1.5k");
+        assert_eq!(count(999_949), "999.9k");
+        assert_eq!(count(999_996), "1.00M");
+        assert_eq!(count(999_996_000), "1.00G");
+    }
 
     /// The first log line comes `--log-every` seconds in: it shows the rate so far, not 0/s.
     #[test]
