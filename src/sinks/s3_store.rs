@@ -14,6 +14,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::store::{ObjectStore, ObjectWriter, object_epoch};
+use crate::aws::RetryPolicy;
 use crate::aws::s3::{Completion, S3, S3Url, url};
 use crate::runtime::{ConnectorError, PendingObject};
 
@@ -309,8 +310,13 @@ impl Drop for S3Writer {
         if !self.done
             && let Some(upload) = &self.upload
         {
-            // Best effort: a restart aborts what is left (the key carries the instance id).
-            let _ = self.s3.abort_upload(&self.bucket, &self.key, upload);
+            // Best effort, and quick (a failing run may drop many writers): a restart aborts
+            // what is left (the key carries the instance id).
+            let once = self.s3.clone().with_retry_policy(RetryPolicy {
+                attempts: 2,
+                ..RetryPolicy::default()
+            });
+            let _ = once.abort_upload(&self.bucket, &self.key, upload);
         }
     }
 }
