@@ -61,12 +61,14 @@ schema: build
 	target/debug/streamctl schema --tests -o schemas/pipeline-test.schema.json
 
 ## bench: 10M movie impressions through the local pipeline, beside DuckDB on the same data;
-## then the same job into the local S3 server beside file:// (objects/s, MB/s)
+## then the same job into the local S3 server beside file:// (objects/s, MB/s);
+## then the same job consuming a 4-partition Kafka topic, beside the file run
 bench: release
 	scripts/bench.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-checkpoints.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-flink.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-s3.sh $(BENCH_EVENTS) $(BENCH_DIR)
+	scripts/bench-kafka.sh $(BENCH_EVENTS) $(BENCH_DIR)
 
 clean:
 	$(CARGO) clean

@@ -5,6 +5,7 @@ mod checkpoints;
 mod generate;
 mod plan;
 mod progress;
+mod replay;
 mod run;
 mod schema;
 mod submit;
@@ -95,6 +96,7 @@ enum Command {
     Generate(generate::Args),
     Checkpoints(checkpoints::Args),
     Test(test::Args),
+    Replay(replay::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -109,6 +111,7 @@ pub fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Checkpoints(args) => checkpoints::run(args),
         Command::Test(args) => test::run(args),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -199,8 +199,11 @@ fn settings_json(plan: &Plan, node: &streamctl::plan::Node) -> Json {
             let mut settings = match &s.config {
                 SourceConfig::Kafka(k) => json!({
                     "brokers": k.brokers,
-                    "topic": k.topic,
+                    "topics": k.topic_names(),
+                    "topic_pattern": k.topic_pattern,
                     "group_id": k.group_id,
+                    "partitioned_by": k.partitioned_by,
+                    "metadata": k.metadata.iter().map(|(f, m)| (f.clone(), json!(m.name()))).collect::<serde_json::Map<_, _>>(),
                     "start_from": format!("{:?}", k.start_from).to_lowercase(),
                     "start_timestamp_ms": k.start_timestamp.map(|t| t.millis),
                     "properties": secret_map(&k.properties),
@@ -307,6 +310,7 @@ fn settings_json(plan: &Plan, node: &streamctl::plan::Node) -> Json {
                     "brokers": k.brokers,
                     "topic": k.topic,
                     "key": k.key.as_ref().map(|k| k.0.clone()),
+                    "headers": k.headers.iter().map(|(h, e)| (h.clone(), json!(e.0))).collect::<serde_json::Map<_, _>>(),
                     "format": k.format.name(),
                     "properties": secret_map(&k.properties),
                 }),

@@ -91,6 +91,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let checkpointing = args.checkpoint_dir.is_some() || plan.checkpoint.is_some();
+    if !checkpointing && !args.bounded {
+        for (node, source) in plan.sources() {
+            if let streamctl::plan::connectors::SourceConnector::Kafka(k) = &source.connector {
+                eprintln!(
+                    "{} Kafka source `{}` runs without checkpoints and without --bounded: offsets are committed to group `{}` only at the end of a bounded run, so after a stop or crash the next run re-reads from the last commit; add --checkpoint-dir for exactly-once progress",
+                    paint("1;33", "warning:"),
+                    plan.nodes[node].name,
+                    k.group_id
+                );
+            }
+        }
+    }
     {
         let stop = stop.clone();
         // First Ctrl-C or SIGTERM: stop cleanly (a savepoint with checkpoints). Second: leave

@@ -227,16 +227,21 @@ pub struct KafkaSink {
     pub brokers: String,
     /// Topic to write.
     pub topic: String,
-    /// Message key: a SQL expression over the record, e.g. `symbol`. Default: no key.
+    /// Message key: a SQL expression over the record, e.g. `symbol`. Records with the same key
+    /// go to the same partition. Default: no key (records are spread over partitions).
     #[serde(default)]
     pub key: Option<SqlText>,
+    /// Message headers: a name and a SQL expression for each, e.g. `{source: "'streamctl'"}`.
+    /// A NULL value leaves the header out.
+    #[serde(default)]
+    pub headers: IndexMap<String, SqlText>,
     /// `json` or `csv`. Default `json`.
     #[serde(default)]
     pub format: OutputFormat,
     /// Columns to write, in order. Default: every column.
     #[serde(default)]
     pub fields: Option<Vec<String>>,
-    /// Extra librdkafka producer properties.
+    /// Extra librdkafka producer properties, e.g. `{compression.type: lz4}`.
     #[serde(default)]
     pub properties: IndexMap<String, String>,
 }

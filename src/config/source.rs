@@ -195,23 +195,100 @@ impl BadRecordPolicy {
 pub struct KafkaSource {
     /// Bootstrap brokers, comma-separated `host:port`.
     pub brokers: String,
-    /// Topic to read.
+    /// Topic to read. Give one of `topic`, `topics` or `topic_pattern`.
+    #[serde(default)]
     pub topic: String,
-    /// Consumer group id; committed offsets are kept under it. Default `streamctl-<pipeline name>`.
+    /// Several topics to read as one stream.
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// A regular expression: every topic whose whole name matches is read, including topics
+    /// created while the run goes on, e.g. `impressions-.*`.
+    #[serde(default)]
+    pub topic_pattern: Option<String>,
+    /// Consumer group id; committed offsets are kept under it, and processes sharing it split
+    /// the partitions. Default `streamctl-<pipeline name>`.
     #[serde(default)]
     pub group_id: Option<String>,
     /// Where to start when the group has no committed offset (or always, for `earliest`,
-    /// `latest` and `timestamp`). Default `committed` (falling back to `earliest`).
+    /// `latest` and `timestamp`). Default `committed` (falling back to `earliest`). A run
+    /// resuming from a checkpoint starts from the checkpoint's offsets instead.
     #[serde(default)]
     pub start_from: KafkaStart,
     /// The instant to start from, with `start_from: timestamp`.
     #[serde(default)]
     pub start_timestamp: Option<Instant>,
+    /// Fields filled from each Kafka record rather than from its value: a field name for each
+    /// of `key`, `headers`, `topic`, `partition`, `offset`, `timestamp`, e.g.
+    /// `{kafkaTime: timestamp, userKey: key}`. A `timestamp` field can be the event time.
+    #[serde(default)]
+    pub metadata: IndexMap<String, KafkaMetadata>,
+    /// The value fields the topic's producers key (partition) records by, e.g. `[movieId]`.
+    /// Lets `validate` check that several processes sharing the group produce the same
+    /// windows as one (each window's groups must come from one partition).
+    #[serde(default)]
+    pub partitioned_by: Option<Vec<String>>,
     /// Extra librdkafka consumer properties, e.g. `{security.protocol: SASL_SSL}`.
     #[serde(default)]
     pub properties: IndexMap<String, String>,
     #[serde(flatten)]
     pub decoding: Decoding,
+}
+
+impl KafkaSource {
+    /// The topics named (`topic` and `topics`; empty with `topic_pattern`).
+    pub fn topic_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        if !self.topic.trim().is_empty() {
+            names.push(self.topic.clone());
+        }
+        for t in &self.topics {
+            if !names.contains(t) {
+                names.push(t.clone());
+            }
+        }
+        names
+    }
+}
+
+/// What a Kafka metadata field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaMetadata {
+    /// The record's key as text (`string`; NULL without a key).
+    Key,
+    /// The record's headers as a JSON object of text values (`string`), e.g.
+    /// `{"source":"web"}`; read one with `JSON_VALUE(headers, '$.source')`.
+    Headers,
+    /// The topic the record came from (`string`).
+    Topic,
+    /// The partition (`int`).
+    Partition,
+    /// The offset within its partition (`int`).
+    Offset,
+    /// The record's Kafka timestamp (`timestamp`; create or log-append time).
+    Timestamp,
+}
+
+impl KafkaMetadata {
+    pub fn name(self) -> &'static str {
+        match self {
+            KafkaMetadata::Key => "key",
+            KafkaMetadata::Headers => "headers",
+            KafkaMetadata::Topic => "topic",
+            KafkaMetadata::Partition => "partition",
+            KafkaMetadata::Offset => "offset",
+            KafkaMetadata::Timestamp => "timestamp",
+        }
+    }
+
+    pub fn data_type(self) -> crate::data::DataType {
+        use crate::data::DataType;
+        match self {
+            KafkaMetadata::Key | KafkaMetadata::Headers | KafkaMetadata::Topic => DataType::String,
+            KafkaMetadata::Partition | KafkaMetadata::Offset => DataType::Int,
+            KafkaMetadata::Timestamp => DataType::Timestamp,
+        }
+    }
 }
 
 /// Kafka start positions.

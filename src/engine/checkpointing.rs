@@ -318,7 +318,9 @@ impl Engine<'_> {
     }
 }
 
-fn positions(map: &std::collections::BTreeMap<String, crate::runtime::Offset>) -> Vec<Position> {
+pub(super) fn positions(
+    map: &std::collections::BTreeMap<String, crate::runtime::Offset>,
+) -> Vec<Position> {
     map.iter()
         .map(|(p, o)| Position::new(p.clone(), o.clone()))
         .collect()

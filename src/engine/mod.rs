@@ -145,10 +145,18 @@ pub fn run(
     if result.is_err() {
         engine.abort_sinks();
     }
-    // Unblock and join source threads whatever happened.
+    // Unblock and join source threads whatever happened. Sources that commit positions
+    // externally (Kafka offsets) commit the last completed ones now and get time to.
     options.stop.store(true, Ordering::Relaxed);
     drop(receiver);
-    join_sources(handles, SOURCE_STOP_GRACE);
+    let mut grace = SOURCE_STOP_GRACE;
+    for completed in &engine.completed {
+        completed.close();
+        if completed.commits_on_close() {
+            grace = grace.max(crate::runtime::source::COMMIT_GRACE);
+        }
+    }
+    join_sources(handles, grace);
     result
 }
 
@@ -448,7 +456,11 @@ impl<'p> Engine<'p> {
                             t.close(partition);
                         }
                         if let Some(name) = self.partition_names[node].remove(&partition) {
-                            self.positions[node].insert(name, Offset::End);
+                            // A record-numbered partition (Kafka) keeps its offset: a later
+                            // run goes on from there (and the offset is what gets committed).
+                            if !matches!(self.positions[node].get(&name), Some(Offset::Next(_))) {
+                                self.positions[node].insert(name, Offset::End);
+                            }
                         }
                     }
                     SourceEvent::Watermark {
@@ -465,6 +477,9 @@ impl<'p> Engine<'p> {
                             t.mark_idle(partition);
                             self.idle[node] = t.is_idle();
                         }
+                    }
+                    SourceEvent::Released { partitions, reply } => {
+                        self.released(node, &partitions, &reply, now)?;
                     }
                     SourceEvent::Finished => {
                         if let Some(t) = &mut self.trackers[node] {
@@ -533,6 +548,13 @@ impl<'p> Engine<'p> {
             None
         };
         self.sync_sinks()?;
+        if final_checkpoint.is_none() {
+            // Everything read has reached the sinks and is published: sources may commit
+            // their positions ("checkpoint 0", see `CompletedCheckpoints`).
+            for (node, _) in self.plan.sources() {
+                self.completed[node].complete(0, checkpointing::positions(&self.positions[node]));
+            }
+        }
         Ok(RunSummary {
             snapshot: self.metrics.snapshot(),
             interrupted: false,
@@ -551,6 +573,52 @@ impl<'p> Engine<'p> {
             }
         }
         self.partition_names[node].insert(partition, name);
+    }
+
+    /// A source hands `partitions` to another process: with checkpoints, one is taken now so
+    /// the positions committed for them cover exactly what was applied; the reply carries
+    /// them. The partitions then stop counting for the watermark (their state is kept, by
+    /// name, should they come back) and leave the positions of later checkpoints.
+    fn released(
+        &mut self,
+        node: usize,
+        partitions: &[u32],
+        reply: &std::sync::mpsc::Sender<Option<Vec<crate::runtime::Position>>>,
+        now: i64,
+    ) -> Result<()> {
+        let names: Vec<String> = partitions
+            .iter()
+            .filter_map(|p| self.partition_names[node].get(p).cloned())
+            .collect();
+        let positions = if self.checkpointing.is_some() {
+            self.checkpoint(false, now)?;
+            Some(
+                names
+                    .iter()
+                    .filter_map(|n| {
+                        let offset = self.positions[node].get(n)?.clone();
+                        Some(crate::runtime::Position::new(n.clone(), offset))
+                    })
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        for p in partitions {
+            if let Some(t) = &mut self.trackers[node] {
+                if let Some((_, max_time, idle)) = t.partitions().find(|(q, _, _)| q == p) {
+                    if let Some(name) = self.partition_names[node].get(p) {
+                        self.restored_partitions[node].insert(name.clone(), (max_time, idle));
+                    }
+                }
+                t.close(*p);
+            }
+            if let Some(name) = self.partition_names[node].remove(p) {
+                self.positions[node].remove(&name);
+            }
+        }
+        let _ = reply.send(positions);
+        Ok(())
     }
 
     fn finish_node(&mut self, i: usize) -> Result<()> {
@@ -652,10 +720,10 @@ impl<'p> Engine<'p> {
                 .map(|b| Rejected {
                     error: b.error,
                     raw: b.raw,
-                    position: if b.line > 0 {
-                        format!("{input}:{}", b.line)
-                    } else {
-                        String::new()
+                    position: match b.offset {
+                        Some(offset) => format!("{input}@{offset}"),
+                        None if b.line > 0 => format!("{input}:{}", b.line),
+                        None => String::new(),
                     },
                 })
                 .collect();

@@ -9,7 +9,7 @@ use super::{Gap, sql};
 use crate::config::SinkConfig;
 use crate::config::sink::{CsvOutput, OutputFormat};
 use crate::config::source::{
-    BadRecordPolicy, DataFormat, Decoding, GeneratorPreset, KafkaStart, KinesisStart,
+    BadRecordPolicy, DataFormat, Decoding, GeneratorPreset, KafkaMetadata, KafkaStart, KinesisStart,
 };
 use crate::config::{Duration, SourceConfig};
 use crate::plan::{BadRecords, SourcePlan};
@@ -67,7 +67,10 @@ pub fn source(name: &str, plan: &SourcePlan, base: &Path, include_secrets: bool)
     match &plan.config {
         SourceConfig::Kafka(k) => {
             opt(&mut options, "connector", "kafka");
-            opt(&mut options, "topic", &k.topic);
+            match &k.topic_pattern {
+                Some(p) => opt(&mut options, "topic-pattern", p),
+                None => opt(&mut options, "topic", k.topic_names().join(";")),
+            }
             opt(&mut options, "properties.bootstrap.servers", &k.brokers);
             let group = k
                 .group_id
@@ -94,6 +97,14 @@ pub fn source(name: &str, plan: &SourcePlan, base: &Path, include_secrets: bool)
                 }
             }
             kafka_properties(&k.properties, include_secrets, &mut options, &mut hidden);
+            for (field, what) in &k.metadata {
+                if matches!(what, KafkaMetadata::Key | KafkaMetadata::Headers) {
+                    gaps.push(
+                        Gap::new(&at("metadata"), "flink-kafka-metadata", format!("Flink's Kafka table has no `{}` metadata column as text; `{field}` is left out", what.name()))
+                            .help("read the key with Flink's `key.format`/`key.fields` options, or carry the value in the record"),
+                    );
+                }
+            }
         }
         SourceConfig::Kinesis(k) => {
             kinesis_common(
@@ -473,4 +484,23 @@ mod tests {
         assert_eq!(glob_directory("*.jsonl"), ".");
         assert_eq!(glob_directory("/x/y*/z"), "/x");
     }
+}
+
+/// The column definition of a Kafka metadata field in a Flink `CREATE TABLE`, when Flink
+/// has that metadata (`None` for the key and headers, reported as gaps).
+pub fn kafka_metadata_column(plan: &SourcePlan, field: &str) -> Option<Option<String>> {
+    let SourceConfig::Kafka(k) = &plan.config else {
+        return None;
+    };
+    let what = k.metadata.get(field)?;
+    let name = super::sql::ident(field);
+    Some(match what {
+        KafkaMetadata::Timestamp => Some(format!(
+            "{name} TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL"
+        )),
+        KafkaMetadata::Topic => Some(format!("{name} STRING METADATA FROM 'topic' VIRTUAL")),
+        KafkaMetadata::Partition => Some(format!("{name} INT METADATA FROM 'partition' VIRTUAL")),
+        KafkaMetadata::Offset => Some(format!("{name} BIGINT METADATA FROM 'offset' VIRTUAL")),
+        KafkaMetadata::Key | KafkaMetadata::Headers => None,
+    })
 }

@@ -212,7 +212,13 @@ impl Translator<'_> {
         let mut read: Vec<String> = Vec::new();
         for f in &schema.fields {
             let column = sql::ident(&f.name);
-            if f.data_type == DataType::Timestamp {
+            if let Some(metadata) = connector::kafka_metadata_column(s, &f.name) {
+                // Kafka record metadata (the key and headers Flink lacks are gaps).
+                if let Some(m) = metadata {
+                    columns.push(format!("  {m}"));
+                    read.push(column);
+                }
+            } else if f.data_type == DataType::Timestamp {
                 columns.push(format!("  {column} STRING"));
                 read.push(format!("{} AS {column}", text_time(&column)));
                 self.gap(
@@ -230,6 +236,11 @@ impl Translator<'_> {
                 Some(1000) => format!("TO_TIMESTAMP_LTZ({field}, 0)"),
                 Some(1) => format!("TO_TIMESTAMP_LTZ({field}, 3)"),
                 Some(unit) => format!("TO_TIMESTAMP_LTZ({field} * {unit}, 3)"),
+                None if connector::kafka_metadata_column(s, &schema.fields[et.column].name)
+                    .is_some() =>
+                {
+                    field.clone()
+                }
                 None => text_time(&field),
             };
             let time = sql::ident(&self.time);

@@ -93,6 +93,7 @@ impl CsvDecoder {
                         raw: chunk.get(start..).unwrap_or_default().to_vec(),
                         error: e.to_string(),
                         line,
+                        offset: None,
                     });
                     break;
                 }
@@ -115,6 +116,7 @@ impl CsvDecoder {
                     raw: raw.to_vec(),
                     error,
                     line,
+                    offset: None,
                 });
             }
         }

@@ -318,6 +318,7 @@ impl Decoder for JsonDecoder {
                     raw: line.to_vec(),
                     error,
                     line: line_no,
+                    offset: None,
                 });
             }
             start = end + 1;

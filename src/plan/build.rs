@@ -60,6 +60,10 @@ pub fn build(loaded: &Loaded, _options: &ValidateOptions) -> (Option<Plan>, Vec<
         pipeline_name: &loaded.config.name,
     };
     let plan = b.plan(&loaded.config);
+    if let Some(p) = &plan {
+        let warnings = super::partitioning::check(p, &b.loc);
+        b.diagnostics.extend(warnings);
+    }
     let mut diagnostics = b.diagnostics;
     crate::diag::sort(&mut diagnostics);
     let ok = !diagnostics.iter().any(Diagnostic::is_error);
@@ -838,23 +842,26 @@ impl Builder<'_> {
                         .at(span),
                     );
                 }
-                Schema::new(
-                    decoding
-                        .schema
-                        .iter()
-                        .map(|(n, t)| Field {
-                            name: n.clone(),
-                            data_type: t.data_type.clone(),
-                            epoch_unit_ms: t.epoch_unit_ms,
-                        })
-                        .collect(),
-                )
+                let mut fields: Vec<Field> = decoding
+                    .schema
+                    .iter()
+                    .map(|(n, t)| Field {
+                        name: n.clone(),
+                        data_type: t.data_type.clone(),
+                        epoch_unit_ms: t.epoch_unit_ms,
+                    })
+                    .collect();
+                if let SourceConfig::Kafka(k) = other {
+                    self.kafka_metadata(c, k, &mut fields);
+                }
+                Schema::new(fields)
             }
         };
         match s {
             SourceConfig::Kafka(k) => {
                 self.non_empty(&k.brokers, &[section, name, "brokers"], "brokers");
-                self.non_empty(&k.topic, &[section, name, "topic"], "topic");
+                self.kafka_topics(c, k);
+                self.kafka_source_settings(c, k, &schema);
                 self.start_timestamp(
                     c,
                     k.start_from == KafkaStart::Timestamp,
@@ -929,6 +936,130 @@ impl Builder<'_> {
             }),
             ports,
         ))
+    }
+
+    /// Kafka metadata fields join the schema after the value fields.
+    fn kafka_metadata(
+        &mut self,
+        c: &Component<'_>,
+        k: &crate::config::source::KafkaSource,
+        fields: &mut Vec<Field>,
+    ) {
+        let [section, name] = c.path();
+        for (field, what) in &k.metadata {
+            if fields.iter().any(|f| &f.name == field) {
+                let span = self.loc.key(&[section, name, "metadata", field]);
+                self.error(
+                    Diagnostic::error(
+                        "duplicate-field",
+                        format!(
+                            "metadata field `{field}` is also in the schema of {}",
+                            c.describe()
+                        ),
+                    )
+                    .at(span)
+                    .with_help("give the metadata field another name, or remove it from `schema`"),
+                );
+                continue;
+            }
+            fields.push(Field::new(field.clone(), what.data_type()));
+        }
+    }
+
+    /// Exactly one of `topic`, `topics`, `topic_pattern`.
+    fn kafka_topics(&mut self, c: &Component<'_>, k: &crate::config::source::KafkaSource) {
+        let [section, name] = c.path();
+        let given = [
+            !k.topic.trim().is_empty(),
+            !k.topics.is_empty(),
+            k.topic_pattern.is_some(),
+        ];
+        match given.iter().filter(|g| **g).count() {
+            0 => {
+                let span = self.loc.key(&[section, name]);
+                self.error(
+                    Diagnostic::error("missing-key", format!("{} names no topic", c.describe()))
+                        .at(span)
+                        .with_help("add `topic: NAME`, `topics: [A, B]` or `topic_pattern: REGEX`"),
+                );
+            }
+            1 => {}
+            _ => {
+                let key = if k.topic_pattern.is_some() {
+                    "topic_pattern"
+                } else {
+                    "topics"
+                };
+                let span = self.loc.key(&[section, name, key]);
+                self.error(
+                    Diagnostic::error(
+                        "conflicting-settings",
+                        "give only one of `topic`, `topics` and `topic_pattern`",
+                    )
+                    .at(span),
+                );
+            }
+        }
+        for (i, t) in k.topics.iter().enumerate() {
+            if t.trim().is_empty() {
+                let span = self.loc.value(&[section, name, "topics", &i.to_string()]);
+                self.error(Diagnostic::error("empty-value", "a topic name is empty").at(span));
+            }
+        }
+        if let Some(p) = &k.topic_pattern
+            && let Err(e) = regex::Regex::new(&format!("^({p})$"))
+        {
+            let span = self.loc.value(&[section, name, "topic_pattern"]);
+            self.error(
+                Diagnostic::error(
+                    "bad-pattern",
+                    format!("`topic_pattern` is not a regular expression: {e}"),
+                )
+                .at(span),
+            );
+        }
+    }
+
+    /// Settings streamctl owns and fields named by `partitioned_by`.
+    fn kafka_source_settings(
+        &mut self,
+        c: &Component<'_>,
+        k: &crate::config::source::KafkaSource,
+        schema: &Schema,
+    ) {
+        let [section, name] = c.path();
+        for (key, value) in &k.properties {
+            if let Some(why) = crate::kafka::reserved_consumer_property(key, value) {
+                let span = self.loc.key(&[section, name, "properties", key]);
+                self.error(
+                    Diagnostic::error(
+                        "reserved-property",
+                        format!("property `{key}` cannot be set here: {why}"),
+                    )
+                    .at(span),
+                );
+            }
+        }
+        for (i, field) in k.partitioned_by.iter().flatten().enumerate() {
+            if schema.index_of(field).is_none() {
+                let span = self
+                    .loc
+                    .value(&[section, name, "partitioned_by", &i.to_string()]);
+                let help = did_you_mean(field, schema.names())
+                    .unwrap_or_else(|| format!("declared fields: {}", list_names(&schema.names())));
+                self.error(
+                    Diagnostic::error(
+                        "unknown-field",
+                        format!(
+                            "`partitioned_by` field `{field}` is not in the schema of {}",
+                            c.describe()
+                        ),
+                    )
+                    .at(span)
+                    .with_help(help),
+                );
+            }
+        }
     }
 
     fn non_empty(&mut self, value: &str, path: &[&str], what: &str) {
@@ -1636,6 +1767,7 @@ impl Builder<'_> {
         }
         let mut path = None;
         let mut key = None;
+        let mut headers = Vec::new();
         match s {
             SinkConfig::S3(o) => {
                 path = Some(self.object_sink(c, o, &schema)?);
@@ -1648,6 +1780,24 @@ impl Builder<'_> {
                     key = Some(self.sql(&k.0, &[section, name, "key"], |sql| {
                         expr::compile(sql, &schema)
                     })?);
+                }
+                for (header, sql) in &k.headers {
+                    let e = self.sql(&sql.0, &[section, name, "headers", header], |sql| {
+                        expr::compile(sql, &schema)
+                    })?;
+                    headers.push((header.clone(), e));
+                }
+                for (key, value) in &k.properties {
+                    if let Some(why) = crate::kafka::reserved_producer_property(key, value) {
+                        let span = self.loc.key(&[section, name, "properties", key]);
+                        self.error(
+                            Diagnostic::error(
+                                "reserved-property",
+                                format!("property `{key}` cannot be set here: {why}"),
+                            )
+                            .at(span),
+                        );
+                    }
                 }
             }
             SinkConfig::Kinesis(k) => {
@@ -1675,10 +1825,14 @@ impl Builder<'_> {
                 .at(span),
             );
         }
+        let mut connector = super::connectors::sink(s);
+        if let super::connectors::SinkConnector::Kafka(k) = &mut connector {
+            k.headers = headers;
+        }
         Some((
             NodeKind::Sink(SinkPlan {
                 config: s.clone(),
-                connector: super::connectors::sink(s),
+                connector,
                 projection,
                 path,
                 key,

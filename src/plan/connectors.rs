@@ -7,7 +7,7 @@ use crate::format::encode::EncodeOptions;
 
 pub use crate::config::sink::{CsvOutput, OutputFormat};
 pub use crate::config::source::{
-    Compression, DataFormat, GeneratorPreset, KafkaStart, KinesisStart,
+    Compression, DataFormat, GeneratorPreset, KafkaMetadata, KafkaStart, KinesisStart,
 };
 
 /// How a source turns bytes into records.
@@ -82,7 +82,10 @@ impl GeneratorSource {
 #[derive(Debug, Clone)]
 pub struct KafkaSource {
     pub brokers: String,
-    pub topic: String,
+    /// Topics to read (empty with `pattern`).
+    pub topics: Vec<String>,
+    /// A regular expression matching whole topic names.
+    pub pattern: Option<String>,
     /// The consumer group (default `streamctl-<pipeline name>`).
     pub group_id: String,
     pub start: KafkaStart,
@@ -90,6 +93,11 @@ pub struct KafkaSource {
     /// librdkafka properties, passed through.
     pub properties: Vec<(String, String)>,
     pub decoding: Decoding,
+    /// How many of the schema's fields come from the record's value (decoded); the metadata
+    /// fields follow them.
+    pub value_fields: usize,
+    /// The metadata fields, in schema order after the value fields.
+    pub metadata: Vec<KafkaMetadata>,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +166,8 @@ pub struct KafkaSink {
     pub topic: String,
     pub encoding: EncodeOptions,
     pub properties: Vec<(String, String)>,
+    /// Header names and their expressions over the sink's input (set by the plan builder).
+    pub headers: Vec<(String, crate::expr::Expr)>,
 }
 
 #[derive(Debug, Clone)]
@@ -196,7 +206,8 @@ pub fn source(config: &SourceConfig, pipeline: &str) -> SourceConnector {
         SourceConfig::Generator(g) => SourceConnector::Generator(GeneratorSource::from_config(g)),
         SourceConfig::Kafka(k) => SourceConnector::Kafka(KafkaSource {
             brokers: k.brokers.clone(),
-            topic: k.topic.clone(),
+            topics: k.topic_names(),
+            pattern: k.topic_pattern.clone(),
             group_id: non_empty(&k.group_id).unwrap_or_else(|| format!("streamctl-{pipeline}")),
             start: k.start_from,
             start_timestamp_ms: k.start_timestamp.map(|t| t.millis),
@@ -205,7 +216,13 @@ pub fn source(config: &SourceConfig, pipeline: &str) -> SourceConnector {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
-            decoding: decoding(&k.decoding),
+            // A message is one record: there is no header line to read.
+            decoding: Decoding {
+                csv_header: false,
+                ..decoding(&k.decoding)
+            },
+            value_fields: k.decoding.schema.len(),
+            metadata: k.metadata.values().copied().collect(),
         }),
         SourceConfig::Kinesis(k) => SourceConnector::Kinesis(KinesisSource {
             stream: k.stream.clone(),
@@ -260,6 +277,7 @@ pub fn sink(config: &SinkConfig) -> SinkConnector {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            headers: Vec::new(),
         }),
         SinkConfig::Kinesis(k) => SinkConnector::Kinesis(KinesisSink {
             stream: k.stream.clone(),

@@ -4,6 +4,7 @@
 
 mod build;
 pub mod connectors;
+mod partitioning;
 pub mod path_template;
 
 pub use build::{ValidateOptions, build, dead_letter_schema};

@@ -35,6 +35,8 @@ pub struct BadRecord {
     pub error: String,
     /// 1-based line number within the input (files, stdin); 0 for messages.
     pub line: u64,
+    /// The record's offset within its partition (Kafka); `None` for lines.
+    pub offset: Option<i64>,
 }
 
 /// What a source tells the engine.
@@ -65,6 +67,16 @@ pub enum SourceEvent {
     /// The partition has gone quiet: it stops holding its source's watermark back until it
     /// sends data again, exactly as when `idle_timeout` passes without data.
     Idle { partition: u32 },
+    /// The source is handing these partitions to another process (a consumer-group
+    /// rebalance): everything it read from them has been sent before this event. With
+    /// checkpoints the engine takes one now, so the positions committed for them are exactly
+    /// what this run applied, and replies with those positions (`None` without checkpoints);
+    /// then it forgets the partitions (their watermarks stop counting, their positions leave
+    /// later checkpoints). The source commits the reply before letting the partitions go.
+    Released {
+        partitions: Vec<u32>,
+        reply: std::sync::mpsc::Sender<Option<Vec<Position>>>,
+    },
     /// The source has no more data.
     Finished,
     /// The source cannot continue.
@@ -79,9 +91,16 @@ pub struct SourceMessage {
 }
 
 /// The newest completed checkpoint whose positions a source may now commit externally.
+///
+/// Without checkpoints, a bounded run that ended completes "checkpoint 0" once every sink
+/// has published everything: positions a source may commit then (nothing is lost if the
+/// process dies afterwards). When the run is over (however it ended) the engine closes it:
+/// a source that commits externally waits for that, commits the last positions, and ends.
 #[derive(Debug, Default)]
 pub struct CompletedCheckpoints {
     latest: Mutex<Option<(u64, Vec<Position>)>>,
+    closed: AtomicBool,
+    committer: AtomicBool,
 }
 
 impl CompletedCheckpoints {
@@ -96,7 +115,29 @@ impl CompletedCheckpoints {
     pub fn take(&self) -> Option<(u64, Vec<Position>)> {
         self.latest.lock().ok().and_then(|mut l| l.take())
     }
+
+    /// No checkpoint will complete any more: the run is over.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// The source commits positions externally after the run is over: the engine gives it
+    /// time to ([`COMMIT_GRACE`]) before the process exits.
+    pub fn commit_on_close(&self) {
+        self.committer.store(true, Ordering::SeqCst);
+    }
+
+    pub fn commits_on_close(&self) -> bool {
+        self.committer.load(Ordering::SeqCst)
+    }
 }
+
+/// How long a finished run waits for sources that commit positions when it closes.
+pub const COMMIT_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What a running source needs.
 #[derive(Clone)]

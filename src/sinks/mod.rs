@@ -2,6 +2,7 @@
 //! is the registry (one `match`). Sinks implement the runtime's two-phase contract
 //! ([`crate::runtime::sink`]): write invisibly, prepare at checkpoints, publish on commit.
 
+pub mod kafka;
 pub mod object;
 pub mod s3_store;
 pub mod store;
@@ -57,9 +58,12 @@ pub fn build(
             &plan.projection,
             metrics,
         ))),
-        SinkConnector::Kafka(_) => Err(ConnectorError::user(
-            "the Kafka sink is not in this build yet; for local runs use `stdout`, `file` or an s3 sink with a file:// URL",
-        )),
+        SinkConnector::Kafka(settings) => Ok(Box::new(kafka::KafkaSink::new(
+            settings,
+            &plan.projection,
+            plan.key.clone(),
+            metrics,
+        ))),
         SinkConnector::Kinesis(_) => Err(ConnectorError::user(
             "the Kinesis sink is not in this build yet; for local runs use `stdout`, `file` or an s3 sink with a file:// URL",
         )),

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
-use super::lines::{DecodePool, PartitionStart, read_partition};
+use super::lines::{PartitionStart, decode_pool, read_partition};
 use crate::aws::s3::{S3, S3Url};
 use crate::plan::connectors::{Compression, FileSource as FileSettings};
 use crate::runtime::{ConnectorError, Offset, Source, SourceContext, SourceEvent};
@@ -175,7 +175,7 @@ impl Source for FileSource {
         let total: u64 = inputs.iter().map(|f| f.size).sum();
         ctx.set_total_bytes(total.max(1));
         let decoding = &self.settings.decoding;
-        let mut pool = DecodePool::new(&ctx, decoding);
+        let mut pool = decode_pool(&ctx, decoding);
         let expects_header = super::decoder(decoding, &ctx.schema).expects_header();
         for (i, file) in inputs.iter().enumerate() {
             let partition = i as u32;

@@ -6,21 +6,21 @@
 //! input order, so watermarks and results are the same as with one thread.
 
 use std::io::Read;
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::extract_event_time;
+use super::pool::{Decoded, OrderedPool, Worker, worker_count};
 use crate::data::Batch;
 use crate::format::{BadRecord, Decoder};
 use crate::plan::connectors::Decoding;
-use crate::runtime::{ConnectorError, Offset, Position, SourceContext, SourceEvent};
+use crate::runtime::{ConnectorError, Offset, Position, SourceContext};
 
 /// Bytes per chunk: large enough to amortise hand-offs, small enough to keep batches cache
 /// friendly and progress smooth.
 const CHUNK_BYTES: usize = 1 << 20;
 
 /// One chunk of whole lines to decode.
-struct Job {
+pub struct Job {
     chunk: Vec<u8>,
     first_line: u64,
     /// The CSV header of the file this chunk comes from.
@@ -30,170 +30,75 @@ struct Job {
     count_bytes: bool,
     /// The position just after the chunk (`None` for inputs that cannot be replayed).
     position: Option<Position>,
-    reply: Sender<Decoded>,
 }
 
-struct Decoded {
-    partition: u32,
-    batch: Batch,
-    bad: Vec<BadRecord>,
-    bytes: u64,
-    position: Option<Position>,
+/// A pool of decoding threads for one source, forwarding batches in input order.
+pub type DecodePool = OrderedPool<Job>;
+
+/// The pool decoding lines of `decoding`'s format for `ctx`'s source.
+pub fn decode_pool(ctx: &SourceContext, decoding: &Decoding) -> DecodePool {
+    let workers = (0..worker_count())
+        .map(|_| {
+            let mut decoder = super::decoder(decoding, &ctx.schema);
+            let ctx = ctx.clone();
+            let mut header: Option<Arc<Vec<u8>>> = None;
+            let work: Worker<Job> =
+                Box::new(move |job| decode_job(job, decoder.as_mut(), &mut header, &ctx));
+            work
+        })
+        .collect();
+    OrderedPool::new(ctx, workers)
 }
 
-/// What the forwarder hands to the engine, in submission order.
-enum Pending {
-    Chunk(Receiver<Decoded>),
-    /// Everything before this has been sent to the engine: reply.
-    Barrier(Sender<bool>),
-}
-
-/// A pool of decoding threads for one source, and a forwarder that sends their results to the
-/// engine strictly in input order, each as soon as it is decoded.
-pub struct DecodePool {
-    jobs: Option<Sender<Job>>,
-    /// Bounded: the reader waits when this many chunks are in flight.
-    order: Option<SyncSender<Pending>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl DecodePool {
-    pub fn new(ctx: &SourceContext, decoding: &Decoding) -> DecodePool {
-        let workers = std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .clamp(1, 4);
-        let (jobs, receiver) = channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
-        let mut threads: Vec<_> = (0..workers)
-            .filter_map(|i| {
-                let receiver = receiver.clone();
-                let mut decoder = super::decoder(decoding, &ctx.schema);
-                let ctx = ctx.clone();
-                std::thread::Builder::new()
-                    .name(format!("decode-{}-{i}", ctx.name))
-                    .spawn(move || decode_loop(&receiver, decoder.as_mut(), &ctx))
-                    .ok()
-            })
-            .collect();
-        let (order, pending) = sync_channel::<Pending>(workers * 2);
-        let forward_ctx = ctx.clone();
-        if let Ok(forwarder) = std::thread::Builder::new()
-            .name(format!("forward-{}", ctx.name))
-            .spawn(move || forward_loop(&pending, &forward_ctx))
-        {
-            threads.push(forwarder);
-        }
-        DecodePool {
-            jobs: Some(jobs),
-            order: Some(order),
-            threads,
-        }
+fn decode_job(
+    job: Job,
+    decoder: &mut dyn Decoder,
+    header: &mut Option<Arc<Vec<u8>>>,
+    ctx: &SourceContext,
+) -> Decoded {
+    if let Some(h) = &job.header
+        && header.as_ref().is_none_or(|cur| !Arc::ptr_eq(cur, h))
+    {
+        // Validated when the file was opened; a failure here was reported there.
+        let _ = decoder.read_header(h);
+        *header = Some(h.clone());
     }
-
-    /// Queues a chunk; `false` when the engine has gone away.
-    fn submit(&mut self, job: Job, result: Receiver<Decoded>) -> bool {
-        let (Some(jobs), Some(order)) = (&self.jobs, &self.order) else {
-            return false;
+    let mut batch = Batch::with_capacity(
+        &ctx.schema
+            .fields
+            .iter()
+            .map(|f| f.data_type.clone())
+            .collect::<Vec<_>>(),
+        job.chunk.len() / 48,
+    );
+    let mut bad = Vec::new();
+    decoder.decode_lines(&job.chunk, job.first_line, &mut batch, &mut bad);
+    if let Some(et) = &ctx.event_time {
+        // Lines of good rows are needed only when some record lacks an event time (a
+        // column without NULLs has no validity mask), so they are recovered only then.
+        let lines = if batch.columns[et.column].valid.is_some() {
+            good_row_lines(&job.chunk, job.first_line, &bad, batch.num_rows)
+        } else {
+            Vec::new()
         };
-        jobs.send(job).is_ok() && order.send(Pending::Chunk(result)).is_ok()
-    }
-
-    /// Waits until everything submitted so far has been sent to the engine.
-    pub fn flush(&mut self) -> bool {
-        let Some(order) = &self.order else {
-            return false;
+        let origin = |row: usize| {
+            let (line, bytes) = lines.get(row)?;
+            Some((*line, &job.chunk[bytes.clone()]))
         };
-        let (ack, done) = channel();
-        order.send(Pending::Barrier(ack)).is_ok() && done.recv().unwrap_or(false)
+        extract_event_time(&mut batch, et, &ctx.schema, &origin, &mut bad);
+        // Dead letters in input order, whichever check caught them.
+        bad.sort_by_key(|b| b.line);
     }
-}
-
-impl Drop for DecodePool {
-    fn drop(&mut self) {
-        self.jobs = None;
-        self.order = None;
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-fn forward_loop(pending: &Receiver<Pending>, ctx: &SourceContext) {
-    let mut alive = true;
-    for item in pending {
-        match item {
-            Pending::Chunk(result) if alive => {
-                alive = match result.recv() {
-                    Ok(d) => ctx.send(SourceEvent::Data {
-                        partition: d.partition,
-                        batch: d.batch,
-                        bad: d.bad,
-                        bytes: d.bytes,
-                        position: d.position,
-                    }),
-                    Err(_) => false,
-                };
-            }
-            Pending::Chunk(_) => {}
-            Pending::Barrier(ack) => {
-                let _ = ack.send(alive);
-            }
-        }
-    }
-}
-
-fn decode_loop(jobs: &Mutex<Receiver<Job>>, decoder: &mut dyn Decoder, ctx: &SourceContext) {
-    let mut header: Option<Arc<Vec<u8>>> = None;
-    loop {
-        let job = match jobs.lock() {
-            Ok(receiver) => receiver.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else { return };
-        if let Some(h) = &job.header
-            && header.as_ref().is_none_or(|cur| !Arc::ptr_eq(cur, h))
-        {
-            // Validated when the file was opened; a failure here was reported there.
-            let _ = decoder.read_header(h);
-            header = Some(h.clone());
-        }
-        let mut batch = Batch::with_capacity(
-            &ctx.schema
-                .fields
-                .iter()
-                .map(|f| f.data_type.clone())
-                .collect::<Vec<_>>(),
-            job.chunk.len() / 48,
-        );
-        let mut bad = Vec::new();
-        decoder.decode_lines(&job.chunk, job.first_line, &mut batch, &mut bad);
-        if let Some(et) = &ctx.event_time {
-            // Lines of good rows are needed only when some record lacks an event time (a
-            // column without NULLs has no validity mask), so they are recovered only then.
-            let lines = if batch.columns[et.column].valid.is_some() {
-                good_row_lines(&job.chunk, job.first_line, &bad, batch.num_rows)
-            } else {
-                Vec::new()
-            };
-            let origin = |row: usize| {
-                let (line, bytes) = lines.get(row)?;
-                Some((*line, &job.chunk[bytes.clone()]))
-            };
-            extract_event_time(&mut batch, et, &ctx.schema, &origin, &mut bad);
-            // Dead letters in input order, whichever check caught them.
-            bad.sort_by_key(|b| b.line);
-        }
-        let _ = job.reply.send(Decoded {
-            partition: job.partition,
-            batch,
-            bad,
-            bytes: if job.count_bytes {
-                job.chunk.len() as u64
-            } else {
-                0
-            },
-            position: job.position,
-        });
+    Decoded {
+        partition: job.partition,
+        batch,
+        bad,
+        bytes: if job.count_bytes {
+            job.chunk.len() as u64
+        } else {
+            0
+        },
+        position: job.position,
     }
 }
 
@@ -345,7 +250,6 @@ pub fn read_partition(
                 },
             )
         });
-        let (reply, result) = channel();
         let job = Job {
             chunk,
             first_line,
@@ -353,9 +257,8 @@ pub fn read_partition(
             partition,
             count_bytes,
             position,
-            reply,
         };
-        if !pool.submit(job, result) {
+        if !pool.submit(job) {
             return Ok(false);
         }
     }

@@ -4,7 +4,9 @@
 
 pub mod file;
 pub mod generator;
+pub mod kafka;
 pub mod lines;
+pub mod pool;
 pub mod stdin;
 
 use crate::data::{Batch, ColumnData};
@@ -31,9 +33,7 @@ pub fn build(
             }
             Ok(Box::new(generator::GeneratorSource::new(g.clone())))
         }
-        SourceConnector::Kafka(_) => Err(ConnectorError::user(
-            "the Kafka connector is not in this build yet; for local runs use a `file`, `stdin` or `generator` source",
-        )),
+        SourceConnector::Kafka(k) => Ok(Box::new(kafka::KafkaSource::new(k.clone()))),
         SourceConnector::Kinesis(_) => Err(ConnectorError::user(
             "the Kinesis connector is not in this build yet; for local runs use a `file`, `stdin` or `generator` source",
         )),
@@ -89,6 +89,7 @@ pub fn extract_event_time<'c>(
                 raw,
                 error: format!("missing event time: field `{field}` is null or absent"),
                 line,
+                offset: None,
             });
             keep.get_or_insert_with(|| vec![true; batch.num_rows])[row] = false;
             continue;

@@ -1,7 +1,7 @@
 //! The `stdin` source: newline-separated records from standard input until it closes. It
 //! cannot be replayed, so it reports no positions and cannot be used with checkpoints.
 
-use super::lines::{DecodePool, PartitionStart, read_partition};
+use super::lines::{PartitionStart, decode_pool, read_partition};
 use crate::plan::connectors::Decoding;
 use crate::runtime::{ConnectorError, Source, SourceContext, SourceEvent};
 
@@ -21,7 +21,7 @@ impl Source for StdinSource {
     }
 
     fn run(self: Box<Self>, ctx: SourceContext) -> Result<(), ConnectorError> {
-        let mut pool = DecodePool::new(&ctx, &self.decoding);
+        let mut pool = decode_pool(&ctx, &self.decoding);
         if !ctx.send(SourceEvent::Opened {
             partition: 0,
             name: "stdin".to_string(),

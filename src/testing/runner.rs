@@ -248,6 +248,7 @@ pub fn decode_record(
                 raw: bytes.to_vec(),
                 error,
                 line: n,
+                offset: None,
             });
         }
     } else {

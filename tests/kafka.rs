@@ -1,0 +1,607 @@
+//! The Kafka connectors against a real Kafka-protocol broker on 127.0.0.1 (tansu, started by
+//! `scripts/services/kafka.sh`), through the binary: replay → run → output equal to a direct
+//! computation; metadata fields and the Kafka sink, checked with another Kafka client
+//! (confluent-kafka); SIGKILL and restart from checkpoints with every row exactly once and
+//! the group's offsets at the end; two processes in one group; a missing topic and an
+//! unreachable broker. Every test uses its own topics and groups.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn streamctl() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_streamctl"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn brokers() -> String {
+    common::service("kafka").get("KAFKA_BROKERS").to_string()
+}
+
+/// Runs tests/support/kafka_tool.py (confluent-kafka) and returns its standard output.
+fn tool(args: &[&str]) -> String {
+    let kafka = common::service("kafka");
+    let o = Command::new(kafka.get("KAFKA_PYTHON"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka_tool.py"))
+        .arg(kafka.get("KAFKA_BROKERS"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "kafka_tool {args:?}: {}", stderr(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn create_topic(partitions: u32) -> String {
+    let topic = common::unique("topic");
+    tool(&["create", &topic, &partitions.to_string()]);
+    topic
+}
+
+/// Records per partition, read to the end with another client.
+fn counts(topic: &str) -> BTreeMap<String, i64> {
+    serde_json::from_str(&tool(&["counts", topic])).unwrap()
+}
+
+fn committed(group: &str, topic: &str) -> BTreeMap<String, i64> {
+    serde_json::from_str(&tool(&["committed", group, topic])).unwrap()
+}
+
+/// `count` generated movie impressions (50 movies × 1000 users, 2 s apart so they span
+/// several 15-minute windows and hours) in `dir/impressions.jsonl`.
+fn impressions(dir: &Path, count: u64) -> PathBuf {
+    let path = dir.join("impressions.jsonl");
+    let o = streamctl()
+        .args([
+            "generate",
+            "movie_impressions",
+            "--interval",
+            "2s",
+            "--disorder",
+            "4s",
+        ])
+        .args(["--count", &count.to_string(), "-o"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    path
+}
+
+fn replay(file: &Path, topic: &str) {
+    let o = streamctl()
+        .arg("replay")
+        .arg(file)
+        .args([
+            "--to",
+            &format!("kafka://{}/{topic}", brokers()),
+            "--key",
+            "movieId",
+        ])
+        .args(["--progress", "off"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// The reference pipeline with its own consumer group (tests run in parallel).
+fn movie_pipeline(dir: &Path, group: &str) -> PathBuf {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/movie-impressions.yaml"),
+    )
+    .unwrap()
+    .replace(
+        "group_id: movie-impressions-agg",
+        &format!("group_id: {group}"),
+    );
+    let path = dir.join("movie-impressions.yaml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn run_movie(pipeline: &Path, topic: &str, out: &Path, extra: &[&str]) -> Command {
+    let mut c = streamctl();
+    c.arg("run")
+        .arg(pipeline)
+        .args(["--progress", "off"])
+        .args(extra)
+        .env("KAFKA_BROKERS", brokers())
+        .env("TOPIC", topic)
+        .env("OUTPUT", format!("file://{}/", out.display()))
+        // The test broker holds a new group's first join for half of the session timeout.
+        .env_remove("STREAMCTL_CRASH_AT");
+    c
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The rows of the visible CSV files under `out`, each prefixed with its bucket directory
+/// (`yyyy-MM-dd--HH/movieId`), sorted.
+fn output_rows(out: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    for f in files(out) {
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue;
+        }
+        let bucket = f
+            .parent()
+            .unwrap()
+            .strip_prefix(out)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        let text = std::fs::read_to_string(&f).unwrap();
+        for line in text.lines().skip(1) {
+            rows.push(format!("{bucket} {line}"));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// The job of `pipelines/movie-impressions.yaml` computed directly from the input file:
+/// per 15-minute window (epoch-aligned, UTC), movie and user, the count and the latest
+/// timestamp, bucketed by the window start's hour and the movie.
+fn direct_computation(input: &Path) -> Vec<String> {
+    let mut groups: HashMap<(i64, String, String), (u64, i64)> = HashMap::new();
+    for line in std::fs::read_to_string(input).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ts = v["timestamp"].as_i64().unwrap();
+        let key = (
+            ts.div_euclid(900_000) * 900_000,
+            v["movieId"].as_str().unwrap().to_string(),
+            v["userId"].as_str().unwrap().to_string(),
+        );
+        let e = groups.entry(key).or_insert((0, i64::MIN));
+        e.0 += 1;
+        e.1 = e.1.max(ts);
+    }
+    let mut rows: Vec<String> = groups
+        .into_iter()
+        .map(|((start, movie, user), (n, last))| {
+            format!("{}/{movie} {movie},{user},{n},{last}", hour_bucket(start))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// `yyyy-MM-dd--HH` of an epoch-millisecond instant, in UTC.
+fn hour_bucket(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let hour = ms.rem_euclid(86_400_000) / 3_600_000;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}--{hour:02}")
+}
+
+/// Waits for `child` up to `limit`; `None` if it is still running.
+fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `c` to its end; a hang guard (not a timing assertion) fails the test instead of
+/// hanging it.
+fn finish(mut c: Command) -> Output {
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if wait_for(&mut child, Duration::from_secs(180)).is_none() {
+        child.kill().unwrap();
+        let o = child.wait_with_output().unwrap();
+        panic!("still running after 3 minutes:\n{}", stderr(&o));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn movie_impressions_replayed_into_a_topic_and_run_bounded_equal_a_direct_computation() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = impressions(dir.path(), 30_000);
+    let topic = create_topic(4);
+    replay(&input, &topic);
+    let per_partition = counts(&topic);
+    assert_eq!(per_partition.values().sum::<i64>(), 30_000);
+    assert!(
+        per_partition.values().all(|&n| n > 0),
+        "keys spread over the 4 partitions: {per_partition:?}"
+    );
+
+    let group = common::unique("group");
+    let out = dir.path().join("out");
+    let o = finish(run_movie(
+        &movie_pipeline(dir.path(), &group),
+        &topic,
+        &out,
+        &["--bounded"],
+    ));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected = direct_computation(&input);
+    assert!(expected.len() > 20_000);
+    let actual = output_rows(&out);
+    assert_eq!(actual.len(), expected.len());
+    assert!(actual == expected, "same count, different rows");
+    // Without checkpoints, a bounded run commits the offsets it read once every sink has
+    // published: the group is at the end of every partition.
+    assert_eq!(committed(&group, &topic), per_partition);
+
+    // The next run of the group starts where the last one left off: nothing to read.
+    let again = dir.path().join("again");
+    let o = finish(run_movie(
+        &movie_pipeline(dir.path(), &group),
+        &topic,
+        &again,
+        &["--bounded"],
+    ));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no valid record"), "{}", stderr(&o));
+}
+
+#[test]
+fn killed_with_sigkill_and_restarted_every_row_is_written_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = impressions(dir.path(), 80_000);
+    let topic = create_topic(4);
+    replay(&input, &topic);
+    let per_partition = counts(&topic);
+    let group = common::unique("group");
+    let pipeline = movie_pipeline(dir.path(), &group);
+    let out = dir.path().join("out");
+    let checkpoints = dir.path().join("checkpoints");
+    let start = |crash_at: Option<&str>| {
+        let mut c = run_movie(
+            &pipeline,
+            &topic,
+            &out,
+            &[
+                "--bounded",
+                "--checkpoint-interval",
+                "200ms",
+                "--checkpoint-dir",
+            ],
+        );
+        c.arg(&checkpoints)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(point) = crash_at {
+            c.env("STREAMCTL_CRASH_AT", point);
+        }
+        c.spawn().unwrap()
+    };
+    // The narrow moment (a checkpoint written, its files not published and its offsets not
+    // committed), then kills after each attempt's first checkpoint.
+    let schedule = [Some("checkpoint-written:2"), None, None, None];
+    let mut completed = false;
+    let mut kills = 0;
+    for (attempt, crash_at) in schedule.iter().chain(std::iter::repeat(&None)).enumerate() {
+        assert!(attempt < 20, "the run does not complete");
+        let before = checkpoint_count(&checkpoints);
+        let mut child = start(*crash_at);
+        let status = if crash_at.is_some() || attempt >= schedule.len() {
+            wait_for(&mut child, Duration::from_secs(180))
+        } else {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let mut status = None;
+            while status.is_none() && checkpoint_count(&checkpoints) == before {
+                assert!(Instant::now() < deadline, "no checkpoint in 2 minutes");
+                status = wait_for(&mut child, Duration::from_millis(20));
+            }
+            status.or_else(|| wait_for(&mut child, Duration::from_millis(150)))
+        };
+        match status {
+            None => {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+            }
+            Some(s) if s.success() => {
+                completed = true;
+                break;
+            }
+            Some(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                let mut err = String::new();
+                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                assert_eq!(s.signal(), Some(9), "attempt {attempt} failed: {err}");
+            }
+        }
+    }
+    assert!(completed);
+    assert!(kills >= 1, "no kill landed before the run completed");
+    let actual = output_rows(&out);
+    let expected = direct_computation(&input);
+    assert_eq!(actual.len(), expected.len(), "{kills} kills");
+    assert!(actual == expected, "same count, different rows");
+    // The final checkpoint's offsets were committed: the group is at the end.
+    assert_eq!(committed(&group, &topic), per_partition);
+}
+
+fn checkpoint_count(dir: &Path) -> usize {
+    files(dir)
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "ckpt"))
+        .count()
+}
+
+#[test]
+fn two_processes_in_one_group_split_the_partitions_and_write_what_one_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = impressions(dir.path(), 40_000);
+    let topic = create_topic(4);
+    replay(&input, &topic);
+    let group = common::unique("group");
+    let pipeline = movie_pipeline(dir.path(), &group);
+    let out = dir.path().join("out");
+    let spawn = || {
+        run_movie(
+            &pipeline,
+            &topic,
+            &out,
+            &["--bounded", "--if-exists", "append"],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    // Started together, they join the group in its first rebalance.
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let actual = output_rows(&out);
+    let expected = direct_computation(&input);
+    assert_eq!(actual.len(), expected.len());
+    assert!(actual == expected, "same count, different rows");
+    // Both processes wrote: each file name carries its run's instance.
+    let instances: std::collections::HashSet<String> = files(&out)
+        .iter()
+        .filter_map(|f| {
+            let name = f.file_name()?.to_string_lossy().to_string();
+            Some(name.strip_prefix("part-")?.split('-').next()?.to_string())
+        })
+        .collect();
+    assert_eq!(instances.len(), 2, "{instances:?}");
+    assert_eq!(committed(&group, &topic), counts(&topic));
+}
+
+#[test]
+fn metadata_fields_kafka_time_as_event_time_and_a_kafka_sink_with_keys_and_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let input_topic = create_topic(3);
+    let output_topic = create_topic(2);
+    // Records with event times in their Kafka timestamps only, written by streamctl's sink
+    // from a file (so the test also covers the sink's keys and headers).
+    let file = dir.path().join("in.csv");
+    let mut csv = String::from("user,page,n\n");
+    for i in 0..600 {
+        csv.push_str(&format!("u{},p{},{i}\n", i % 7, i % 3));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let b = brokers();
+    let load = dir.path().join("load.yaml");
+    std::fs::write(
+        &load,
+        format!(
+            r#"version: 1
+name: load
+sources:
+  rows:
+    type: file
+    path: {file}
+    format: csv
+    schema: {{user: string, page: string, n: int}}
+sinks:
+  topic:
+    type: kafka
+    inputs: [rows]
+    brokers: {b}
+    topic: {input_topic}
+    key: user
+    headers: {{origin: "'test'", parity: "CASE WHEN n % 2 = 0 THEN 'even' END"}}
+    format: json
+"#,
+            file = file.display()
+        ),
+    )
+    .unwrap();
+    let o = finish({
+        let mut c = streamctl();
+        c.arg("run").arg(&load).args(["--progress", "off"]);
+        c
+    });
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dumped: Vec<serde_json::Value> = tool(&["dump", &input_topic])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(dumped.len(), 600);
+    for r in &dumped {
+        let value: serde_json::Value = serde_json::from_str(r["value"].as_str().unwrap()).unwrap();
+        assert_eq!(r["key"], value["user"], "{r}");
+        assert_eq!(r["headers"]["origin"], "test");
+        let even = value["n"].as_i64().unwrap() % 2 == 0;
+        assert_eq!(r["headers"].get("parity").is_some(), even, "{r}");
+    }
+    // Same key, same partition.
+    let mut partition_of: HashMap<String, i64> = HashMap::new();
+    for r in &dumped {
+        let p = *partition_of
+            .entry(r["key"].as_str().unwrap().to_string())
+            .or_insert(r["partition"].as_i64().unwrap());
+        assert_eq!(p, r["partition"].as_i64().unwrap());
+    }
+
+    // Read it back with metadata fields, event time from the Kafka timestamp, into a topic
+    // as CSV keyed by the source partition.
+    let group = common::unique("group");
+    let pipe = dir.path().join("meta.yaml");
+    std::fs::write(
+        &pipe,
+        format!(
+            r#"version: 1
+name: meta
+sources:
+  rows:
+    type: kafka
+    brokers: {b}
+    topics: [{input_topic}]
+    group_id: {group}
+    start_from: earliest
+    schema: {{user: string, n: int}}
+    metadata: {{k: key, part: partition, off: offset, ts: timestamp, hdrs: headers, t: topic}}
+    event_time: {{field: ts, max_out_of_orderness: 1s}}
+transforms:
+  shaped:
+    type: select
+    inputs: [rows]
+    fields:
+      user: user
+      n: n
+      k: k
+      part: part
+      off: off
+      origin: "JSON_VALUE(hdrs, '$.origin')"
+      t: t
+sinks:
+  out:
+    type: kafka
+    inputs: [shaped]
+    brokers: {b}
+    topic: {output_topic}
+    key: "CAST(part AS STRING)"
+    format: csv
+"#
+        ),
+    )
+    .unwrap();
+    let o = finish({
+        let mut c = streamctl();
+        c.arg("run")
+            .arg(&pipe)
+            .args(["--progress", "off", "--bounded"]);
+        c
+    });
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out: Vec<serde_json::Value> = tool(&["dump", &output_topic])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(out.len(), 600);
+    let by_n: HashMap<i64, &serde_json::Value> = dumped
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(r["value"].as_str().unwrap()).unwrap();
+            (v["n"].as_i64().unwrap(), r)
+        })
+        .collect();
+    for r in &out {
+        let fields: Vec<&str> = r["value"].as_str().unwrap().split(',').collect();
+        let [user, n, k, part, off, origin, t] = fields[..] else {
+            panic!("{r}")
+        };
+        let source = by_n[&n.parse::<i64>().unwrap()];
+        assert_eq!(user, source["key"].as_str().unwrap());
+        assert_eq!(k, user);
+        assert_eq!(part, source["partition"].to_string());
+        assert_eq!(off, source["offset"].to_string());
+        assert_eq!(origin, "test");
+        assert_eq!(t, input_topic);
+        assert_eq!(r["key"].as_str().unwrap(), part);
+    }
+}
+
+#[test]
+fn a_missing_topic_and_an_unreachable_broker_fail_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = common::unique("group");
+    let pipeline = movie_pipeline(dir.path(), &group);
+    let missing = common::unique("missing");
+    let o = finish(run_movie(
+        &pipeline,
+        &missing,
+        &dir.path().join("out"),
+        &["--bounded"],
+    ));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("topic `{missing}` does not exist")),
+        "{err}"
+    );
+
+    // Nothing listens on port 1: the run gives up with a message instead of retrying forever.
+    let mut c = streamctl();
+    c.arg("run")
+        .arg(&pipeline)
+        .args(["--progress", "off", "--bounded"])
+        .env("KAFKA_BROKERS", "127.0.0.1:1")
+        .env("TOPIC", "anything")
+        .env(
+            "OUTPUT",
+            format!("file://{}/", dir.path().join("out2").display()),
+        );
+    let o = finish(c);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cannot reach the Kafka brokers at 127.0.0.1:1"),
+        "{err}"
+    );
+
+    let o = finish({
+        let mut c = streamctl();
+        c.args(["replay", "Cargo.toml", "--to", "kafka://127.0.0.1:1/t"]);
+        c
+    });
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot reach the Kafka brokers"),
+        "{}",
+        stderr(&o)
+    );
+}
