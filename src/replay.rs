@@ -85,7 +85,7 @@ struct KafkaOutlet(crate::kafka::Producer);
 impl Outlet for KafkaOutlet {
     fn send(&mut self, key: Option<&[u8]>, value: &[u8]) -> Result<(), ConnectorError> {
         self.0.send(value, key, None)?;
-        if self.0.unflushed % 1024 == 0 {
+        if self.0.unflushed.is_multiple_of(1024) {
             self.0.poll()?;
         }
         Ok(())
@@ -283,7 +283,7 @@ fn csv_records(
             .ok_or_else(|| {
                 ConnectorError::user(format!(
                     "{describe}: the CSV header has no column `{name}` (it has: {})",
-                    String::from_utf8_lossy(&headers.as_slice().to_vec())
+                    String::from_utf8_lossy(headers.as_slice())
                 ))
             })
     };

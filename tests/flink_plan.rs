@@ -390,10 +390,10 @@ fn validate_for_flink_points_at_what_flink_cannot_do() {
         found,
         [
             "flink-bad-records 11:3",
-            "flink-allowed-lateness 32:30",
-            "flink-late-output 32:38",
-            "flink-path-layout 39:11",
-            "flink-left-out 42:3",
+            "flink-allowed-lateness 33:30",
+            "flink-late-output 33:38",
+            "flink-path-layout 40:11",
+            "flink-left-out 43:3",
         ]
     );
     // The same file is valid for the embedded engine without warnings.

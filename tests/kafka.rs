@@ -605,3 +605,127 @@ fn a_missing_topic_and_an_unreachable_broker_fail_with_a_clear_error() {
         stderr(&o)
     );
 }
+
+/// A member joining a running group takes partitions from the first one, which hands them
+/// over at a checkpoint: every record is written exactly once by one of the two.
+#[test]
+fn partitions_handed_over_to_a_member_that_joins_are_read_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let topic = create_topic(4);
+    let group = common::unique("group");
+    let b = brokers();
+    let pipeline = dir.path().join("copy.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"version: 1
+name: copy
+sources:
+  rows:
+    type: kafka
+    brokers: {b}
+    topic: {topic}
+    group_id: {group}
+    schema: {{id: int, user: string}}
+sinks:
+  out:
+    type: s3
+    inputs: [rows]
+    url: file://{out}/
+    path: "{{user}}/"
+    format: json
+"#,
+            out = dir.path().join("out").display()
+        ),
+    )
+    .unwrap();
+    let batch = |from: u64, to: u64| {
+        let file = dir.path().join(format!("batch-{from}.jsonl"));
+        let text: String = (from..to)
+            .map(|i| format!("{{\"id\":{i},\"user\":\"u{}\"}}\n", i % 13))
+            .collect();
+        std::fs::write(&file, text).unwrap();
+        let o = streamctl()
+            .arg("replay")
+            .arg(&file)
+            .args(["--to", &format!("kafka://{b}/{topic}"), "--key", "user"])
+            .args(["--progress", "off"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    let member = |name: &str| {
+        streamctl()
+            .arg("run")
+            .arg(&pipeline)
+            .args(["--progress", "off", "--if-exists", "append"])
+            .args(["--checkpoint-interval", "500ms", "--checkpoint-dir"])
+            .arg(dir.path().join(name))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let ids = || -> Vec<i64> {
+        let mut ids = Vec::new();
+        for f in files(&dir.path().join("out")) {
+            if f.file_name().unwrap().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            for line in std::fs::read_to_string(&f).unwrap().lines() {
+                let v: serde_json::Value = serde_json::from_str(line).unwrap();
+                ids.push(v["id"].as_i64().unwrap());
+            }
+        }
+        ids.sort_unstable();
+        ids
+    };
+    let wait_for_ids = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while ids().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} records written",
+                ids().len()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    batch(0, 3000);
+    let mut first = member("first");
+    wait_for_ids(3000);
+    // The second member joins: the first hands two partitions over, at a checkpoint.
+    let mut second = member("second");
+    std::thread::sleep(Duration::from_secs(8));
+    batch(3000, 6000);
+    wait_for_ids(6000);
+    for child in [&mut first, &mut second] {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    }
+    for child in [first, second] {
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    }
+    let written = ids();
+    assert_eq!(
+        written,
+        (0..6000).collect::<Vec<i64>>(),
+        "every record exactly once"
+    );
+    // Both members wrote records of the second batch.
+    let instances: std::collections::HashSet<String> = files(&dir.path().join("out"))
+        .iter()
+        .filter_map(|f| {
+            let name = f.file_name()?.to_string_lossy().to_string();
+            Some(name.strip_prefix("part-")?.split('-').next()?.to_string())
+        })
+        .collect();
+    assert_eq!(instances.len(), 2, "{instances:?}");
+    // The savepoints' offsets were committed (a partition no record went to has none).
+    let mut expected = counts(&topic);
+    expected.retain(|_, n| *n > 0);
+    let mut committed = committed(&group, &topic);
+    committed.retain(|p, _| expected.contains_key(p));
+    assert_eq!(committed, expected);
+}

@@ -11,7 +11,7 @@ use super::values::{Duration, FieldType, Instant};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SourceConfig {
     /// Reads a Kafka topic with a consumer group.
-    Kafka(KafkaSource),
+    Kafka(Box<KafkaSource>),
     /// Reads an Amazon Kinesis data stream, every shard.
     Kinesis(KinesisSource),
     /// Reads local files (a path or glob; `.gz` is decompressed).

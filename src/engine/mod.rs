@@ -606,10 +606,10 @@ impl<'p> Engine<'p> {
         };
         for p in partitions {
             if let Some(t) = &mut self.trackers[node] {
-                if let Some((_, max_time, idle)) = t.partitions().find(|(q, _, _)| q == p) {
-                    if let Some(name) = self.partition_names[node].get(p) {
-                        self.restored_partitions[node].insert(name.clone(), (max_time, idle));
-                    }
+                if let Some((_, max_time, idle)) = t.partitions().find(|(q, _, _)| q == p)
+                    && let Some(name) = self.partition_names[node].get(p)
+                {
+                    self.restored_partitions[node].insert(name.clone(), (max_time, idle));
                 }
                 t.close(*p);
             }

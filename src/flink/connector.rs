@@ -462,6 +462,25 @@ pub fn sink(name: &str, config: &SinkConfig, base: &Path, include_secrets: bool)
     }
 }
 
+/// The column definition of a Kafka metadata field in a Flink `CREATE TABLE`, when Flink
+/// has that metadata (`None` for the key and headers, reported as gaps).
+pub fn kafka_metadata_column(plan: &SourcePlan, field: &str) -> Option<Option<String>> {
+    let SourceConfig::Kafka(k) = &plan.config else {
+        return None;
+    };
+    let what = k.metadata.get(field)?;
+    let name = super::sql::ident(field);
+    Some(match what {
+        KafkaMetadata::Timestamp => Some(format!(
+            "{name} TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL"
+        )),
+        KafkaMetadata::Topic => Some(format!("{name} STRING METADATA FROM 'topic' VIRTUAL")),
+        KafkaMetadata::Partition => Some(format!("{name} INT METADATA FROM 'partition' VIRTUAL")),
+        KafkaMetadata::Offset => Some(format!("{name} BIGINT METADATA FROM 'offset' VIRTUAL")),
+        KafkaMetadata::Key | KafkaMetadata::Headers => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,23 +503,4 @@ mod tests {
         assert_eq!(glob_directory("*.jsonl"), ".");
         assert_eq!(glob_directory("/x/y*/z"), "/x");
     }
-}
-
-/// The column definition of a Kafka metadata field in a Flink `CREATE TABLE`, when Flink
-/// has that metadata (`None` for the key and headers, reported as gaps).
-pub fn kafka_metadata_column(plan: &SourcePlan, field: &str) -> Option<Option<String>> {
-    let SourceConfig::Kafka(k) = &plan.config else {
-        return None;
-    };
-    let what = k.metadata.get(field)?;
-    let name = super::sql::ident(field);
-    Some(match what {
-        KafkaMetadata::Timestamp => Some(format!(
-            "{name} TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL"
-        )),
-        KafkaMetadata::Topic => Some(format!("{name} STRING METADATA FROM 'topic' VIRTUAL")),
-        KafkaMetadata::Partition => Some(format!("{name} INT METADATA FROM 'partition' VIRTUAL")),
-        KafkaMetadata::Offset => Some(format!("{name} BIGINT METADATA FROM 'offset' VIRTUAL")),
-        KafkaMetadata::Key | KafkaMetadata::Headers => None,
-    })
 }

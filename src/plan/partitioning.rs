@@ -55,8 +55,10 @@ pub(super) fn check(plan: &Plan, loc: &Locator<'_>) -> Vec<Diagnostic> {
                     let missing: Vec<&String> = fields
                         .iter()
                         .filter(|f| {
-                            let Some(i) = schema.index_of(f) else { return true };
-                            !origins.contains(&Some((s, i)))
+                            // An unknown field is reported as an error already.
+                            schema
+                                .index_of(f)
+                                .is_some_and(|i| !origins.contains(&Some((s, i))))
                         })
                         .collect();
                     if !missing.is_empty() {

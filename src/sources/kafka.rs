@@ -62,7 +62,6 @@ const WAIT_MS: i32 = 100;
 const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("enable.auto.commit", "false"),
     ("enable.auto.offset.store", "false"),
-    ("enable.partition.eof", "true"),
     ("partition.assignment.strategy", "cooperative-sticky"),
     // A crashed member's partitions move after 6 s (the smallest session Kafka brokers
     // accept by default); raise it on networks with long pauses.
@@ -92,6 +91,12 @@ impl Source for KafkaSource {
         let mut defaults = CONSUMER_DEFAULTS.to_vec();
         defaults.push(("group.id", &s.group_id));
         defaults.push(("auto.offset.reset", reset));
+        // Partition-end events only where they are needed: librdkafka counts one as consumed,
+        // and a partition kept through a cooperative rebalance then resumes one record late.
+        defaults.push((
+            "enable.partition.eof",
+            if ctx.bounded { "true" } else { "false" },
+        ));
         let config = kafka::client_config(&s.brokers, &defaults, &s.properties)?;
         let group = Group::new(&ctx, s);
         let consumer: BaseConsumer<Group> = kafka::create(&config, group)?;
@@ -139,8 +144,15 @@ fn consume(
         if ctx.stopped() {
             return Ok(());
         }
-        if let Some(Err(e)) = consumer.poll(Duration::ZERO) {
-            handle_group_error(&e, group)?;
+        match consumer.poll(Duration::ZERO) {
+            Some(Err(e)) => handle_group_error(&e, group)?,
+            // Every assigned partition feeds our queue; a message here would be lost.
+            Some(Ok(_)) => {
+                return Err(ConnectorError::internal(
+                    "a Kafka message arrived on the group's queue instead of the source's",
+                ));
+            }
+            None => {}
         }
         if let Some(e) = group.take_failure() {
             return Err(e);
@@ -359,10 +371,13 @@ struct Reader {
     ctx: SourceContext,
     settings: Settings,
     pool: OrderedPool<Run>,
-    /// Assigned partitions by (topic, partition).
-    assigned: HashMap<(String, i32), Assigned>,
-    /// Topic names by librdkafka topic handle (messages carry the handle).
-    topics: HashMap<usize, String>,
+    /// Assigned partitions by (topic index, partition).
+    assigned: HashMap<(u32, i32), Assigned>,
+    /// Topic names by index, and indexes by name and by librdkafka topic handle (messages
+    /// carry the handle): no string is built per message.
+    topic_names: Vec<String>,
+    topic_indexes: HashMap<String, u32>,
+    handles: HashMap<usize, u32>,
     /// Engine partition ids by name: a partition that comes back keeps its id.
     ids: HashMap<String, u32>,
     /// Partitions assigned before in this run: when they come back, the group's offset
@@ -392,11 +407,23 @@ impl Reader {
             settings: settings.clone(),
             pool: OrderedPool::new(ctx, workers),
             assigned: HashMap::new(),
-            topics: HashMap::new(),
+            topic_names: Vec::new(),
+            topic_indexes: HashMap::new(),
+            handles: HashMap::new(),
             ids: HashMap::new(),
             seen: HashSet::new(),
             assigned_once: false,
         }
+    }
+
+    fn topic_index(&mut self, topic: &str) -> u32 {
+        if let Some(i) = self.topic_indexes.get(topic) {
+            return *i;
+        }
+        let i = self.topic_names.len() as u32;
+        self.topic_names.push(topic.to_string());
+        self.topic_indexes.insert(topic.to_string(), i);
+        i
     }
 
     fn all_done(&self) -> bool {
@@ -429,7 +456,7 @@ impl Reader {
             let start = match restored {
                 Some(Offset::Next(n)) => KafkaOffset::Offset(n),
                 Some(Offset::End) if self.ctx.bounded => {
-                    finished.push((topic.clone(), partition));
+                    finished.push((self.topic_index(&topic), partition));
                     KafkaOffset::End
                 }
                 _ if self.seen.contains(&name) => KafkaOffset::Stored,
@@ -467,8 +494,9 @@ impl Reader {
                 partition: id,
                 name: name.to_string(),
             });
+            let key = (self.topic_index(&topic), partition);
             self.assigned.insert(
-                (topic, partition),
+                key,
                 Assigned {
                     id,
                     name: name.clone(),
@@ -543,9 +571,13 @@ impl Reader {
         over: bool,
     ) -> Result<(), ConnectorError> {
         let mut ids = Vec::new();
-        for elem in tpl.elements() {
-            let key = (elem.topic().to_string(), elem.partition());
-            if let Some(a) = self.assigned.get_mut(&key) {
+        let released: Vec<(u32, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (self.topic_index(e.topic()), e.partition()))
+            .collect();
+        for key in &released {
+            if let Some(a) = self.assigned.get_mut(key) {
                 let run = std::mem::replace(&mut a.run, Run::new(a.id, a.name.clone(), key.1));
                 if !run.is_empty() && !over && !self.pool.submit(run) {
                     return Ok(());
@@ -553,11 +585,6 @@ impl Reader {
                 ids.push(a.id);
             }
         }
-        let released: Vec<(String, i32)> = tpl
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
-            .collect();
         if over || self.ctx.stopped() || ids.is_empty() {
             for key in released {
                 self.assigned.remove(&key);
@@ -575,10 +602,19 @@ impl Reader {
         // The engine answers once it has applied everything sent before (and taken a
         // checkpoint); it drops the request if the run ends first.
         let positions = answer.recv().ok().flatten();
-        let result = match positions {
-            Some(positions) => self.commit(consumer, &positions, CommitMode::Sync),
-            None => Ok(()),
-        };
+        // Only the partitions handed over: the others' offsets go with the next checkpoint.
+        let handed: Vec<Position> = positions
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| {
+                released.iter().any(|k| {
+                    self.assigned
+                        .get(k)
+                        .is_some_and(|a| *a.name == *p.partition)
+                })
+            })
+            .collect();
+        let result = self.commit(consumer, &handed, CommitMode::Sync);
         for key in released {
             self.assigned.remove(&key);
         }
@@ -603,7 +639,8 @@ impl Reader {
                 (Offset::End, Some(n)) => n,
                 _ => continue,
             };
-            tpl.add_partition_offset(&key.0, key.1, KafkaOffset::Offset(offset))
+            let topic = &self.topic_names[key.0 as usize];
+            tpl.add_partition_offset(topic, key.1, KafkaOffset::Offset(offset))
                 .map_err(|e| kafka::error("committing offsets", &e))?;
         }
         if tpl.count() == 0 {
@@ -632,17 +669,21 @@ impl Reader {
         // SAFETY: the caller guarantees `m` is valid.
         let msg = unsafe { &*m };
         let topic_handle = msg.rkt as usize;
-        if !self.topics.contains_key(&topic_handle) {
-            if msg.rkt.is_null() {
-                return self.message_error(msg);
+        let topic_index = match self.handles.get(&topic_handle) {
+            Some(i) => *i,
+            None => {
+                if msg.rkt.is_null() {
+                    return self.message_error(msg);
+                }
+                // SAFETY: a valid topic handle has a NUL-terminated name.
+                let name = unsafe { CStr::from_ptr(rdsys::rd_kafka_topic_name(msg.rkt)) };
+                let i = self.topic_index(&name.to_string_lossy());
+                self.handles.insert(topic_handle, i);
+                i
             }
-            // SAFETY: a valid topic handle has a NUL-terminated name.
-            let name = unsafe { CStr::from_ptr(rdsys::rd_kafka_topic_name(msg.rkt)) };
-            self.topics
-                .insert(topic_handle, name.to_string_lossy().into_owned());
-        }
-        let topic = &self.topics[&topic_handle];
-        let key = (topic.clone(), msg.partition);
+        };
+        let topic = &self.topic_names[topic_index as usize];
+        let key = (topic_index, msg.partition);
         let bounded = self.ctx.bounded;
         let Some(a) = self.assigned.get_mut(&key) else {
             // Fetched before the partition was taken away: its new owner reads it.
