@@ -120,29 +120,11 @@ fn run_movie(pipeline: &Path, topic: &str, out: &Path, extra: &[&str]) -> Comman
     c
 }
 
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// The rows of the visible CSV files under `out`, each prefixed with its bucket directory
 /// (`yyyy-MM-dd--HH/movieId`), sorted.
 fn output_rows(out: &Path) -> Vec<String> {
     let mut rows = Vec::new();
-    for f in files(out) {
+    for f in common::files(out) {
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         if name.starts_with('.') {
             continue;
@@ -360,7 +342,7 @@ fn killed_with_sigkill_and_restarted_every_row_is_written_exactly_once() {
 }
 
 fn checkpoint_count(dir: &Path) -> usize {
-    files(dir)
+    common::files(dir)
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "ckpt"))
         .count()
@@ -398,7 +380,7 @@ fn two_processes_in_one_group_split_the_partitions_and_write_what_one_would() {
     assert_eq!(actual.len(), expected.len());
     assert!(actual == expected, "same count, different rows");
     // Both processes wrote: each file name carries its run's instance.
-    let instances: std::collections::HashSet<String> = files(&out)
+    let instances: std::collections::HashSet<String> = common::files(&out)
         .iter()
         .filter_map(|f| {
             let name = f.file_name()?.to_string_lossy().to_string();
@@ -668,7 +650,7 @@ sinks:
     };
     let ids = || -> Vec<i64> {
         let mut ids = Vec::new();
-        for f in files(&dir.path().join("out")) {
+        for f in common::files(&dir.path().join("out")) {
             if f.file_name().unwrap().to_string_lossy().starts_with('.') {
                 continue;
             }
@@ -714,7 +696,7 @@ sinks:
         "every record exactly once"
     );
     // Both members wrote records of the second batch.
-    let instances: std::collections::HashSet<String> = files(&dir.path().join("out"))
+    let instances: std::collections::HashSet<String> = common::files(&dir.path().join("out"))
         .iter()
         .filter_map(|f| {
             let name = f.file_name()?.to_string_lossy().to_string();

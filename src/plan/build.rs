@@ -1020,16 +1020,16 @@ impl Builder<'_> {
         }
     }
 
-    /// Settings streamctl owns and fields named by `partitioned_by`.
-    fn kafka_source_settings(
+    /// Properties streamctl sets itself (`reserved` says why one cannot be set).
+    fn reserved_properties(
         &mut self,
         c: &Component<'_>,
-        k: &crate::config::source::KafkaSource,
-        schema: &Schema,
+        properties: &indexmap::IndexMap<String, String>,
+        reserved: fn(&str, &str) -> Option<&'static str>,
     ) {
         let [section, name] = c.path();
-        for (key, value) in &k.properties {
-            if let Some(why) = crate::kafka::reserved_consumer_property(key, value) {
+        for (key, value) in properties {
+            if let Some(why) = reserved(key, value) {
                 let span = self.loc.key(&[section, name, "properties", key]);
                 self.error(
                     Diagnostic::error(
@@ -1040,6 +1040,17 @@ impl Builder<'_> {
                 );
             }
         }
+    }
+
+    /// Settings streamctl owns and fields named by `partitioned_by`.
+    fn kafka_source_settings(
+        &mut self,
+        c: &Component<'_>,
+        k: &crate::config::source::KafkaSource,
+        schema: &Schema,
+    ) {
+        let [section, name] = c.path();
+        self.reserved_properties(c, &k.properties, crate::kafka::reserved_consumer_property);
         for (i, field) in k.partitioned_by.iter().flatten().enumerate() {
             if schema.index_of(field).is_none() {
                 let span = self
@@ -1787,18 +1798,11 @@ impl Builder<'_> {
                     })?;
                     headers.push((header.clone(), e));
                 }
-                for (key, value) in &k.properties {
-                    if let Some(why) = crate::kafka::reserved_producer_property(key, value) {
-                        let span = self.loc.key(&[section, name, "properties", key]);
-                        self.error(
-                            Diagnostic::error(
-                                "reserved-property",
-                                format!("property `{key}` cannot be set here: {why}"),
-                            )
-                            .at(span),
-                        );
-                    }
-                }
+                self.reserved_properties(
+                    c,
+                    &k.properties,
+                    crate::kafka::reserved_producer_property,
+                );
             }
             SinkConfig::Kinesis(k) => {
                 self.non_empty(&k.stream, &[section, name, "stream"], "stream");
