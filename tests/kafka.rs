@@ -9,7 +9,7 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn streamctl() -> Command {
@@ -189,20 +189,6 @@ fn hour_bucket(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}--{hour:02}")
 }
 
-/// Waits for `child` up to `limit`; `None` if it is still running.
-fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Runs `c` to its end; a hang guard (not a timing assertion) fails the test instead of
 /// hanging it.
 fn finish(mut c: Command) -> Output {
@@ -211,7 +197,7 @@ fn finish(mut c: Command) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    if wait_for(&mut child, Duration::from_secs(180)).is_none() {
+    if common::wait_for(&mut child, Duration::from_secs(180)).is_none() {
         child.kill().unwrap();
         let o = child.wait_with_output().unwrap();
         panic!("still running after 3 minutes:\n{}", stderr(&o));
@@ -262,8 +248,51 @@ fn movie_impressions_replayed_into_a_topic_and_run_bounded_equal_a_direct_comput
     assert!(stderr(&o).contains("no valid record"), "{}", stderr(&o));
 }
 
+/// Offsets by partition (`"0"`, `"1"`, …) of `topic` in the newest checkpoint under `dir`
+/// (as `streamctl checkpoints show` prints them); a partition read to its end counts as its
+/// record count from `counts`. Empty without a checkpoint.
+fn checkpoint_offsets(
+    dir: &Path,
+    topic: &str,
+    counts: &BTreeMap<String, i64>,
+) -> BTreeMap<String, i64> {
+    let o = streamctl()
+        .args(["checkpoints", "show"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut offsets = BTreeMap::new();
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let Some((partition, offset)) = line
+            .trim()
+            .strip_prefix(&format!("{topic}/"))
+            .and_then(|l| l.split_once(" @ "))
+        else {
+            continue;
+        };
+        let offset = match offset.strip_prefix("offset ") {
+            Some(n) => n.parse().unwrap(),
+            None => {
+                assert_eq!(offset, "end", "{line}");
+                counts[partition]
+            }
+        };
+        offsets.insert(partition.to_string(), offset);
+    }
+    offsets
+}
+
+/// Kafka → 15-minute windows → files, with checkpoints every 200 ms, killed with SIGKILL at
+/// the narrow moments (crash points) and then at random moments after each attempt's first
+/// checkpoint, restarted until it completes: every row is written exactly once, and after
+/// every kill the group's committed offsets are no further than the newest checkpoint (an
+/// offset is committed only once what it covers is safe). At the end the group is at the
+/// end of every partition. `CHAOS_SEED` repeats a run.
 #[test]
 fn killed_with_sigkill_and_restarted_every_row_is_written_exactly_once() {
+    let seed = common::seed();
+    let mut rng = common::Rng(seed);
     let dir = tempfile::tempdir().unwrap();
     let input = impressions(dir.path(), 80_000);
     let topic = create_topic(4);
@@ -293,25 +322,32 @@ fn killed_with_sigkill_and_restarted_every_row_is_written_exactly_once() {
         }
         c.spawn().unwrap()
     };
-    // The narrow moment (a checkpoint written, its files not published and its offsets not
-    // committed), then kills after each attempt's first checkpoint.
-    let schedule = [Some("checkpoint-written:2"), None, None, None];
-    let mut completed = false;
-    let mut kills = 0;
+    // The narrow moments: files prepared but no checkpoint; a checkpoint written but its
+    // files not published and its offsets not committed; between publishing two files.
+    let mut schedule = vec![
+        Some("checkpoint-prepared:2"),
+        Some("checkpoint-written:2"),
+        Some("publish-between-files:2"),
+    ];
+    schedule.extend(std::iter::repeat_n(None, 4));
+    let (mut kills, mut crashes, mut completed) = (0, 0, false);
     for (attempt, crash_at) in schedule.iter().chain(std::iter::repeat(&None)).enumerate() {
-        assert!(attempt < 20, "the run does not complete");
+        assert!(attempt < 30, "seed {seed}: the run does not complete");
         let before = checkpoint_count(&checkpoints);
         let mut child = start(*crash_at);
         let status = if crash_at.is_some() || attempt >= schedule.len() {
-            wait_for(&mut child, Duration::from_secs(180))
+            common::wait_for(&mut child, Duration::from_secs(180))
         } else {
             let deadline = Instant::now() + Duration::from_secs(120);
             let mut status = None;
             while status.is_none() && checkpoint_count(&checkpoints) == before {
-                assert!(Instant::now() < deadline, "no checkpoint in 2 minutes");
-                status = wait_for(&mut child, Duration::from_millis(20));
+                assert!(
+                    Instant::now() < deadline,
+                    "seed {seed}: no checkpoint in 2 minutes"
+                );
+                status = common::wait_for(&mut child, Duration::from_millis(20));
             }
-            status.or_else(|| wait_for(&mut child, Duration::from_millis(150)))
+            status.or_else(|| common::wait_for(&mut child, Duration::from_millis(rng.below(600))))
         };
         match status {
             None => {
@@ -327,16 +363,36 @@ fn killed_with_sigkill_and_restarted_every_row_is_written_exactly_once() {
                 use std::os::unix::process::ExitStatusExt;
                 let mut err = String::new();
                 std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-                assert_eq!(s.signal(), Some(9), "attempt {attempt} failed: {err}");
+                assert_eq!(
+                    s.signal(),
+                    Some(9),
+                    "seed {seed}: attempt {attempt} failed: {err}"
+                );
+                crashes += 1;
+            }
+        }
+        // Whatever was committed is covered by the newest checkpoint.
+        let covered = checkpoint_offsets(&checkpoints, &topic, &per_partition);
+        for (partition, offset) in committed(&group, &topic) {
+            if offset >= 0 {
+                let limit = covered.get(&partition).copied().unwrap_or(0);
+                assert!(
+                    offset <= limit,
+                    "seed {seed}: after attempt {attempt}, partition {partition} committed at {offset} but the newest checkpoint is at {limit}"
+                );
             }
         }
     }
     assert!(completed);
-    assert!(kills >= 1, "no kill landed before the run completed");
+    assert_eq!(crashes, 3, "seed {seed}: every crash point was reached");
+    assert!(kills >= 1, "seed {seed}: no random kill landed");
     let actual = output_rows(&out);
     let expected = direct_computation(&input);
-    assert_eq!(actual.len(), expected.len(), "{kills} kills");
-    assert!(actual == expected, "same count, different rows");
+    assert_eq!(actual.len(), expected.len(), "seed {seed}: {kills} kills");
+    assert!(
+        actual == expected,
+        "seed {seed}: same count, different rows"
+    );
     // The final checkpoint's offsets were committed: the group is at the end.
     assert_eq!(committed(&group, &topic), per_partition);
 }
