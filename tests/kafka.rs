@@ -28,13 +28,23 @@ fn brokers() -> String {
 
 /// Runs tests/support/kafka_tool.py (confluent-kafka) and returns its standard output.
 fn tool(args: &[&str]) -> String {
+    tool_with_input(args, "")
+}
+
+/// [`tool`] with `input` on its standard input.
+fn tool_with_input(args: &[&str], input: &str) -> String {
     let kafka = common::service("kafka");
-    let o = Command::new(kafka.get("KAFKA_PYTHON"))
+    let mut child = Command::new(kafka.get("KAFKA_PYTHON"))
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka_tool.py"))
         .arg(kafka.get("KAFKA_BROKERS"))
         .args(args)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "kafka_tool {args:?}: {}", stderr(&o));
     String::from_utf8(o.stdout).unwrap()
 }
@@ -766,4 +776,86 @@ sinks:
     let mut committed = committed(&group, &topic);
     committed.retain(|p, _| expected.contains_key(p));
     assert_eq!(committed, expected);
+}
+
+/// A pattern subscription reads every matching topic (and no other), and `start_from:
+/// timestamp` starts each partition at its first record at or after the instant (records
+/// written by another client with explicit Kafka timestamps).
+#[test]
+fn a_topic_pattern_from_a_timestamp_reads_the_matching_topics_from_that_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = common::unique("pattern");
+    for (name, partitions) in [("a", 2), ("b", 3), ("c", 1)] {
+        let topic = format!("{prefix}-{name}");
+        tool(&["create", &topic, &partitions.to_string()]);
+        // 200 records one second apart from 00:16:40 on 1970-01-01, keyed over 5 keys.
+        let records: String = (0..200)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    serde_json::json!({
+                        "key": format!("k{}", i % 5),
+                        "value": format!("{{\"id\":{i},\"t\":\"{name}\"}}"),
+                        "timestamp": 1_000_000 + i * 1000,
+                    })
+                )
+            })
+            .collect();
+        tool_with_input(&["produce", &topic], &records);
+    }
+    let group = common::unique("group");
+    let out = dir.path().join("out");
+    let pipeline = dir.path().join("pattern.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"version: 1
+name: pattern
+sources:
+  rows:
+    type: kafka
+    brokers: {b}
+    topic_pattern: "{prefix}-(a|b)"
+    group_id: {group}
+    start_from: timestamp
+    start_timestamp: 1970-01-01T00:18:20Z
+    schema: {{id: int, t: string}}
+sinks:
+  out:
+    type: s3
+    inputs: [rows]
+    url: file://{out}/
+    path: "{{t}}/"
+    format: json
+"#,
+            b = brokers(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let o = finish({
+        let mut c = streamctl();
+        c.arg("run")
+            .arg(&pipeline)
+            .args(["--progress", "off", "--bounded"]);
+        c
+    });
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut read: Vec<(String, i64)> = Vec::new();
+    for f in common::files(&out) {
+        if f.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            read.push((v["t"].as_str().unwrap().to_string(), v["id"].as_i64().unwrap()));
+        }
+    }
+    read.sort();
+    // 00:18:20 is record 100's timestamp: records 100..199 of a and b, none of c.
+    let expected: Vec<(String, i64)> = ["a", "b"]
+        .iter()
+        .flat_map(|t| (100..200).map(move |i| (t.to_string(), i)))
+        .collect();
+    assert_eq!(read, expected);
 }

@@ -4,6 +4,7 @@ usage: kafka_tool.py BROKERS create TOPIC PARTITIONS
        kafka_tool.py BROKERS counts TOPIC            -> JSON {partition: records}
        kafka_tool.py BROKERS committed GROUP TOPIC   -> JSON {partition: offset or -1}
        kafka_tool.py BROKERS dump TOPIC              -> JSON lines {partition, offset, key, value, headers, timestamp}
+       kafka_tool.py BROKERS produce TOPIC < lines   (each line JSON {key, value, timestamp})
 
 Partition ends are found with partition-EOF events: the test broker's high watermark is wrong.
 """
@@ -11,7 +12,7 @@ import json
 import sys
 import uuid
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
@@ -77,6 +78,17 @@ def main():
                 "headers": {k: (None if v is None else v.decode()) for k, v in (m.headers() or [])},
                 "timestamp": m.timestamp()[1],
             }))
+    elif cmd == "produce":
+        p = Producer({"bootstrap.servers": brokers, "acks": "all", "enable.idempotence": True})
+        failed = []
+        for line in sys.stdin:
+            r = json.loads(line)
+            p.produce(args[0], value=r["value"].encode(), key=r["key"].encode(),
+                      timestamp=r["timestamp"],
+                      on_delivery=lambda err, _m: err and failed.append(str(err)))
+            p.poll(0)
+        if p.flush(15) or failed:
+            raise SystemExit(f"not delivered: {failed[:3]}")
     else:
         raise SystemExit(f"unknown command {cmd}")
 
