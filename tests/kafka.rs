@@ -175,28 +175,11 @@ fn direct_computation(input: &Path) -> Vec<String> {
     let mut rows: Vec<String> = groups
         .into_iter()
         .map(|((start, movie, user), (n, last))| {
-            format!("{}/{movie} {movie},{user},{n},{last}", hour_bucket(start))
+            format!("{}/{movie} {movie},{user},{n},{last}", common::hour_bucket(start))
         })
         .collect();
     rows.sort();
     rows
-}
-
-/// `yyyy-MM-dd--HH` of an epoch-millisecond instant, in UTC.
-fn hour_bucket(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let hour = ms.rem_euclid(86_400_000) / 3_600_000;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}--{hour:02}")
 }
 
 /// Runs `c` to its end; a hang guard (not a timing assertion) fails the test instead of

@@ -2,6 +2,10 @@
 //! dataset, an unusable destination fails before any input is read, a failed run leaves no
 //! hidden files, and the summary counts only rows that became visible.
 
+mod common;
+
+use common::files;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -15,23 +19,6 @@ fn streamctl() -> Command {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn hidden(dir: &Path) -> Vec<PathBuf> {

@@ -2,6 +2,10 @@
 //! computations and golden outputs, bad-record policies, late events, stdin, gzip and globs,
 //! progress lines, Ctrl-C and exit codes.
 
+mod common;
+
+use common::files;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -27,24 +31,6 @@ fn run(args: &[&str], env: &[(&str, String)]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
-}
-
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// The rows of a JSON-lines output file.
@@ -92,7 +78,7 @@ fn movie_impressions_local_matches_an_independent_computation() {
     let mut expected_rows: Vec<String> = expected
         .iter()
         .map(|((w, m, u), (c, mx))| {
-            let hour = chrono_hour(w * 900_000);
+            let hour = common::hour_bucket(w * 900_000);
             format!("{hour}/{m} {m},{u},{c},{mx}")
         })
         .collect();
@@ -128,24 +114,6 @@ fn movie_impressions_local_matches_an_independent_computation() {
     got_rows.sort();
     assert_eq!(got_rows.len(), expected_rows.len());
     assert_eq!(got_rows, expected_rows);
-}
-
-/// `yyyy-MM-dd--HH` of an epoch-millisecond instant (UTC), computed without the crate.
-fn chrono_hour(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let hour = secs.rem_euclid(86_400) / 3600;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}--{hour:02}")
 }
 
 /// Output of a local reference pipeline as sorted text lines, one per row (Parquet rows are
