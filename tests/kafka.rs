@@ -175,7 +175,10 @@ fn direct_computation(input: &Path) -> Vec<String> {
     let mut rows: Vec<String> = groups
         .into_iter()
         .map(|((start, movie, user), (n, last))| {
-            format!("{}/{movie} {movie},{user},{n},{last}", common::hour_bucket(start))
+            format!(
+                "{}/{movie} {movie},{user},{n},{last}",
+                common::hour_bucket(start)
+            )
         })
         .collect();
     rows.sort();
@@ -831,7 +834,10 @@ sinks:
         }
         for line in std::fs::read_to_string(&f).unwrap().lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            read.push((v["t"].as_str().unwrap().to_string(), v["id"].as_i64().unwrap()));
+            read.push((
+                v["t"].as_str().unwrap().to_string(),
+                v["id"].as_i64().unwrap(),
+            ));
         }
     }
     read.sort();

@@ -98,9 +98,20 @@ impl Source for KafkaSource {
             if ctx.bounded { "true" } else { "false" },
         ));
         let config = kafka::client_config(&s.brokers, &defaults, &s.properties)?;
+        let session_ms: u64 = config
+            .get("session.timeout.ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(6000);
         let group = Group::new(&ctx, s);
         let consumer: BaseConsumer<Group> = kafka::create(&config, group)?;
-        kafka::check_topics(consumer.client(), &s.brokers, &s.topics)?;
+        let counts = kafka::check_topics(consumer.client(), &s.brokers, &s.topics)?;
+        let end = BoundedEnd {
+            partitions: s
+                .pattern
+                .is_none()
+                .then(|| counts.iter().map(|(_, n)| n).sum()),
+            settle: Duration::from_millis(session_ms) + SETTLE_MARGIN,
+        };
         // Forwarding partition queues into one queue of our own must happen before any
         // partition is assigned; the queue lives as long as the consumer.
         let data_queue = DataQueue::new(&consumer)?;
@@ -117,7 +128,7 @@ impl Source for KafkaSource {
         consumer
             .subscribe(&names)
             .map_err(|e| kafka::error("subscribing to the topics", &e))?;
-        let result = consume(&consumer, &data_queue, &ctx);
+        let result = consume(&consumer, &data_queue, &ctx, &end);
         // A failure goes to the engine first (the run ends with it); otherwise commit what
         // the engine says is safe once the run is over, then leave the group.
         let result = result.and_then(|()| finish(&consumer, &ctx));
@@ -132,11 +143,29 @@ impl Source for KafkaSource {
     }
 }
 
+/// When a bounded run may end once its partitions reached their ends.
+///
+/// A member of a group that also holds some of the topics' partitions is either a peer that
+/// reads them (scale-out) or a process that died without leaving (a run killed and
+/// restarted within the session timeout): its partitions come to us only after the broker
+/// expels it. So a bounded run that does not hold every partition ends only once a session
+/// timeout has passed since its last assignment without another one; one that holds them all
+/// ends at once.
+struct BoundedEnd {
+    /// Partitions of the topics (`None` for a pattern, whose topics can change).
+    partitions: Option<usize>,
+    settle: Duration,
+}
+
+/// Beyond the session timeout: time for the broker to notice an expired member and rebalance.
+const SETTLE_MARGIN: Duration = Duration::from_secs(3);
+
 /// Reads until the input ends (bounded) or a stop is requested.
 fn consume(
     consumer: &BaseConsumer<Group>,
     data_queue: &DataQueue,
     ctx: &SourceContext,
+    end: &BoundedEnd,
 ) -> Result<(), ConnectorError> {
     let group = consumer.context();
     let mut messages: Vec<*mut rdsys::rd_kafka_message_t> = vec![std::ptr::null_mut(); FETCH_BATCH];
@@ -182,7 +211,7 @@ fn consume(
         if let Some((_, positions)) = ctx.completed.take() {
             reader.commit(consumer, &positions, CommitMode::Async)?;
         }
-        if ctx.bounded && reader.all_done() {
+        if ctx.bounded && reader.all_done() && reader.may_end(end) {
             reader.submit_all()?;
             if !reader.pool.flush() {
                 return Ok(());
@@ -385,6 +414,8 @@ struct Reader {
     seen: HashSet<String>,
     /// The group has assigned partitions at least once (possibly none).
     assigned_once: bool,
+    /// When the group last assigned partitions to this member.
+    assigned_at: Option<std::time::Instant>,
 }
 
 impl Reader {
@@ -413,6 +444,7 @@ impl Reader {
             ids: HashMap::new(),
             seen: HashSet::new(),
             assigned_once: false,
+            assigned_at: None,
         }
     }
 
@@ -430,6 +462,12 @@ impl Reader {
         self.assigned_once && self.assigned.values().all(|a| a.done)
     }
 
+    /// Whether no other member can still hand partitions to this one (see [`BoundedEnd`]).
+    fn may_end(&self, end: &BoundedEnd) -> bool {
+        end.partitions.is_some_and(|n| self.assigned.len() >= n)
+            || self.assigned_at.is_some_and(|t| t.elapsed() >= end.settle)
+    }
+
     /// Partitions are being assigned: picks where each starts, routes its messages to our
     /// queue, and tells the engine it opened.
     fn assign(
@@ -439,6 +477,7 @@ impl Reader {
         tpl: &mut TopicPartitionList,
     ) -> Result<(), ConnectorError> {
         self.assigned_once = true;
+        self.assigned_at = Some(std::time::Instant::now());
         let mut by_time = TopicPartitionList::new();
         let mut finished = Vec::new();
         let partitions: Vec<(String, i32)> = tpl
