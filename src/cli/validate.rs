@@ -105,6 +105,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     format!(" ({})", counts.join(", "))
                 };
                 writeln!(out, "{}: {status}{counts}", v.file.path)?;
+                for note in v.notes() {
+                    writeln!(out, "  note: {note}")?;
+                }
             }
         }
         OutputFormat::Json => {
@@ -117,6 +120,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                         "errors": v.error_count(),
                         "warnings": v.warning_count(),
                         "diagnostics": diag::render_json(&v.file, &v.diagnostics),
+                        "notes": v.notes(),
                     })
                 })
                 .collect();

@@ -838,17 +838,20 @@ impl Builder<'_> {
                         .at(span),
                     );
                 }
-                Schema::new(
-                    decoding
-                        .schema
-                        .iter()
-                        .map(|(n, t)| Field {
-                            name: n.clone(),
-                            data_type: t.data_type.clone(),
-                            epoch_unit_ms: t.epoch_unit_ms,
-                        })
-                        .collect(),
-                )
+                let mut fields: Vec<Field> = decoding
+                    .schema
+                    .iter()
+                    .map(|(n, t)| Field {
+                        name: n.clone(),
+                        data_type: t.data_type.clone(),
+                        epoch_unit_ms: t.epoch_unit_ms,
+                    })
+                    .collect();
+                if let SourceConfig::Kinesis(k) = other {
+                    let metadata = k.metadata.iter().map(|(f, m)| (f, m.data_type()));
+                    self.metadata_fields(c, metadata, &mut fields);
+                }
+                Schema::new(fields)
             }
         };
         match s {
@@ -929,6 +932,35 @@ impl Builder<'_> {
             }),
             ports,
         ))
+    }
+
+    /// Metadata fields (filled from each message, not decoded) join the schema after the
+    /// decoded fields.
+    fn metadata_fields<'a>(
+        &mut self,
+        c: &Component<'_>,
+        metadata: impl Iterator<Item = (&'a String, crate::data::DataType)>,
+        fields: &mut Vec<Field>,
+    ) {
+        let [section, name] = c.path();
+        for (field, data_type) in metadata {
+            if fields.iter().any(|f| &f.name == field) {
+                let span = self.loc.key(&[section, name, "metadata", field]);
+                self.error(
+                    Diagnostic::error(
+                        "duplicate-field",
+                        format!(
+                            "metadata field `{field}` is also in the schema of {}",
+                            c.describe()
+                        ),
+                    )
+                    .at(span)
+                    .with_help("give the metadata field another name, or remove it from `schema`"),
+                );
+                continue;
+            }
+            fields.push(Field::new(field.clone(), data_type));
+        }
     }
 
     fn non_empty(&mut self, value: &str, path: &[&str], what: &str) {

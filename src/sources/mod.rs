@@ -4,6 +4,7 @@
 
 pub mod file;
 pub mod generator;
+pub mod kinesis;
 pub mod lines;
 pub mod stdin;
 
@@ -34,9 +35,7 @@ pub fn build(
         SourceConnector::Kafka(_) => Err(ConnectorError::user(
             "the Kafka connector is not in this build yet; for local runs use a `file`, `stdin` or `generator` source",
         )),
-        SourceConnector::Kinesis(_) => Err(ConnectorError::user(
-            "the Kinesis connector is not in this build yet; for local runs use a `file`, `stdin` or `generator` source",
-        )),
+        SourceConnector::Kinesis(k) => Ok(Box::new(kinesis::KinesisSource::new(k.clone()))),
     }
 }
 

@@ -1,0 +1,479 @@
+//! Kinesis end to end, through the binary, against the local Kinesis server started by
+//! `scripts/services/kinesis.sh` (kinesalite on 127.0.0.1): records put with an independent
+//! client (boto3) into multi-shard streams are read by `pipelines/movie-impressions-kinesis.yaml`
+//! with `--bounded` and give the rows of the same job over a file; a checkpointed run killed
+//! with SIGKILL and restarted writes every row exactly once; a shard split in the middle of a
+//! run loses and reorders nothing per key; a missing stream is a clear error. Endpoint and
+//! credentials reach streamctl only through the standard AWS variables. Every test uses its
+//! own stream.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Service, wait_for};
+
+fn kinesis() -> Service {
+    common::service("kinesis")
+}
+
+/// streamctl with the Kinesis server's standard AWS variables (and nothing from the caller's
+/// AWS setup: no profile, no instance metadata).
+fn streamctl(k: &Service) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_streamctl"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (key, v) in k.env() {
+        if key.starts_with("AWS_") {
+            c.env(key, v);
+        }
+    }
+    c.env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("KINESIS_ENDPOINT")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    c
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+/// The independent client: tests/kinesis_client.py in the service's Python.
+fn client(k: &Service, args: &[&str], stdin: Option<&[u8]>) -> String {
+    let mut child = Command::new(k.get("KINESIS_PYTHON"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kinesis_client.py"))
+        .args(args)
+        .envs(k.env())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).unwrap();
+    }
+    drop(input);
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "kinesis_client.py {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A new stream with `shards` shards, deleted when dropped.
+struct Stream<'a> {
+    k: &'a Service,
+    name: String,
+}
+
+impl<'a> Stream<'a> {
+    fn create(k: &'a Service, shards: u32) -> Stream<'a> {
+        let name = common::unique("streamctl-test");
+        client(k, &["create", &name, &shards.to_string()], None);
+        Stream { k, name }
+    }
+
+    /// Puts JSON lines, each with the partition key in field `key_field`.
+    fn put(&self, lines: &[String], key_field: &str) {
+        let text = lines.join("\n") + "\n";
+        client(
+            self.k,
+            &["put", &self.name, key_field],
+            Some(text.as_bytes()),
+        );
+    }
+
+    fn shards(&self) -> Vec<serde_json::Value> {
+        client(self.k, &["shards", &self.name], None)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Stream<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new(self.k.get("KINESIS_PYTHON"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kinesis_client.py"))
+            .args(["delete", &self.name])
+            .envs(self.k.env())
+            .output();
+    }
+}
+
+/// `count` movie impressions as JSON lines (events up to 4 s out of order).
+fn impressions(k: &Service, count: u64, interval: &str) -> Vec<String> {
+    let o = streamctl(k)
+        .args([
+            "generate",
+            "movie-impressions",
+            "--disorder",
+            "4s",
+            "--interval",
+            interval,
+            "--count",
+        ])
+        .arg(count.to_string())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every file under `dir`: relative path → text (hidden files included, to catch leftovers).
+fn files(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, std::fs::read_to_string(&p).unwrap_or_default());
+            }
+        }
+    }
+    out
+}
+
+/// Bucket directory of each visible file, with its data rows sorted (part names differ
+/// between runs).
+fn by_bucket(files: &BTreeMap<String, String>) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (path, text) in files {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        assert!(!name.starts_with('.'), "a hidden file was left: {path}");
+        out.entry(dir.to_string())
+            .or_default()
+            .extend(text.lines().skip(1).map(str::to_string));
+    }
+    for rows in out.values_mut() {
+        rows.sort();
+    }
+    out
+}
+
+#[test]
+fn the_movie_impressions_pipeline_reads_a_four_shard_stream_with_bounded() {
+    let k = kinesis();
+    let stream = Stream::create(&k, 4);
+    let records = impressions(&k, 6000, "150ms");
+    stream.put(&records, "userId");
+    let dir = tempfile::tempdir().unwrap();
+    let out_kinesis = dir.path().join("kinesis");
+    let o = streamctl(&k)
+        .args([
+            "run",
+            "pipelines/movie-impressions-kinesis.yaml",
+            "--bounded",
+            "--progress",
+            "off",
+        ])
+        .env("STREAM", &stream.name)
+        .env("OUTPUT", format!("file://{}/", out_kinesis.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // The same job over a file of the same records.
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, records.join("\n") + "\n").unwrap();
+    let out_file = dir.path().join("file");
+    let o = streamctl(&k)
+        .args([
+            "run",
+            "pipelines/movie-impressions-local.yaml",
+            "--progress",
+            "off",
+        ])
+        .env("INPUT", &input)
+        .env("OUTPUT", format!("file://{}/", out_file.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let from_kinesis = by_bucket(&files(&out_kinesis));
+    assert_eq!(from_kinesis, by_bucket(&files(&out_file)));
+
+    // And against our own count: impressions per (15-minute window, movie, user).
+    let mut expected: HashMap<(i64, String, String), (u64, i64)> = HashMap::new();
+    for line in &records {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ts = v["timestamp"].as_i64().unwrap();
+        let e = expected
+            .entry((
+                ts.div_euclid(900_000),
+                v["movieId"].as_str().unwrap().to_string(),
+                v["userId"].as_str().unwrap().to_string(),
+            ))
+            .or_default();
+        e.0 += 1;
+        e.1 = e.1.max(ts);
+    }
+    let rows: Vec<&String> = from_kinesis.values().flatten().collect();
+    assert_eq!(rows.len(), expected.len());
+    let total: u64 = rows
+        .iter()
+        .map(|r| r.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, records.len() as u64);
+}
+
+/// Per movie every second from `source` into `${OUTPUT}`, written to `path`.
+fn per_second_pipeline(path: PathBuf, source: &str) -> PathBuf {
+    let text = format!(
+        r#"version: 1
+name: kinesis-per-second
+sources:
+  impressions:
+{source}
+    schema: {{movieId: string, userId: string, timestamp: timestamp_ms}}
+    event_time: {{field: timestamp, max_out_of_orderness: 5s}}
+transforms:
+  per_movie:
+    type: window
+    inputs: [impressions]
+    window: {{type: tumbling, size: 1s}}
+    group_by: [movieId]
+    aggregates: {{n: COUNT(*), last: MAX(timestamp)}}
+sinks:
+  out:
+    type: s3
+    inputs: [per_movie]
+    url: ${{OUTPUT}}
+    path: "{{movieId}}/"
+    format: csv
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn start(k: &Service, pipeline: &Path, stream: &str, out: &Path, checkpoints: &Path) -> Child {
+    streamctl(k)
+        .arg("run")
+        .arg(pipeline)
+        .args(["--progress", "off", "--checkpoint-interval", "300ms"])
+        .arg("--checkpoint-dir")
+        .arg(checkpoints)
+        .env("STREAM", stream)
+        .env("OUTPUT", format!("file://{}/", out.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until a file is published under `out` (a checkpoint covering data completed).
+fn wait_for_output(child: &mut Child, out: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !files(out)
+        .keys()
+        .any(|f| !f.contains("/.") && !f.starts_with('.'))
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before publishing anything"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "nothing was published in 2 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_checkpointed_run_killed_and_restarted_writes_every_row_exactly_once() {
+    let k = kinesis();
+    let stream = Stream::create(&k, 4);
+    let records = impressions(&k, 6000, "3ms");
+    let (first, second) = records.split_at(3000);
+    stream.put(first, "userId");
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = per_second_pipeline(
+        dir.path().join("kinesis.yaml"),
+        "    type: kinesis\n    stream: ${STREAM}\n    start_from: trim_horizon",
+    );
+    let out = dir.path().join("out");
+    let checkpoints = dir.path().join("checkpoints");
+
+    // Killed once something is published, while it waits for more records.
+    let mut run = start(&k, &pipeline, &stream.name, &out, &checkpoints);
+    wait_for_output(&mut run, &out);
+    run.kill().unwrap();
+    run.wait().unwrap();
+    stream.put(second, "userId");
+    // Killed again while it reads the rest.
+    let mut run = start(&k, &pipeline, &stream.name, &out, &checkpoints);
+    std::thread::sleep(Duration::from_millis(700));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    // Then to the end of what is there.
+    let o = streamctl(&k)
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--progress", "off", "--bounded", "--checkpoint-dir"])
+        .arg(&checkpoints)
+        .env("STREAM", &stream.name)
+        .env("OUTPUT", format!("file://{}/", out.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{}/shardId-", stream.name)),
+        "the restart names the shard positions it resumes from: {}",
+        stderr(&o)
+    );
+
+    // A run over a file of the same records, without crashes.
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, records.join("\n") + "\n").unwrap();
+    let file_pipeline = per_second_pipeline(
+        dir.path().join("file.yaml"),
+        &format!("    type: file\n    path: {}", input.display()),
+    );
+    let expected_out = dir.path().join("expected");
+    let o = streamctl(&k)
+        .arg("run")
+        .arg(&file_pipeline)
+        .args(["--progress", "off"])
+        .env("OUTPUT", format!("file://{}/", expected_out.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(by_bucket(&files(&out)), by_bucket(&files(&expected_out)));
+}
+
+#[test]
+fn a_shard_split_mid_run_loses_and_reorders_nothing_per_key() {
+    let k = kinesis();
+    let stream = Stream::create(&k, 2);
+    // Records numbered per key, so the output shows order and gaps per key.
+    let batch = |from: u64, to: u64| -> Vec<String> {
+        (from..to)
+            .map(|i| {
+                format!(
+                    r#"{{"key":"k{}","n":{},"timestamp":{}}}"#,
+                    i % 40,
+                    i / 40,
+                    1_546_819_200_000 + i as i64 * 10
+                )
+            })
+            .collect()
+    };
+    stream.put(&batch(0, 2000), "key");
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &pipeline,
+        r#"version: 1
+name: kinesis-split
+sources:
+  records:
+    type: kinesis
+    stream: ${STREAM}
+    schema: {key: string, n: int, timestamp: timestamp_ms}
+sinks:
+  out:
+    type: file
+    inputs: [records]
+    path: ${OUTPUT}
+    format: json
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let checkpoints = dir.path().join("checkpoints");
+    let start = |k: &Service| {
+        streamctl(k)
+            .arg("run")
+            .arg(&pipeline)
+            .args(["--progress", "off", "--checkpoint-interval", "300ms"])
+            .arg("--checkpoint-dir")
+            .arg(&checkpoints)
+            .env("STREAM", &stream.name)
+            .env("OUTPUT", &out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut run = start(&k);
+    // Split while the run reads; the children get records at once.
+    client(&k, &["split", &stream.name, "shardId-000000000000"], None);
+    stream.put(&batch(2000, 4000), "key");
+    let shards = stream.shards();
+    assert_eq!(shards.len(), 4, "{shards:?}");
+    assert!(shards[0]["closed"].as_bool().unwrap());
+    std::thread::sleep(Duration::from_secs(2));
+    // A savepoint (SIGTERM), more records, and a bounded run to the end.
+    unsafe {
+        libc::kill(run.id() as i32, libc::SIGTERM);
+    }
+    let status = wait_for(&mut run, Duration::from_secs(60)).expect("SIGTERM stops the run");
+    assert_eq!(status.code(), Some(130));
+    stream.put(&batch(4000, 5000), "key");
+    let o = streamctl(&k)
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--progress", "off", "--bounded", "--checkpoint-dir"])
+        .arg(&checkpoints)
+        .env("STREAM", &stream.name)
+        .env("OUTPUT", &out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let mut seen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for line in std::fs::read_to_string(&out).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        seen.entry(v["key"].as_str().unwrap().to_string())
+            .or_default()
+            .push(v["n"].as_i64().unwrap());
+    }
+    assert_eq!(seen.len(), 40);
+    for (key, ns) in seen {
+        assert_eq!(ns, (0..125).collect::<Vec<i64>>(), "key {key}");
+    }
+}
+
+#[test]
+fn a_missing_stream_is_a_clear_error() {
+    let k = kinesis();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = streamctl(&k)
+        .args([
+            "run",
+            "pipelines/movie-impressions-kinesis.yaml",
+            "--progress",
+            "off",
+        ])
+        .env("STREAM", common::unique("no-such-stream"))
+        .env("OUTPUT", format!("file://{}/", dir.path().display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_for(&mut child, Duration::from_secs(60)).expect("fails, does not hang");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(err.contains("no-such-stream"), "{err}");
+    assert!(err.contains("127.0.0.1"), "names where it looked: {err}");
+}
