@@ -246,6 +246,10 @@ pub struct KinesisSource {
     /// The instant to start from, with `start_from: at_timestamp`.
     #[serde(default)]
     pub start_timestamp: Option<Instant>,
+    /// Records asked for per GetRecords call, 1 to 10000 (the service's maximum, the
+    /// default). Smaller answers smooth progress on shards with large records.
+    #[serde(default)]
+    pub records_per_call: Option<u32>,
     /// Fields filled from each Kinesis record rather than from its data: a field name for
     /// each of `partition_key`, `sequence_number`, `shard`, `arrival_time`, e.g.
     /// `{arrivedAt: arrival_time}`. An `arrival_time` field can be the event time.

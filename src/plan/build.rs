@@ -867,6 +867,18 @@ impl Builder<'_> {
             }
             SourceConfig::Kinesis(k) => {
                 self.non_empty(&k.stream, &[section, name, "stream"], "stream");
+                let max = super::connectors::KINESIS_MAX_RECORDS_PER_CALL;
+                if k.records_per_call.is_some_and(|n| n == 0 || n > max) {
+                    let span = self.loc.value(&[section, name, "records_per_call"]);
+                    self.error(
+                        Diagnostic::error(
+                            "out-of-range",
+                            format!("`records_per_call` must be between 1 and {max}"),
+                        )
+                        .at(span)
+                        .with_help(format!("omit it to ask for {max}, the service's maximum")),
+                    );
+                }
                 self.start_timestamp(
                     c,
                     k.start_from == KinesisStart::AtTimestamp,

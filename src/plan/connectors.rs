@@ -105,7 +105,12 @@ pub struct KinesisSource {
     pub value_fields: usize,
     /// The metadata fields, in schema order after the value fields.
     pub metadata: Vec<KinesisMetadata>,
+    /// Records asked for per GetRecords call.
+    pub records_per_call: u32,
 }
+
+/// GetRecords returns at most this many records per call.
+pub const KINESIS_MAX_RECORDS_PER_CALL: u32 = 10_000;
 
 #[derive(Debug, Clone)]
 pub enum SinkConnector {
@@ -225,6 +230,10 @@ pub fn source(config: &SourceConfig, pipeline: &str) -> SourceConnector {
             },
             value_fields: k.decoding.schema.len(),
             metadata: k.metadata.values().copied().collect(),
+            records_per_call: k
+                .records_per_call
+                .unwrap_or(KINESIS_MAX_RECORDS_PER_CALL)
+                .clamp(1, KINESIS_MAX_RECORDS_PER_CALL),
         }),
     }
 }

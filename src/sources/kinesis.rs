@@ -44,8 +44,6 @@ pub const MIN_CALL_GAP: Duration = Duration::from_millis(200);
 pub const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Per-shard read limit: 2 MB/s.
 const SHARD_READ_BYTES_PER_SEC: u64 = 2_000_000;
-/// Records per GetRecords call (the service's maximum).
-const RECORDS_PER_CALL: i32 = 10_000;
 
 pub struct KinesisSource {
     settings: Settings,
@@ -398,14 +396,13 @@ impl StreamReader {
         };
         let client = self.client.clone();
         let iterator = reader.iterator.clone();
+        let limit = self.settings.records_per_call as i32;
         let shard = shard.to_string();
         self.in_flight.spawn(async move {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let result = client
-                .get_records(&shard, &iterator, RECORDS_PER_CALL)
-                .await;
+            let result = client.get_records(&shard, &iterator, limit).await;
             Fetched { shard, result }
         });
     }
