@@ -21,22 +21,11 @@ fn kinesis() -> Service {
     common::service("kinesis")
 }
 
-/// streamctl with the Kinesis server's standard AWS variables (and nothing from the caller's
-/// AWS setup: no profile, no instance metadata).
+/// streamctl with the Kinesis server's standard AWS variables (no `KINESIS_ENDPOINT` from the
+/// caller: the pipelines read it).
 fn streamctl(k: &Service) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_streamctl"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, v) in k.env() {
-        if key.starts_with("AWS_") {
-            c.env(key, v);
-        }
-    }
-    c.env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("KINESIS_ENDPOINT")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    let mut c = common::streamctl_with_aws(k);
+    c.env_remove("KINESIS_ENDPOINT");
     c
 }
 
@@ -135,20 +124,13 @@ fn impressions(k: &Service, count: u64, interval: &str) -> Vec<String> {
 
 /// Every file under `dir`: relative path → text (hidden files included, to catch leftovers).
 fn files(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.insert(rel, std::fs::read_to_string(&p).unwrap_or_default());
-            }
-        }
-    }
-    out
+    common::files(dir)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            (rel, std::fs::read_to_string(&p).unwrap_or_default())
+        })
+        .collect()
 }
 
 /// Bucket directory of each visible file, with its data rows sorted (part names differ

@@ -123,3 +123,39 @@ pub fn wait_for(
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+/// Every file under `dir`, recursively, sorted.
+pub fn files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// streamctl with the standard AWS variables `service` printed (endpoint, credentials,
+/// region) and nothing from the caller's AWS setup: no profile, no instance metadata.
+pub fn streamctl_with_aws(service: &Service) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_streamctl"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, v) in service.env() {
+        if k.starts_with("AWS_") {
+            c.env(k, v);
+        }
+    }
+    c.env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    c
+}
