@@ -11,7 +11,8 @@
 # What kinesalite does (../shared/SERVICES.md): real 56-digit sequence numbers, CREATING →
 # ACTIVE, SplitShard/MergeShards, a closed parent's iterator ends after a split, iterators
 # expire after 5 minutes. What it does not: throttling, ChildShards in GetRecords,
-# SubscribeToShard, StreamARN addressing, UpdateShardCount; MillisBehindLatest is always 0.
+# SubscribeToShard, StreamARN addressing, UpdateShardCount; MillisBehindLatest is always 0;
+# GetShardIterator AT_TIMESTAMP never answers when no record arrived at or after the timestamp.
 source "$(dirname "$0")/lib.sh"
 
 KINESALITE_VERSION=3.3.3

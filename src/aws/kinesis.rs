@@ -27,6 +27,8 @@ pub struct ShardInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IteratorStart {
     TrimHorizon,
+    /// Records that arrive from now on.
+    Latest,
     /// Records that arrived at or after this instant (epoch milliseconds).
     AtTimestamp(i64),
     /// Just after this sequence number (a restart, or an expired iterator renewed).
@@ -276,6 +278,7 @@ impl Kinesis {
                 IteratorStart::TrimHorizon => {
                     request.shard_iterator_type(ShardIteratorType::TrimHorizon)
                 }
+                IteratorStart::Latest => request.shard_iterator_type(ShardIteratorType::Latest),
                 IteratorStart::AtTimestamp(ms) => request
                     .shard_iterator_type(ShardIteratorType::AtTimestamp)
                     .timestamp(DateTime::from_millis(*ms)),

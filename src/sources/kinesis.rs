@@ -328,10 +328,10 @@ impl StreamReader {
                 KinesisStart::Latest if self.descends_from_read(shard) => {
                     (IteratorStart::TrimHorizon, None)
                 }
-                KinesisStart::Latest => (
-                    IteratorStart::AtTimestamp(self.started_ms),
-                    Some(Offset::Since(self.started_ms)),
-                ),
+                // A restart before a record was read goes on from this run's start.
+                KinesisStart::Latest => {
+                    (IteratorStart::Latest, Some(Offset::Since(self.started_ms)))
+                }
             }),
         }
     }
