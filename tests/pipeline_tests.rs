@@ -429,6 +429,31 @@ fn validate_checks_test_files_against_their_pipeline() {
         "{}",
         stdout(&o)
     );
+    assert_eq!(
+        stdout(&o).matches(".test.yaml").count(),
+        1,
+        "{}",
+        stdout(&o)
+    );
+    // Naming the pipeline alone checks the tests beside it.
+    let o = streamctl(dir.path(), &["validate", "movie-impressions-local.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("movie-impressions-local.test.yaml: invalid (2 errors)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("`movieID` is not a field of this source"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stdout(&o).matches(".test.yaml").count(),
+        1,
+        "{}",
+        stdout(&o)
+    );
     // `test` refuses to run the file, with the same diagnostics.
     let o = streamctl(dir.path(), &["test", "."]);
     assert_eq!(o.status.code(), Some(1));
