@@ -190,9 +190,17 @@ fn update_writes_the_outputs_of_a_test_that_has_none() {
     let test = dir.path().join("hot.test.yaml");
     std::fs::write(
         &test,
-        "tests:\n  - name: one start and a bad record   # say what it shows\n    inputs:\n      trips:\n        - {tripId: a, event: start, lat: 40.7512, lon: -73.9876, passengers: 2, timestamp: 2019-01-07T08:03:00Z}\n        - raw: 'not a trip'\n",
+        "tests:\n  - name: one start and a bad record   # say what it shows\n    inputs:\n      trips:\n        - {tripId: a, event: start, lat: 40.7512, lon: -73.9876, passengers: 2, timestamp: 2019-01-07T08:03:00Z}\n        - raw: 'not a trip'\n  - name: outputs to fill in\n    inputs:\n      trips:\n        - {tripId: b, event: start, lat: 40.7512, lon: -73.9876, passengers: 1, timestamp: 2019-01-07T09:03:00Z}\n    outputs: {}   # to fill in\n",
     )
     .unwrap();
+    // Without expectations it would pass whatever the pipeline does: it fails, saying why.
+    let o = streamctl(dir.path(), &["test", "hot.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("line 2: the test checks nothing"),
+        "{}",
+        stdout(&o)
+    );
     let o = streamctl(dir.path(), &["test", "hot.yaml", "--update"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let text = std::fs::read_to_string(&test).unwrap();
@@ -205,6 +213,17 @@ fn update_writes_the_outputs_of_a_test_that_has_none() {
     );
     assert!(
         text.contains("      bad_trips_s3:\n        - {component: trips, error: 'expected a JSON object, found not a trip', raw: not a trip, position: trips:2, raw_base64: false}"),
+        "{text}"
+    );
+    // `outputs: {}` is replaced by every sink's outputs, its comment kept.
+    assert!(
+        text.contains(
+            "    outputs:\n      hot_spots_s3:\n        objects:\n          2019-01-07/09/:\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("      bad_trips_s3: []   # to fill in\n"),
         "{text}"
     );
     let o = streamctl(dir.path(), &["test", "hot.yaml"]);
