@@ -48,11 +48,24 @@ fn line_of(path: &Path, needle: &str) -> usize {
     text.lines().position(|l| l.contains(needle)).unwrap() + 1
 }
 
+/// The `.yaml` files in `dir` and the directories below it.
+fn yaml_files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(yaml_files_below(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml") {
+            found.push(path);
+        }
+    }
+    found
+}
+
 #[test]
 fn every_reference_pipeline_has_tests_and_they_pass() {
     let mut untested = Vec::new();
-    for entry in std::fs::read_dir(root().join("pipelines")).unwrap() {
-        let path = entry.unwrap().path();
+    for path in yaml_files_below(&root().join("pipelines")) {
         if path.extension().is_some_and(|e| e == "yaml")
             && !streamctl::testing::is_test_file(&path)
             && !streamctl::testing::test_file_for(&path).exists()
@@ -69,23 +82,42 @@ fn every_reference_pipeline_has_tests_and_they_pass() {
         !out.contains("FAIL") && !out.contains("no tests for"),
         "{out}"
     );
-    // Each reference pipeline's tests exercise a late event, and the routed outputs (dead
-    // letters of taxi-hot-spots, late pings of the delivery sessions) are compared as rows.
-    for file in std::fs::read_dir(root().join("pipelines")).unwrap() {
-        let path = file.unwrap().path();
-        if streamctl::testing::is_test_file(&path) {
-            let text = std::fs::read_to_string(&path).unwrap();
+    // Each reference pipeline's tests exercise a late event; where the pipeline routes late
+    // events or bad records, the tests expect the routed rows (late rows name the window they
+    // missed, dead letters their position) and feed a bad record as raw bytes.
+    for path in yaml_files_below(&root().join("pipelines")) {
+        if !streamctl::testing::is_test_file(&path) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let pipeline =
+            std::fs::read_to_string(streamctl::testing::spec::default_pipeline_for(&path)).unwrap();
+        let shown = path.display();
+        assert!(
+            text.contains("late_events") || text.contains("late_window_start"),
+            "{shown} has no late event"
+        );
+        let routes = |what: &str| {
+            pipeline
+                .lines()
+                .any(|l| l.trim_start().starts_with(what) && l.contains("to:"))
+        };
+        if routes("late:") {
             assert!(
-                text.contains("late_events") || text.contains("late_pings"),
-                "{} has no late event",
-                path.display()
-            );
-            assert!(
-                text.contains("raw:") || !text.contains("bad_records"),
-                "{}",
-                path.display()
+                text.contains("late_window_start"),
+                "{shown}: no routed late row"
             );
         }
+        if routes("bad_records:") {
+            assert!(
+                text.contains("raw:") && text.contains("position:"),
+                "{shown}: no dead letter"
+            );
+        }
+        assert!(
+            text.contains("raw:") || !text.contains("bad_records"),
+            "{shown}"
+        );
     }
 }
 
