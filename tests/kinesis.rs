@@ -471,3 +471,64 @@ fn a_missing_stream_is_a_clear_error() {
     assert!(err.contains("no-such-stream"), "{err}");
     assert!(err.contains("127.0.0.1"), "names where it looked: {err}");
 }
+
+#[test]
+fn metadata_fields_can_be_the_event_time_and_flink_says_it_does_not_map_them() {
+    let k = kinesis();
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("meta.yaml");
+    std::fs::write(
+        &pipeline,
+        r#"version: 1
+name: kinesis-metadata
+sources:
+  records:
+    type: kinesis
+    stream: some-stream
+    schema: {key: string, n: int}
+    metadata: {arrived: arrival_time, shard: shard, key: partition_key}
+    event_time: {field: arrived}
+sinks:
+  out:
+    type: stdout
+    inputs: [records]
+"#,
+    )
+    .unwrap();
+    let o = streamctl(&k)
+        .arg("validate")
+        .arg(&pipeline)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("metadata field `key` is also in the schema"),
+        "{}",
+        stderr(&o)
+    );
+    let text = std::fs::read_to_string(&pipeline)
+        .unwrap()
+        .replace(", key: partition_key", ", partitionKey: partition_key");
+    std::fs::write(&pipeline, text).unwrap();
+    let o = streamctl(&k)
+        .args(["validate", "--deny-warnings"])
+        .arg(&pipeline)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("note: source `records` reads every shard"),
+        "{stdout}"
+    );
+    let o = streamctl(&k)
+        .args(["validate", "--target", "flink"])
+        .arg(&pipeline)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("warning[flink-kinesis-metadata]"),
+        "{}",
+        stderr(&o)
+    );
+}
