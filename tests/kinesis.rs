@@ -532,3 +532,83 @@ sinks:
         stderr(&o)
     );
 }
+
+#[test]
+fn the_sink_writes_every_row_as_one_record_keyed_by_its_expression() {
+    let k = kinesis();
+    let stream = Stream::create(&k, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    // More than one PutRecords batch (500 records).
+    let records = impressions(&k, 1200, "3ms");
+    std::fs::write(&input, records.join("\n") + "\n").unwrap();
+    let pipeline = dir.path().join("sink.yaml");
+    std::fs::write(
+        &pipeline,
+        r#"version: 1
+name: kinesis-sink
+sources:
+  impressions:
+    type: file
+    path: ${INPUT}
+    schema: {movieId: string, userId: string, timestamp: timestamp_ms}
+sinks:
+  stream:
+    type: kinesis
+    inputs: [impressions]
+    stream: ${STREAM}
+    partition_key: "CONCAT('user-', userId)"
+    format: json
+"#,
+    )
+    .unwrap();
+    let o = streamctl(&k)
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--progress", "off"])
+        .env("INPUT", &input)
+        .env("STREAM", &stream.name)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Read back with the independent client: every row once, keyed by the expression.
+    let mut written: Vec<(String, serde_json::Value)> = client(&k, &["read", &stream.name], None)
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            let data: serde_json::Value =
+                serde_json::from_str(r["data"].as_str().unwrap()).unwrap();
+            (r["key"].as_str().unwrap().to_string(), data)
+        })
+        .collect();
+    assert_eq!(written.len(), records.len());
+    let shards: std::collections::BTreeSet<String> = client(&k, &["read", &stream.name], None)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["shard"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(shards.len(), 3, "keys spread over the shards");
+    for (key, data) in &written {
+        assert_eq!(key, &format!("user-{}", data["userId"].as_str().unwrap()));
+    }
+    let mut expected: Vec<serde_json::Value> = records
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sort_key = |v: &serde_json::Value| {
+        (
+            v["timestamp"].as_i64(),
+            v["userId"].to_string(),
+            v["movieId"].to_string(),
+        )
+    };
+    expected.sort_by_key(sort_key);
+    written.sort_by_key(|(_, v)| sort_key(v));
+    let written: Vec<serde_json::Value> = written.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(written, expected);
+}
