@@ -6,8 +6,10 @@ RELEASE_BIN  := target/release/streamctl
 DEMO_DIR     ?= out/demo
 BENCH_DIR    ?= out/bench
 BENCH_EVENTS ?= 10000000
+# The local Kinesis server (kinesalite, one Node process) reads far slower than a file.
+BENCH_KINESIS_EVENTS ?= 200000
 
-.PHONY: all build release demo test lint fmt unit schema bench clean
+.PHONY: all build release demo test lint fmt unit schema bench bench-kinesis clean
 
 all: build
 
@@ -61,14 +63,19 @@ schema: build
 	target/debug/streamctl schema --tests -o schemas/pipeline-test.schema.json
 
 ## bench: 10M movie impressions through the local pipeline, beside DuckDB on the same data;
-## then the same job into the local S3 server beside file:// (objects/s, MB/s);
-## then the same job consuming a 4-partition Kafka topic, beside the file run
+## then the same job into the local S3 server beside file:// (objects/s, MB/s); on Flink;
+## from a pre-loaded 4-shard Kinesis stream and from a 4-partition Kafka topic beside a file
 bench: release
 	scripts/bench.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-checkpoints.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-flink.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-s3.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-kafka.sh $(BENCH_EVENTS) $(BENCH_DIR)
+	scripts/bench-kinesis.sh $(BENCH_KINESIS_EVENTS) $(BENCH_DIR)
+
+## bench-kinesis: the movie-impressions job from a pre-loaded 4-shard stream (--bounded) beside a file
+bench-kinesis: release
+	scripts/bench-kinesis.sh $(BENCH_KINESIS_EVENTS) $(BENCH_DIR)
 
 clean:
 	$(CARGO) clean

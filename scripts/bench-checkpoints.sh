@@ -4,7 +4,8 @@
 # (the 10-million-event job takes only a few seconds, so 10 s means the final checkpoint
 # only; 1 s shows the per-checkpoint cost). Reports events/s, the cost against no
 # checkpoints, how many checkpoints were taken, the engine's pause per checkpoint and the
-# checkpoint size. Results go to $DIR/checkpoints.md.
+# checkpoint size, and the share of the run the engine spent paused for checkpoints (a cost
+# measure that other load on the machine does not blur). Results go to $DIR/checkpoints.md.
 #
 # usage: scripts/bench-checkpoints.sh [EVENTS] [DIR]
 set -euo pipefail
@@ -57,15 +58,16 @@ for i in $(seq 1 "$RUNS"); do
 done
 
 {
-  echo "| run | checkpoints | wall (s) | events/s | cost vs none | checkpoints taken | pause avg (ms) | pause max (ms) | largest checkpoint |"
-  echo "|---|---|---|---|---|---|---|---|---|"
+  echo "| run | checkpoints | wall (s) | events/s | cost vs none | checkpoints taken | pause avg (ms) | pause max (ms) | engine paused | largest checkpoint |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for r in "${rows[@]}"; do
     read -r i mode wall n avg max size <<<"$r"
-    base=$(for b in "${rows[@]}"; do read -r bi bm bw _ <<<"$b"; [ "$bi" = "$i" ] && [ "$bm" = none ] && echo "$bw"; done)
+    base=$(for b in "${rows[@]}"; do read -r bi bm bw _ <<<"$b"; [ "$bi" = "$i" ] && [ "$bm" = none ] && echo "$bw"; done; true)
     awk -v i="$i" -v m="$mode" -v w="$wall" -v b="$base" -v e="$EVENTS" -v n="$n" -v a="$avg" -v x="$max" -v s="$size" \
       'BEGIN { cost = (m == "none") ? "—" : sprintf("%+.1f%%", (w / b - 1) * 100);
                sz = (m == "none") ? "—" : sprintf("%.2f MiB", s / 1048576);
-               printf "| %d | %s | %.2f | %.2fM | %s | %s | %s | %s | %s |\n", i, m, w, e / w / 1e6, cost, (m=="none")?"—":n, (m=="none")?"—":a, (m=="none")?"—":x, sz }'
+               paused = (m == "none") ? "—" : sprintf("%.1f%%", n * a / (w * 10));
+               printf "| %d | %s | %.2f | %.2fM | %s | %s | %s | %s | %s | %s |\n", i, m, w, e / w / 1e6, cost, (m=="none")?"—":n, (m=="none")?"—":a, (m=="none")?"—":x, paused, sz }'
   done
   echo
   echo "input: $EVENTS events; $(nproc) cores; $(date -u +%Y-%m-%d)"

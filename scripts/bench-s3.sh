@@ -51,8 +51,9 @@ print(n, b)')
   echo "run $i: file:// ${f_wall}s ($f_objects objects)   s3:// ${s_wall}s ($s_objects objects)"
 done
 
-# Same rows in both (multisets of CSV data rows).
-"${CLIENT[@]}" objects "$BUCKET" "run-1/" | python3 - "$DIR/s3bench-file-1" <<'PY'
+# Same rows in both (multisets of CSV data rows). The program is an argument: a heredoc
+# would take the place of the pipe on standard input.
+COMPARE=$(cat <<'PY'
 import collections, glob, json, os, sys
 s3 = collections.Counter()
 for line in sys.stdin:
@@ -63,6 +64,8 @@ for f in glob.glob(os.path.join(sys.argv[1], "**", "*.csv"), recursive=True):
 print(f"rows: file:// {sum(local.values())}, s3:// {sum(s3.values())}, identical: {local == s3}")
 sys.exit(0 if local == s3 else 1)
 PY
+)
+"${CLIENT[@]}" objects "$BUCKET" "run-1/" | python3 -c "$COMPARE" "$DIR/s3bench-file-1"
 
 {
   echo "| run | file:// wall (s) | file:// objects/s | file:// MB/s | s3:// wall (s) | s3:// objects/s | s3:// MB/s |"

@@ -48,11 +48,24 @@ fn line_of(path: &Path, needle: &str) -> usize {
     text.lines().position(|l| l.contains(needle)).unwrap() + 1
 }
 
+/// The `.yaml` files in `dir` and the directories below it.
+fn yaml_files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(yaml_files_below(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml") {
+            found.push(path);
+        }
+    }
+    found
+}
+
 #[test]
 fn every_reference_pipeline_has_tests_and_they_pass() {
     let mut untested = Vec::new();
-    for entry in std::fs::read_dir(root().join("pipelines")).unwrap() {
-        let path = entry.unwrap().path();
+    for path in yaml_files_below(&root().join("pipelines")) {
         if path.extension().is_some_and(|e| e == "yaml")
             && !streamctl::testing::is_test_file(&path)
             && !streamctl::testing::test_file_for(&path).exists()
@@ -69,23 +82,42 @@ fn every_reference_pipeline_has_tests_and_they_pass() {
         !out.contains("FAIL") && !out.contains("no tests for"),
         "{out}"
     );
-    // Each reference pipeline's tests exercise a late event, and the routed outputs (dead
-    // letters of taxi-hot-spots, late pings of the delivery sessions) are compared as rows.
-    for file in std::fs::read_dir(root().join("pipelines")).unwrap() {
-        let path = file.unwrap().path();
-        if streamctl::testing::is_test_file(&path) {
-            let text = std::fs::read_to_string(&path).unwrap();
+    // Each reference pipeline's tests exercise a late event; where the pipeline routes late
+    // events or bad records, the tests expect the routed rows (late rows name the window they
+    // missed, dead letters their position) and feed a bad record as raw bytes.
+    for path in yaml_files_below(&root().join("pipelines")) {
+        if !streamctl::testing::is_test_file(&path) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let pipeline =
+            std::fs::read_to_string(streamctl::testing::spec::default_pipeline_for(&path)).unwrap();
+        let shown = path.display();
+        assert!(
+            text.contains("late_events") || text.contains("late_window_start"),
+            "{shown} has no late event"
+        );
+        let routes = |what: &str| {
+            pipeline
+                .lines()
+                .any(|l| l.trim_start().starts_with(what) && l.contains("to:"))
+        };
+        if routes("late:") {
             assert!(
-                text.contains("late_events") || text.contains("late_pings"),
-                "{} has no late event",
-                path.display()
-            );
-            assert!(
-                text.contains("raw:") || !text.contains("bad_records"),
-                "{}",
-                path.display()
+                text.contains("late_window_start"),
+                "{shown}: no routed late row"
             );
         }
+        if routes("bad_records:") {
+            assert!(
+                text.contains("raw:") && text.contains("position:"),
+                "{shown}: no dead letter"
+            );
+        }
+        assert!(
+            text.contains("raw:") || !text.contains("bad_records"),
+            "{shown}"
+        );
     }
 }
 
@@ -190,9 +222,17 @@ fn update_writes_the_outputs_of_a_test_that_has_none() {
     let test = dir.path().join("hot.test.yaml");
     std::fs::write(
         &test,
-        "tests:\n  - name: one start and a bad record   # say what it shows\n    inputs:\n      trips:\n        - {tripId: a, event: start, lat: 40.7512, lon: -73.9876, passengers: 2, timestamp: 2019-01-07T08:03:00Z}\n        - raw: 'not a trip'\n",
+        "tests:\n  - name: one start and a bad record   # say what it shows\n    inputs:\n      trips:\n        - {tripId: a, event: start, lat: 40.7512, lon: -73.9876, passengers: 2, timestamp: 2019-01-07T08:03:00Z}\n        - raw: 'not a trip'\n  - name: outputs to fill in\n    inputs:\n      trips:\n        - {tripId: b, event: start, lat: 40.7512, lon: -73.9876, passengers: 1, timestamp: 2019-01-07T09:03:00Z}\n    outputs: {}   # to fill in\n",
     )
     .unwrap();
+    // Without expectations it would pass whatever the pipeline does: it fails, saying why.
+    let o = streamctl(dir.path(), &["test", "hot.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("line 2: the test checks nothing"),
+        "{}",
+        stdout(&o)
+    );
     let o = streamctl(dir.path(), &["test", "hot.yaml", "--update"]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     let text = std::fs::read_to_string(&test).unwrap();
@@ -205,6 +245,17 @@ fn update_writes_the_outputs_of_a_test_that_has_none() {
     );
     assert!(
         text.contains("      bad_trips_s3:\n        - {component: trips, error: 'expected a JSON object, found not a trip', raw: not a trip, position: trips:2, raw_base64: false}"),
+        "{text}"
+    );
+    // `outputs: {}` is replaced by every sink's outputs, its comment kept.
+    assert!(
+        text.contains(
+            "    outputs:\n      hot_spots_s3:\n        objects:\n          2019-01-07/09/:\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("      bad_trips_s3: []   # to fill in\n"),
         "{text}"
     );
     let o = streamctl(dir.path(), &["test", "hot.yaml"]);
@@ -426,6 +477,31 @@ fn validate_checks_test_files_against_their_pipeline() {
     );
     assert!(
         stdout(&o).contains("movie-impressions-local.yaml: valid"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        stdout(&o).matches(".test.yaml").count(),
+        1,
+        "{}",
+        stdout(&o)
+    );
+    // Naming the pipeline alone checks the tests beside it.
+    let o = streamctl(dir.path(), &["validate", "movie-impressions-local.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("movie-impressions-local.test.yaml: invalid (2 errors)"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).contains("`movieID` is not a field of this source"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stdout(&o).matches(".test.yaml").count(),
+        1,
         "{}",
         stdout(&o)
     );

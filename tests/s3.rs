@@ -24,22 +24,9 @@ fn s3() -> Service {
     common::service("s3")
 }
 
-/// streamctl with the S3 server's standard AWS variables (and nothing from the caller's AWS
-/// setup: no profile, no instance metadata).
+/// streamctl with the S3 server's standard AWS variables.
 fn streamctl(s3: &Service) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_streamctl"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (k, v) in s3.env() {
-        if k.starts_with("AWS_") {
-            c.env(k, v);
-        }
-    }
-    c.env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
-    c
+    common::streamctl_with_aws(s3)
 }
 
 /// The independent client: tests/s3_client.py in the service's Python.
@@ -92,20 +79,13 @@ fn stderr(o: &Output) -> String {
 
 /// Every file under `dir`: relative path → text.
 fn local_files(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = entry.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.insert(rel, std::fs::read_to_string(&p).unwrap());
-            }
-        }
-    }
-    out
+    common::files(dir)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            (rel, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
 }
 
 /// Data rows of CSV texts (headers dropped), sorted.

@@ -326,10 +326,16 @@ fn cli_json_output_parses_and_carries_positions() {
         serde_json::from_str(&stdout(&o)).expect("--format json prints one JSON document");
     assert_eq!(doc["valid"], false);
     let files = doc["files"].as_array().expect("files");
-    assert_eq!(files.len(), 2);
+    // The two files named, then the valid pipeline's own tests, checked with it.
+    assert_eq!(files.len(), 3);
     assert_eq!(files[0]["valid"], true);
     assert_eq!(files[1]["valid"], false);
     assert_eq!(files[1]["file"], INVALID);
+    assert_eq!(
+        files[2]["file"],
+        "pipelines/movie-impressions-local.test.yaml"
+    );
+    assert_eq!(files[2]["valid"], true);
     let d = &files[1]["diagnostics"][0];
     let (line, column) = first_expected_position(INVALID);
     assert_eq!(d["code"], "unknown-input");

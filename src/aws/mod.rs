@@ -1,5 +1,5 @@
-//! AWS client setup shared by every connector that talks to AWS (S3 today; Kinesis and EMR
-//! reuse it): the standard credential chain and region from `aws-config`, endpoint overrides,
+//! AWS client setup shared by every connector that talks to AWS (S3 and Kinesis; EMR reuses
+//! it): the standard credential chain and region from `aws-config`, endpoint overrides,
 //! a tokio runtime owned by the connector, error domains for SDK errors, and retries.
 //!
 //! The engine is synchronous: a connector owns an [`Aws`] (with its own current-thread tokio
@@ -10,6 +10,7 @@
 //! `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`, as in the AWS SDKs). Nothing here prints, and no
 //! message carries credentials or an endpoint's user info.
 
+pub mod kinesis;
 pub mod s3;
 
 use std::future::Future;
@@ -63,6 +64,8 @@ pub struct Aws {
     pub endpoint: Option<String>,
     /// The region requests are signed for.
     pub region: String,
+    /// The service the client is for (names the permissions an access-denied error needs).
+    pub service: Service,
 }
 
 /// The region used with a custom endpoint when none is configured: S3-compatible servers
@@ -151,6 +154,7 @@ impl Aws {
             config,
             endpoint,
             region,
+            service,
         })
     }
 
@@ -351,10 +355,27 @@ impl Failure {
         if self.code_is(&["AccessDenied", "AllAccessDisabled", "AccessDeniedException"])
             || self.status == Some(403)
         {
+            let permissions = match aws.service {
+                Service::S3 => {
+                    "s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject, \
+                     s3:AbortMultipartUpload, s3:ListBucketMultipartUploads"
+                }
+                Service::Kinesis => {
+                    "kinesis:ListShards, kinesis:GetShardIterator, kinesis:GetRecords, \
+                     kinesis:DescribeStreamSummary, kinesis:PutRecords"
+                }
+                Service::Emr => "elasticmapreduce:*",
+            };
             return ConnectorError::user(format!(
                 "{what}: access denied to `{resource}`: the credentials in use need permission \
-                 for it (S3: s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject, \
-                 s3:AbortMultipartUpload, s3:ListBucketMultipartUploads) ({said})"
+                 for it ({permissions}) ({said})"
+            ));
+        }
+        if aws.service == Service::Kinesis && self.code_is(&["ResourceNotFoundException"]) {
+            return ConnectorError::user(format!(
+                "{what}: stream `{resource}` does not exist at {}: create it, or fix `stream` \
+                 (and the endpoint and region, if the stream is elsewhere) ({said})",
+                aws.describe_endpoint()
             ));
         }
         if self.is_retryable() {

@@ -38,12 +38,14 @@ use super::{EnvArgs, exit, paint, validate};
 #[command(after_help = "Examples:
   streamctl run pipelines/movie-impressions-local.yaml
   streamctl run job.yaml --checkpoint-dir /var/lib/streamctl/job --checkpoint-interval 30s
-  streamctl run job.yaml --bounded --if-exists overwrite      # redo a backfill")]
+  streamctl run job.yaml --bounded --if-exists overwrite      # redo a backfill
+  AWS_PROFILE=prod STREAM=impressions streamctl run pipelines/movie-impressions-kinesis.yaml --bounded")]
 pub struct Args {
     /// The pipeline file.
     pipeline: PathBuf,
     /// Make every source finite: stop at the end of what exists when it catches up (files to
-    /// their end), then fire every window. For backfills of streaming pipelines.
+    /// their end; each Kinesis shard up to its tip, closed shards and their children through),
+    /// then fire every window. For backfills of streaming pipelines.
     #[arg(long)]
     bounded: bool,
     /// Keep checkpoints here (a directory, file:///dir/ or s3://bucket/prefix/) and resume

@@ -51,7 +51,7 @@ Outputs, per sink (a sink not listed is not checked; `[]` says it writes nothing
                                    the url, as the path template renders it
   content: |                       the exact text written (CSV, JSON lines)
 Also `counts: {late_events: {<window>: n}, bad_records: n}`, and `error: <text>` for a run
-that must fail. Dead letters have position `<source>:<n>` (the n-th record of that source).
+that must fail. A test that states no outputs, counts or error checks nothing, and fails. Dead letters have position `<source>:<n>` (the n-th record of that source).
 Tests never read the environment: `env: {VAR: value}` (per file or test) sets `${VAR}`.
 
 A failure names the test and the line of the expectation, and for rows the window and key
@@ -361,7 +361,7 @@ fn run_file(
         };
         let result = testing::run(plan, prepared, case);
         // A test that states no outputs yet gets them written by --update.
-        let unstated = case.outputs.is_none() && prepared.error.is_none();
+        let unstated = case.states_no_outputs() && prepared.error.is_none();
         if result.passed() && !(args.update && unstated) {
             totals.passed += 1;
             writeln!(out, "  {}    {}", style.paint("32", "ok"), case.name)?;

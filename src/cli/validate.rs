@@ -15,7 +15,9 @@ use super::{EnvArgs, color_stderr, exit, paint};
 ///
 /// Test files (`*.test.yaml`, see `streamctl test --help`) are checked against their
 /// pipeline: source and sink names, record fields and values against the source schemas,
-/// expected rows against the fields each sink writes.
+/// expected rows against the fields each sink writes. A pipeline's own test file
+/// (`movies.test.yaml` beside `movies.yaml`) is checked with it, so a change to the pipeline
+/// that its tests no longer fit shows here.
 ///
 /// Exit code 0 when every file is valid (warnings allowed unless --deny-warnings), 1 when
 /// any file is invalid, 2 when a file cannot be read.
@@ -54,14 +56,23 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // A file that cannot be read is reported like an invalid one (the others are still
     // checked), and makes the exit code 2.
     let mut unreadable = false;
-    for path in &args.files {
+    for path in &with_their_tests(&args.files) {
         let checked = if streamctl::testing::is_test_file(path) {
             check_tests(path)
         } else {
             check(path, &lookup, args.target).map(|v| vec![v])
         };
         match checked {
-            Ok(mut v) => results.append(&mut v),
+            Ok(v) => {
+                // A pipeline named directly and through a test file is reported once.
+                for validated in v {
+                    if !results.iter().any(|r: &Validated| {
+                        r.file.path == validated.file.path && r.diagnostics == validated.diagnostics
+                    }) {
+                        results.push(validated);
+                    }
+                }
+            }
             Err(e) => {
                 unreadable = true;
                 results.push(Validated {
@@ -105,6 +116,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     format!(" ({})", counts.join(", "))
                 };
                 writeln!(out, "{}: {status}{counts}", v.file.path)?;
+                for note in v.notes() {
+                    writeln!(out, "  note: {note}")?;
+                }
             }
         }
         OutputFormat::Json => {
@@ -117,6 +131,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                         "errors": v.error_count(),
                         "warnings": v.warning_count(),
                         "diagnostics": diag::render_json(&v.file, &v.diagnostics),
+                        "notes": v.notes(),
                     })
                 })
                 .collect();
@@ -140,6 +155,25 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 
 fn plural(n: usize, what: &str) -> String {
     format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The files to check: those named, then the test file beside each pipeline named (when it
+/// exists and is not named itself).
+fn with_their_tests(files: &[PathBuf]) -> Vec<PathBuf> {
+    let same = |a: &Path, b: &Path| {
+        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+    };
+    let mut all = files.to_vec();
+    for path in files {
+        if streamctl::testing::is_test_file(path) {
+            continue;
+        }
+        let tests = streamctl::testing::test_file_for(path);
+        if tests.is_file() && !all.iter().any(|p| same(p, &tests)) {
+            all.push(tests);
+        }
+    }
+    all
 }
 
 /// Reads and checks a test file against its pipeline: the test file's diagnostics, and the

@@ -309,7 +309,7 @@ pub enum KafkaStart {
 /// Kinesis consumer settings.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct KinesisSource {
-    /// Stream name.
+    /// Stream name, or the stream's ARN.
     pub stream: String,
     /// AWS region. Default: from the AWS environment (`AWS_REGION`).
     #[serde(default)]
@@ -323,8 +323,41 @@ pub struct KinesisSource {
     /// The instant to start from, with `start_from: at_timestamp`.
     #[serde(default)]
     pub start_timestamp: Option<Instant>,
+    /// Records asked for per GetRecords call, 1 to 10000 (the service's maximum, the
+    /// default). Smaller answers smooth progress on shards with large records.
+    #[serde(default)]
+    pub records_per_call: Option<u32>,
+    /// Fields filled from each Kinesis record rather than from its data: a field name for
+    /// each of `partition_key`, `sequence_number`, `shard`, `arrival_time`, e.g.
+    /// `{arrivedAt: arrival_time}`. An `arrival_time` field can be the event time.
+    #[serde(default)]
+    pub metadata: IndexMap<String, KinesisMetadata>,
     #[serde(flatten)]
     pub decoding: Decoding,
+}
+
+/// What a Kinesis metadata field holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KinesisMetadata {
+    /// The record's partition key (`string`).
+    PartitionKey,
+    /// The record's sequence number (`string`: a decimal of up to 128 bits).
+    SequenceNumber,
+    /// The id of the shard it came from (`string`), e.g. `shardId-000000000003`.
+    Shard,
+    /// When Kinesis accepted the record, ApproximateArrivalTimestamp (`timestamp`).
+    ArrivalTime,
+}
+
+impl KinesisMetadata {
+    pub fn data_type(self) -> crate::data::DataType {
+        use crate::data::DataType;
+        match self {
+            KinesisMetadata::ArrivalTime => DataType::Timestamp,
+            _ => DataType::String,
+        }
+    }
 }
 
 /// Kinesis start positions.
@@ -334,7 +367,8 @@ pub enum KinesisStart {
     /// The oldest record still retained.
     #[default]
     TrimHorizon,
-    /// Only records added after the start.
+    /// Only records that arrive from the start of the first run on (a restart from a
+    /// checkpoint continues where that run was).
     Latest,
     /// The first record at or after `start_timestamp`.
     AtTimestamp,

@@ -131,6 +131,12 @@ pub fn source(name: &str, plan: &SourcePlan, base: &Path, include_secrets: bool)
                     "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
                 );
             }
+            for field in k.metadata.keys() {
+                gaps.push(
+                    Gap::new(&at("metadata"), "flink-kinesis-metadata", format!("the Flink translation does not map Kinesis record metadata yet: `{field}` is declared as a column of the record's data, so Flink reads it from the record (NULL when the record has no such field)"))
+                        .help("carry the value in the record, or run this pipeline on the embedded engine"),
+                );
+            }
         }
         SourceConfig::File(f) => {
             let path = if f.path.contains(['*', '?', '[']) {

@@ -851,8 +851,16 @@ impl Builder<'_> {
                         epoch_unit_ms: t.epoch_unit_ms,
                     })
                     .collect();
-                if let SourceConfig::Kafka(k) = other {
-                    self.kafka_metadata(c, k, &mut fields);
+                match other {
+                    SourceConfig::Kafka(k) => {
+                        let metadata = k.metadata.iter().map(|(f, m)| (f, m.data_type()));
+                        self.metadata_fields(c, metadata, &mut fields);
+                    }
+                    SourceConfig::Kinesis(k) => {
+                        let metadata = k.metadata.iter().map(|(f, m)| (f, m.data_type()));
+                        self.metadata_fields(c, metadata, &mut fields);
+                    }
+                    _ => {}
                 }
                 Schema::new(fields)
             }
@@ -871,6 +879,18 @@ impl Builder<'_> {
             }
             SourceConfig::Kinesis(k) => {
                 self.non_empty(&k.stream, &[section, name, "stream"], "stream");
+                let max = super::connectors::KINESIS_MAX_RECORDS_PER_CALL;
+                if k.records_per_call.is_some_and(|n| n == 0 || n > max) {
+                    let span = self.loc.value(&[section, name, "records_per_call"]);
+                    self.error(
+                        Diagnostic::error(
+                            "out-of-range",
+                            format!("`records_per_call` must be between 1 and {max}"),
+                        )
+                        .at(span)
+                        .with_help(format!("omit it to ask for {max}, the service's maximum")),
+                    );
+                }
                 self.start_timestamp(
                     c,
                     k.start_from == KinesisStart::AtTimestamp,
@@ -938,15 +958,16 @@ impl Builder<'_> {
         ))
     }
 
-    /// Kafka metadata fields join the schema after the value fields.
-    fn kafka_metadata(
+    /// Metadata fields (filled from each message, not decoded) join the schema after the
+    /// decoded fields.
+    fn metadata_fields<'a>(
         &mut self,
         c: &Component<'_>,
-        k: &crate::config::source::KafkaSource,
+        metadata: impl Iterator<Item = (&'a String, crate::data::DataType)>,
         fields: &mut Vec<Field>,
     ) {
         let [section, name] = c.path();
-        for (field, what) in &k.metadata {
+        for (field, data_type) in metadata {
             if fields.iter().any(|f| &f.name == field) {
                 let span = self.loc.key(&[section, name, "metadata", field]);
                 self.error(
@@ -962,7 +983,7 @@ impl Builder<'_> {
                 );
                 continue;
             }
-            fields.push(Field::new(field.clone(), what.data_type()));
+            fields.push(Field::new(field.clone(), data_type));
         }
     }
 

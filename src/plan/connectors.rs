@@ -7,7 +7,8 @@ use crate::format::encode::EncodeOptions;
 
 pub use crate::config::sink::{CsvOutput, OutputFormat};
 pub use crate::config::source::{
-    Compression, DataFormat, GeneratorPreset, KafkaMetadata, KafkaStart, KinesisStart,
+    Compression, DataFormat, GeneratorPreset, KafkaMetadata, KafkaStart, KinesisMetadata,
+    KinesisStart,
 };
 
 /// How a source turns bytes into records.
@@ -108,7 +109,17 @@ pub struct KinesisSource {
     pub start: KinesisStart,
     pub start_timestamp_ms: Option<i64>,
     pub decoding: Decoding,
+    /// How many of the schema's fields come from the record's data (decoded); the metadata
+    /// fields follow them.
+    pub value_fields: usize,
+    /// The metadata fields, in schema order after the value fields.
+    pub metadata: Vec<KinesisMetadata>,
+    /// Records asked for per GetRecords call.
+    pub records_per_call: u32,
 }
+
+/// GetRecords returns at most this many records per call.
+pub const KINESIS_MAX_RECORDS_PER_CALL: u32 = 10_000;
 
 #[derive(Debug, Clone)]
 pub enum SinkConnector {
@@ -230,7 +241,17 @@ pub fn source(config: &SourceConfig, pipeline: &str) -> SourceConnector {
             endpoint: non_empty(&k.endpoint),
             start: k.start_from,
             start_timestamp_ms: k.start_timestamp.map(|t| t.millis),
-            decoding: decoding(&k.decoding),
+            // A record is one message: there is no header line to read.
+            decoding: Decoding {
+                csv_header: false,
+                ..decoding(&k.decoding)
+            },
+            value_fields: k.decoding.schema.len(),
+            metadata: k.metadata.values().copied().collect(),
+            records_per_call: k
+                .records_per_call
+                .unwrap_or(KINESIS_MAX_RECORDS_PER_CALL)
+                .clamp(1, KINESIS_MAX_RECORDS_PER_CALL),
         }),
     }
 }

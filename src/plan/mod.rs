@@ -346,6 +346,25 @@ impl Validated {
     pub fn warning_count(&self) -> usize {
         self.diagnostics.len() - self.error_count()
     }
+
+    /// What a valid pipeline should know about how it runs that is neither an error nor a
+    /// warning: each Kinesis source reads every shard in this one process.
+    pub fn notes(&self) -> Vec<String> {
+        let Some(plan) = &self.plan else {
+            return Vec::new();
+        };
+        plan.sources()
+            .filter_map(|(node, s)| match &s.connector {
+                connectors::SourceConnector::Kinesis(k) => Some(format!(
+                    "source `{}` reads every shard of Kinesis stream `{}` in one process: there \
+                     are no leases (as the KCL keeps in DynamoDB), so several processes running \
+                     it would each read the whole stream; run one per stream (README: Kinesis)",
+                    plan.nodes[node].name, k.stream
+                )),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// Loads and validates a pipeline's text: structure, then semantics. Pure: reads nothing but

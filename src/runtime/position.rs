@@ -17,6 +17,10 @@ pub enum Offset {
     /// The sequence number of the last record read; reading resumes after it (Kinesis).
     /// Kept as text: Kinesis sequence numbers are 128-bit decimals.
     After(String),
+    /// Nothing read yet; reading starts with what arrived at or after this instant (epoch
+    /// milliseconds): a Kinesis shard opened with `start_from: latest`, so a restart reads
+    /// what came in since the first start rather than only what comes after the restart.
+    Since(i64),
     /// The partition is done: nothing more to read from it.
     End,
 }
@@ -54,6 +58,10 @@ impl Position {
                 w.str(seq);
             }
             Offset::End => w.u8(3),
+            Offset::Since(ms) => {
+                w.u8(4);
+                w.i64(*ms);
+            }
         }
     }
 
@@ -67,6 +75,7 @@ impl Position {
             1 => Offset::Next(r.i64()?),
             2 => Offset::After(r.string()?),
             3 => Offset::End,
+            4 => Offset::Since(r.i64()?),
             other => {
                 return Err(super::state::StateError(format!(
                     "unknown position kind {other}"
@@ -84,6 +93,10 @@ impl fmt::Display for Offset {
             Offset::Next(n) => write!(f, "offset {n}"),
             Offset::After(seq) => write!(f, "after sequence number {seq}"),
             Offset::End => f.write_str("end"),
+            Offset::Since(ms) => match chrono::DateTime::from_timestamp_millis(*ms) {
+                Some(t) => write!(f, "arrivals since {}", t.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+                None => write!(f, "arrivals since {ms} ms"),
+            },
         }
     }
 }

@@ -35,8 +35,9 @@ pub struct BadRecord {
     pub error: String,
     /// 1-based line number within the input (files, stdin); 0 for messages.
     pub line: u64,
-    /// The record's offset within its partition (Kafka); `None` for lines.
-    pub offset: Option<i64>,
+    /// The record's place within its partition as text (a Kafka offset, a Kinesis sequence
+    /// number: 128-bit decimals, so not a number type); `None` for lines.
+    pub offset: Option<String>,
 }
 
 /// What a source tells the engine.

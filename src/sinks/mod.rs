@@ -3,6 +3,8 @@
 //! ([`crate::runtime::sink`]): write invisibly, prepare at checkpoints, publish on commit.
 
 pub mod kafka;
+pub mod kinesis;
+pub mod messages;
 pub mod object;
 pub mod s3_store;
 pub mod store;
@@ -64,8 +66,16 @@ pub fn build(
             plan.key.clone(),
             metrics,
         ))),
-        SinkConnector::Kinesis(_) => Err(ConnectorError::user(
-            "the Kinesis sink is not in this build yet; for local runs use `stdout`, `file` or an s3 sink with a file:// URL",
-        )),
+        SinkConnector::Kinesis(settings) => {
+            let key = plan.key.clone().ok_or_else(|| {
+                ConnectorError::internal("Kinesis sink without a partition key expression")
+            })?;
+            Ok(Box::new(kinesis::KinesisSink::new(
+                settings,
+                &plan.projection,
+                key,
+                metrics,
+            )))
+        }
     }
 }

@@ -957,7 +957,7 @@ fn decode_run(
                 raw: value.to_vec(),
                 error,
                 line: 0,
-                offset: Some(run.offsets[i]),
+                offset: Some(run.offsets[i].to_string()),
             }),
         }
     }
@@ -975,9 +975,10 @@ fn decode_run(
         let origin = |row: usize| Some((0, run.value(good[row])));
         extract_event_time(&mut batch, et, &ctx.schema, &origin, &mut bad);
         for (b, offset) in bad[before..].iter_mut().zip(missing) {
-            b.offset = Some(offset);
+            b.offset = Some(offset.to_string());
         }
-        bad.sort_by_key(|b| b.offset);
+        // In offset order (the text of decimal offsets does not sort as numbers).
+        bad.sort_by_cached_key(|b| b.offset.as_deref().and_then(|o| o.parse::<i64>().ok()));
     }
     let next = run.offsets.last().map_or(0, |o| o + 1);
     Decoded {

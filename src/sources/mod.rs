@@ -5,6 +5,7 @@
 pub mod file;
 pub mod generator;
 pub mod kafka;
+pub mod kinesis;
 pub mod lines;
 pub mod pool;
 pub mod stdin;
@@ -34,9 +35,7 @@ pub fn build(
             Ok(Box::new(generator::GeneratorSource::new(g.clone())))
         }
         SourceConnector::Kafka(k) => Ok(Box::new(kafka::KafkaSource::new(k.clone()))),
-        SourceConnector::Kinesis(_) => Err(ConnectorError::user(
-            "the Kinesis connector is not in this build yet; for local runs use a `file`, `stdin` or `generator` source",
-        )),
+        SourceConnector::Kinesis(k) => Ok(Box::new(kinesis::KinesisSource::new(k.clone()))),
     }
 }
 

@@ -199,6 +199,18 @@ impl TestRun {
 /// Runs one prepared test and compares.
 pub fn run(plan: &Plan, prepared: &check::Prepared, case: &spec::TestCase) -> TestRun {
     let outcome = runner::run(plan, prepared);
-    let findings = compare::compare(plan, prepared, &outcome, case.name_span);
+    let mut findings = compare::compare(plan, prepared, &outcome, case.name_span);
+    if case.checks_nothing() {
+        findings.push(compare::Finding {
+            span: case.name_span,
+            sink: None,
+            headline: "the test checks nothing: it states no sink's `outputs`, no `counts` and \
+                       no `error`, so it would pass whatever the pipeline does"
+                .to_string(),
+            lines: vec![compare::DiffLine::Note(
+                "`streamctl test --update` writes what this run wrote (review it)".to_string(),
+            )],
+        });
+    }
     TestRun { findings, outcome }
 }

@@ -445,7 +445,7 @@ fn sink_value(
 }
 
 /// The edits that make `case`'s expectations say what `outcome` wrote. A test without
-/// `outputs` gets one listing every sink.
+/// `outputs` (or with `outputs: {}`) gets one listing every sink.
 pub fn edits(
     text: &str,
     case: &TestCase,
@@ -469,6 +469,19 @@ pub fn edits(
         })
     };
     match &case.outputs {
+        Some(outputs) if outputs.sinks.is_empty() => {
+            let indent = outputs.key_span.start - line_start(text, outputs.key_span.start);
+            // The empty mapping's span may stop inside `{}`: replace through its `}`.
+            let value = &text[outputs.node.span.start..];
+            let end = match value.strip_prefix('{').and_then(|_| value.find('}')) {
+                Some(close) => outputs.node.span.start + close + 1,
+                None => outputs.node.span.end,
+            };
+            edits.push(Edit {
+                span: Span::new(outputs.key_span.start, end),
+                text: all_outputs(plan, outcome).join(&format!("\n{}", " ".repeat(indent))),
+            });
+        }
         Some(outputs) => {
             for expect in &outputs.sinks {
                 let Some(check) = prepared.sinks.iter().find(|c| c.name == expect.sink) else {

@@ -159,3 +159,21 @@ pub fn hour_bucket(ms: i64) -> String {
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}--{hour:02}")
 }
+
+/// streamctl with the standard AWS variables `service` printed (endpoint, credentials,
+/// region) and nothing from the caller's AWS setup: no profile, no instance metadata.
+pub fn streamctl_with_aws(service: &Service) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_streamctl"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, v) in service.env() {
+        if k.starts_with("AWS_") {
+            c.env(k, v);
+        }
+    }
+    c.env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    c
+}

@@ -5,6 +5,7 @@ usage: kafka_tool.py BROKERS create TOPIC PARTITIONS
        kafka_tool.py BROKERS committed GROUP TOPIC   -> JSON {partition: offset or -1}
        kafka_tool.py BROKERS dump TOPIC              -> JSON lines {partition, offset, key, value, headers, timestamp}
        kafka_tool.py BROKERS produce TOPIC < lines   (each line JSON {key, value, timestamp})
+       kafka_tool.py BROKERS offsets-for-times TOPIC MS -> JSON {partition: first offset at or after MS, -1 for none}
 
 Partition ends are found with partition-EOF events: the test broker's high watermark is wrong.
 """
@@ -78,6 +79,12 @@ def main():
                 "headers": {k: (None if v is None else v.decode()) for k, v in (m.headers() or [])},
                 "timestamp": m.timestamp()[1],
             }))
+    elif cmd == "offsets-for-times":
+        topic, ms = args[0], int(args[1])
+        c = Consumer({"bootstrap.servers": brokers, "group.id": "kafka-tool-" + uuid.uuid4().hex})
+        tps = c.offsets_for_times([TopicPartition(topic, p, ms) for p in partitions(brokers, topic)], timeout=10)
+        print(json.dumps({tp.partition: tp.offset for tp in tps}))
+        c.close()
     elif cmd == "produce":
         p = Producer({"bootstrap.servers": brokers, "acks": "all", "enable.idempotence": True})
         failed = []
