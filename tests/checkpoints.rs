@@ -144,21 +144,6 @@ fn start(pipeline: &Path, checkpoints: &Path, crash_at: Option<&str>) -> Child {
     c.spawn().unwrap()
 }
 
-/// The newest checkpoint id in `dir` (0 when there is none).
-fn newest_checkpoint(dir: &Path) -> u64 {
-    files(dir)
-        .iter()
-        .filter_map(|f| {
-            let name = f.file_name()?.to_string_lossy().to_string();
-            name.strip_prefix("chk-")?
-                .strip_suffix(".ckpt")?
-                .parse()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 fn crash_free(dir: &Path) -> Vec<String> {
     let o = streamctl()
         .arg("run")
@@ -204,7 +189,7 @@ fn killed_at_random_moments_and_restarted_the_output_is_exactly_a_crash_free_run
     schedule.push(Attempt::Finish);
     let (mut kills, mut crashes, mut completed) = (0, 0, false);
     for (attempt, step) in schedule.into_iter().enumerate() {
-        let before = newest_checkpoint(&checkpoints);
+        let before = common::newest_checkpoint(&checkpoints);
         let crash_at = match step {
             Attempt::CrashAt(point) => Some(point),
             _ => None,
@@ -218,7 +203,7 @@ fn killed_at_random_moments_and_restarted_the_output_is_exactly_a_crash_free_run
                 // point of the cycle: reading, checkpointing, publishing.
                 let deadline = Instant::now() + Duration::from_secs(120);
                 let mut status = None;
-                while status.is_none() && newest_checkpoint(&checkpoints) == before {
+                while status.is_none() && common::newest_checkpoint(&checkpoints) == before {
                     assert!(
                         Instant::now() < deadline,
                         "seed {seed}: no checkpoint in 2 minutes"

@@ -329,14 +329,14 @@ fn killed_with_sigkill_and_restarted_every_row_is_written_exactly_once() {
     let (mut kills, mut crashes, mut completed) = (0, 0, false);
     for (attempt, crash_at) in schedule.iter().chain(std::iter::repeat(&None)).enumerate() {
         assert!(attempt < 30, "seed {seed}: the run does not complete");
-        let before = checkpoint_count(&checkpoints);
+        let before = common::newest_checkpoint(&checkpoints);
         let mut child = start(*crash_at);
         let status = if crash_at.is_some() || attempt >= schedule.len() {
             common::wait_for(&mut child, Duration::from_secs(180))
         } else {
             let deadline = Instant::now() + Duration::from_secs(120);
             let mut status = None;
-            while status.is_none() && checkpoint_count(&checkpoints) == before {
+            while status.is_none() && common::newest_checkpoint(&checkpoints) == before {
                 assert!(
                     Instant::now() < deadline,
                     "seed {seed}: no checkpoint in 2 minutes"
@@ -391,13 +391,6 @@ fn killed_with_sigkill_and_restarted_every_row_is_written_exactly_once() {
     );
     // The final checkpoint's offsets were committed: the group is at the end.
     assert_eq!(committed(&group, &topic), per_partition);
-}
-
-fn checkpoint_count(dir: &Path) -> usize {
-    common::files(dir)
-        .iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "ckpt"))
-        .count()
 }
 
 #[test]

@@ -111,6 +111,7 @@ impl Source for KafkaSource {
                 .is_none()
                 .then(|| counts.iter().map(|(_, n)| n).sum()),
             settle: Duration::from_millis(session_ms) + SETTLE_MARGIN,
+            session: Duration::from_millis(session_ms),
         };
         // Forwarding partition queues into one queue of our own must happen before any
         // partition is assigned; the queue lives as long as the consumer.
@@ -120,6 +121,19 @@ impl Source for KafkaSource {
             .data_queue
             .store(data_queue.0, Ordering::SeqCst);
         ctx.completed.commit_on_close();
+        let mut expected: Vec<String> = ctx
+            .start
+            .0
+            .iter()
+            .filter(|p| matches!(p.offset, Offset::Next(_)))
+            .map(|p| p.partition.to_string())
+            .collect();
+        if s.pattern.is_none() {
+            for (topic, partitions) in &counts {
+                expected.extend((0..*partitions).map(|p| format!("{topic}/{p}")));
+            }
+        }
+        consumer.context().reader().expect(expected);
         let subscription: Vec<String> = match &s.pattern {
             Some(p) => vec![format!("^({p})$")],
             None => s.topics.clone(),
@@ -154,7 +168,9 @@ impl Source for KafkaSource {
 struct BoundedEnd {
     /// Partitions of the topics (`None` for a pattern, whose topics can change).
     partitions: Option<usize>,
+    /// A session timeout and a margin.
     settle: Duration,
+    session: Duration,
 }
 
 /// Beyond the session timeout: time for the broker to notice an expired member and rebalance.
@@ -168,6 +184,7 @@ fn consume(
     end: &BoundedEnd,
 ) -> Result<(), ConnectorError> {
     let group = consumer.context();
+    let started = std::time::Instant::now();
     let mut messages: Vec<*mut rdsys::rd_kafka_message_t> = vec![std::ptr::null_mut(); FETCH_BATCH];
     loop {
         if ctx.stopped() {
@@ -211,6 +228,7 @@ fn consume(
         if let Some((_, positions)) = ctx.completed.take() {
             reader.commit(consumer, &positions, CommitMode::Async)?;
         }
+        reader.give_up_expected(end, started);
         if ctx.bounded && reader.all_done() && reader.may_end(end) {
             reader.submit_all()?;
             if !reader.pool.flush() {
@@ -416,6 +434,9 @@ struct Reader {
     assigned_once: bool,
     /// When the group last assigned partitions to this member.
     assigned_at: Option<std::time::Instant>,
+    /// Partitions this run expects to be assigned but does not hold yet (see
+    /// [`Reader::expect`]), by name, with their engine ids.
+    expected: HashMap<String, u32>,
 }
 
 impl Reader {
@@ -445,6 +466,7 @@ impl Reader {
             seen: HashSet::new(),
             assigned_once: false,
             assigned_at: None,
+            expected: HashMap::new(),
         }
     }
 
@@ -456,6 +478,62 @@ impl Reader {
         self.topic_names.push(topic.to_string());
         self.topic_indexes.insert(topic.to_string(), i);
         i
+    }
+
+    /// Opens `names` for the watermark before the group assigns them: the partitions of the
+    /// topics and those of the checkpoint being resumed. Until a partition is assigned it
+    /// holds the watermark where the checkpoint had it (or where it is). Without this, a run
+    /// that gets some partitions first (a killed run's member still holds the others until
+    /// the broker expels it, a session timeout later) advances the watermark on those alone,
+    /// and the others' records, read seconds later, are all late.
+    fn expect(&mut self, names: impl IntoIterator<Item = String>) {
+        for name in names {
+            if self.expected.contains_key(&name) {
+                continue;
+            }
+            let id = self.id(&name);
+            self.expected.insert(name.clone(), id);
+            self.ctx.send(SourceEvent::Opened {
+                partition: id,
+                name,
+            });
+        }
+    }
+
+    /// Partitions still not assigned long after any dead member would have been expelled
+    /// belong to a live peer: they stop holding the watermark (idle, not ended: their
+    /// positions stay as they were). With an `idle_timeout` the engine does this by itself
+    /// after that timeout; without one, after two session timeouts and a margin since the
+    /// start or the last assignment (a killed run's member is expelled within one; the
+    /// rebalance that follows can take most of another on some brokers).
+    fn give_up_expected(&mut self, end: &BoundedEnd, started: std::time::Instant) {
+        if self.expected.is_empty()
+            || self
+                .ctx
+                .event_time
+                .is_some_and(|et| et.idle_timeout_ms.is_some())
+        {
+            return;
+        }
+        let since = self.assigned_at.unwrap_or(started).max(started);
+        if since.elapsed() < end.settle + end.session {
+            return;
+        }
+        for (_, id) in self.expected.drain() {
+            self.ctx.send(SourceEvent::Idle { partition: id });
+        }
+    }
+
+    /// The engine's id of partition `name`: a partition that comes back keeps its id.
+    fn id(&mut self, name: &str) -> u32 {
+        match self.ids.get(name) {
+            Some(id) => *id,
+            None => {
+                let id = self.ids.len() as u32;
+                self.ids.insert(name.to_string(), id);
+                id
+            }
+        }
     }
 
     fn all_done(&self) -> bool {
@@ -519,14 +597,8 @@ impl Reader {
             tpl.set_partition_offset(&topic, partition, start)
                 .map_err(|e| kafka::error("setting a start offset", &e))?;
             self.forward(consumer, group, &topic, partition)?;
-            let id = match self.ids.get(&name) {
-                Some(id) => *id,
-                None => {
-                    let id = self.ids.len() as u32;
-                    self.ids.insert(name.clone(), id);
-                    id
-                }
-            };
+            let id = self.id(&name);
+            self.expected.remove(&name);
             self.seen.insert(name.clone());
             let name: Arc<str> = Arc::from(name);
             self.ctx.send(SourceEvent::Opened {

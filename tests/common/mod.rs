@@ -177,3 +177,19 @@ pub fn streamctl_with_aws(service: &Service) -> std::process::Command {
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
     c
 }
+
+/// The newest checkpoint id in the local checkpoint directory `dir` (0 when there is none;
+/// ids only grow, while the number of files stays at the retention).
+pub fn newest_checkpoint(dir: &std::path::Path) -> u64 {
+    files(dir)
+        .iter()
+        .filter_map(|f| {
+            let name = f.file_name()?.to_string_lossy().to_string();
+            name.strip_prefix("chk-")?
+                .strip_suffix(".ckpt")?
+                .parse()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
