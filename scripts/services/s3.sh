@@ -8,11 +8,9 @@
 # AWS_REGION, S3_PYTHON. Tests create their own uniquely named buckets and never reset the
 # server (other tests and engineers share it).
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/moto-venv.sh"
 
-MOTO_VERSION=5.2.5
-PYARROW_VERSION=21.0.0
 PORT=${STREAMCTL_S3_PORT:-5000}
-VENV="$STREAMCTL_CACHE/venv-moto-$MOTO_VERSION"
 
 print_env() {
   cat <<EOF
@@ -25,16 +23,6 @@ S3_PYTHON=$VENV/bin/python
 EOF
 }
 
-install() {
-  [ -f "$VENV/.installed" ] && return 0
-  echo "installing moto[server]==$MOTO_VERSION and pyarrow==$PYARROW_VERSION into $VENV…" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check \
-    "moto[server]==$MOTO_VERSION" "pyarrow==$PYARROW_VERSION" >&2
-  touch "$VENV/.installed"
-}
-
 # moto answers its own API once it is up (a bare port check can pass too early).
 ready() {
   curl -sf -o /dev/null "http://127.0.0.1:$PORT/moto-api/"
@@ -43,7 +31,7 @@ ready() {
 case "${1:-}" in
   start)
     svc_lock s3
-    install
+    install_moto
     if ! ready; then
       if port_open "$PORT"; then
         echo "127.0.0.1:$PORT is taken by something that is not moto; set STREAMCTL_S3_PORT" >&2

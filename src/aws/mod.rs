@@ -1,6 +1,6 @@
-//! AWS client setup shared by every connector that talks to AWS (S3 and Kinesis; EMR reuses
-//! it): the standard credential chain and region from `aws-config`, endpoint overrides,
-//! a tokio runtime owned by the connector, error domains for SDK errors, and retries.
+//! AWS client setup shared by everything that talks to AWS (S3, Kinesis and EMR steps): the
+//! standard credential chain and region from `aws-config`, endpoint overrides, a tokio runtime
+//! owned by the connector, error domains for SDK errors, and retries.
 //!
 //! The engine is synchronous: a connector owns an [`Aws`] (with its own current-thread tokio
 //! runtime) and calls [`Aws::block_on`] from its own thread.
@@ -10,6 +10,7 @@
 //! `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`, as in the AWS SDKs). Nothing here prints, and no
 //! message carries credentials or an endpoint's user info.
 
+pub mod emr;
 pub mod kinesis;
 pub mod s3;
 

@@ -8,6 +8,7 @@ mod progress;
 mod replay;
 mod run;
 mod schema;
+mod steps;
 mod submit;
 mod test;
 mod validate;
@@ -27,6 +28,9 @@ pub mod exit {
     pub const ERROR: u8 = 2;
     /// The run ended without reading one valid record (empty input, or every record bad).
     pub const NO_RECORDS: u8 = 3;
+    /// An EMR step followed with `--wait` ended FAILED, CANCELLED or INTERRUPTED, or its
+    /// cluster ended first.
+    pub const STEP_FAILED: u8 = 4;
     /// Interrupted (Ctrl-C).
     pub const INTERRUPTED: u8 = 130;
 }
@@ -37,6 +41,8 @@ Exit codes:
   1    the pipeline file is invalid (diagnostics printed)
   2    usage, I/O or runtime error
   3    the run read no valid record (empty input, or every record was bad)
+  4    an EMR step followed with --wait ended FAILED, CANCELLED or INTERRUPTED
+       (or its cluster ended first)
   130  interrupted (Ctrl-C)
 
 A pipeline (more in pipelines/, every key in schemas/pipeline.schema.json):
@@ -68,6 +74,8 @@ Examples:
   streamctl test pipelines/                # the pipelines' tests (*.test.yaml)
   streamctl plan pipelines/movie-impressions-local.yaml
   streamctl plan pipelines/movie-impressions.yaml --target flink-sql
+  streamctl submit pipelines/movie-impressions.yaml --emr-cluster j-2AXXXXXXGAPLF --staging s3://b/streamctl/ --wait
+  streamctl steps list --emr-cluster j-2AXXXXXXGAPLF
   streamctl submit pipelines/movie-impressions.yaml --target yarn
   streamctl schema > schemas/pipeline.schema.json
 
@@ -77,8 +85,8 @@ Docs: README.md; pipeline format: schemas/pipeline.schema.json";
 ///
 /// A pipeline declares sources (Kafka, Kinesis, files, stdin, a generator), transforms
 /// (filter, select, explode, event-time windows) and sinks (S3 or local buckets, files,
-/// Kafka, Kinesis, stdout). streamctl checks it, runs it on this machine, and (next) translates
-/// it to Flink SQL.
+/// Kafka, Kinesis, stdout). streamctl checks it, runs it on this machine, translates it to
+/// Flink SQL, and submits it to a cluster (an Amazon EMR step, YARN).
 #[derive(Debug, Parser)]
 #[command(name = "streamctl", version, about, long_about, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -93,6 +101,7 @@ enum Command {
     Plan(plan::Args),
     Schema(schema::Args),
     Submit(submit::Args),
+    Steps(steps::Args),
     Generate(generate::Args),
     Checkpoints(checkpoints::Args),
     Test(test::Args),
@@ -108,6 +117,7 @@ pub fn main() -> ExitCode {
         Command::Plan(args) => plan::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Submit(args) => submit::run(args),
+        Command::Steps(args) => steps::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Checkpoints(args) => checkpoints::run(args),
         Command::Test(args) => test::run(args),

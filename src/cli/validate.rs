@@ -224,8 +224,41 @@ pub fn load_plan(path: &Path, env: &EnvArgs) -> anyhow::Result<Option<Plan>> {
 
 /// As [`load_plan`], checking for `target` (for Flink, its gaps are printed as warnings).
 pub fn load_plan_for(path: &Path, env: &EnvArgs, target: Target) -> anyhow::Result<Option<Plan>> {
+    load_with(path, &env.lookup(), target)
+}
+
+/// The `${VAR}`s a pipeline file uses that have a value, with their values, in order of use.
+pub type UsedVariables = Vec<(String, String)>;
+
+/// As [`load_plan_for`], with the variables the file uses (for running the same file
+/// elsewhere).
+pub fn load_plan_with_variables(
+    path: &Path,
+    env: &EnvArgs,
+    target: Target,
+) -> anyhow::Result<(Option<Plan>, UsedVariables)> {
     let lookup = env.lookup();
-    let v = check(path, &lookup, target)?;
+    let used = std::cell::RefCell::new(UsedVariables::new());
+    let recording = |name: &str| {
+        let value = lookup(name);
+        if let Some(v) = &value {
+            let mut used = used.borrow_mut();
+            if !used.iter().any(|(k, _)| k == name) {
+                used.push((name.to_string(), v.clone()));
+            }
+        }
+        value
+    };
+    let plan = load_with(path, &recording, target)?;
+    Ok((plan, used.into_inner()))
+}
+
+fn load_with(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    target: Target,
+) -> anyhow::Result<Option<Plan>> {
+    let v = check(path, lookup, target)?;
     eprint!(
         "{}",
         diag::render_human(&v.file, &v.diagnostics, color_stderr())

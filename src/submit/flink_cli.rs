@@ -16,6 +16,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use super::shell_quote;
+
 /// The PyFlink program that runs a script (see the module docs).
 pub const SQL_RUNNER: &str = include_str!("../flink/sql_runner.py");
 
@@ -111,17 +113,6 @@ fn jar_uri(jar: &str) -> String {
         jar.to_string()
     } else {
         format!("file://{jar}")
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 
