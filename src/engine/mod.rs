@@ -754,8 +754,25 @@ impl<'p> Engine<'p> {
             for (port, b) in out.batches {
                 self.deliver(node, port, b);
             }
+            self.note_open_groups();
         }
         Ok(())
+    }
+
+    /// Publishes the groups open across window stages, and the most seen so far.
+    fn note_open_groups(&self) {
+        let open: usize = self
+            .operators
+            .iter()
+            .flatten()
+            .map(|op| op.open_groups())
+            .sum();
+        self.metrics
+            .open_groups
+            .store(open as u64, Ordering::Relaxed);
+        self.metrics
+            .peak_open_groups
+            .fetch_max(open as u64, Ordering::Relaxed);
     }
 
     /// Advances watermarks through the graph in order; stages fire what became complete.
