@@ -61,26 +61,24 @@ queries = {
 duckdb.connect().execute(f"COPY ({queries[job]}) TO '{out}' (FORMAT CSV, HEADER)")
 PY
 
-# Same rows from both engines: multisets of (window start, window end, key, count); window
-# bounds as epoch milliseconds whichever way they were written.
+# Same rows from both engines: multisets of (window start, window end, key, count), compared
+# by fingerprint in DuckDB (streamctl writes window bounds as `yyyy-MM-dd HH:mm:ss.SSS` in UTC).
 cat > "$DIR/compare_windows.py" <<'PY'
-import collections, csv, datetime, sys
-def millis(v):
-    try:
-        return int(v)
-    except ValueError:
-        t = datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=datetime.timezone.utc)
-        return round(t.timestamp() * 1000)
-def rows(path, key):
-    with open(path) as f:
-        return collections.Counter(
-            (millis(r["window_start"]), millis(r["window_end"]), int(r[key]), int(r["bids"]))
-            for r in csv.DictReader(f))
-key, a, b = sys.argv[1], rows(sys.argv[2], sys.argv[1]), rows(sys.argv[3], sys.argv[1])
-print(f"rows: streamctl {sum(a.values())}, duckdb {sum(b.values())}, identical: {a == b}")
-sys.exit(0 if a == b else 1)
+import sys, duckdb
+key, ours, theirs = sys.argv[1], sys.argv[2], sys.argv[3]
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+a = f"""SELECT epoch_ms(window_start::TIMESTAMP) AS s, epoch_ms(window_end::TIMESTAMP) AS e,
+               {key}::BIGINT AS k, bids::BIGINT AS n
+        FROM read_csv('{ours}', header = true, all_varchar = true)"""
+b = f"""SELECT window_start::BIGINT, window_end::BIGINT, {key}::BIGINT, bids::BIGINT
+        FROM read_csv('{theirs}', header = true, all_varchar = true)"""
+# Multiset fingerprints (row count, sum of row hashes): one pass over each file, little memory.
+fingerprint = "SELECT count(*), sum(hash(s, e, k, n)::HUGEINT) FROM ({}) AS t(s, e, k, n)"
+(rows_a, sum_a), (rows_b, sum_b) = (con.execute(fingerprint.format(q)).fetchone() for q in (a, b))
+differ = (rows_a, sum_a) != (rows_b, sum_b)
+print(f"rows: streamctl {rows_a}, duckdb {rows_b}, identical: {not differ}")
+sys.exit(1 if differ else 0)
 PY
 
 LOAD_BEFORE=$(load_average)
@@ -91,13 +89,13 @@ for job in sliding sessions; do
   key=$([ "$job" = sliding ] && echo auction || echo bidder)
   for i in $(seq 1 "$RUNS"); do
     rm -f "$DIR/streamctl-$job.csv" "$DIR/duckdb-$job.csv"
-    read -r s_wall s_rss < <(measure "$DIR/streamctl-$job-$i.log" env INPUT="$INPUT" \
+    read -r s_wall s_rss s_cpu < <(measure "$DIR/streamctl-$job-$i.log" env INPUT="$INPUT" \
       OUTPUT="$DIR/streamctl-$job.csv" "$BIN" run "scripts/bench/bids-$job.yaml" --progress off)
     groups=$(peak_groups "$DIR/streamctl-$job-$i.log")
-    read -r d_wall d_rss < <(measure "$DIR/duckdb-$job-$i.log" "$VENV/bin/python" \
+    read -r d_wall d_rss d_cpu < <(measure "$DIR/duckdb-$job-$i.log" "$VENV/bin/python" \
       "$DIR/duckdb_windows.py" "$job" "$INPUT" "$DIR/duckdb-$job.csv")
-    results+=("$job $i $s_wall $s_rss $d_wall $d_rss ${groups:-0}")
-    echo "$job run $i: streamctl ${s_wall}s ${s_rss}KB (at most ${groups:-?} groups open)   duckdb ${d_wall}s ${d_rss}KB"
+    results+=("$job $i $s_wall $s_rss $d_wall $d_rss ${groups:-0} $s_cpu $d_cpu")
+    echo "$job run $i: streamctl ${s_wall}s ${s_cpu}s CPU ${s_rss}KB (at most ${groups:-?} groups open)   duckdb ${d_wall}s ${d_cpu}s CPU ${d_rss}KB"
     if [ "$i" = 1 ]; then
       "$VENV/bin/python" "$DIR/compare_windows.py" "$key" "$DIR/streamctl-$job.csv" "$DIR/duckdb-$job.csv"
     fi
@@ -106,12 +104,12 @@ done
 rm -f "$DIR"/streamctl-sliding.csv "$DIR"/streamctl-sessions.csv "$DIR"/duckdb-sliding.csv "$DIR"/duckdb-sessions.csv
 
 {
-  echo "| job | run | streamctl wall (s) | streamctl events/s | streamctl peak RSS (MiB) | most open keys (key x window) | streamctl bytes per open key | DuckDB wall (s) | DuckDB events/s | DuckDB peak RSS (MiB) | streamctl/DuckDB events/s |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| job | run | streamctl wall (s) | streamctl events/s | streamctl CPU (s) | streamctl peak RSS (MiB) | most open keys (key x window) | streamctl bytes per open key | DuckDB wall (s) | DuckDB events/s | DuckDB CPU (s) | DuckDB peak RSS (MiB) | streamctl/DuckDB events/s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for r in "${results[@]}"; do
-    read -r job i sw sr dw dr g <<<"$r"
-    awk -v job="$job" -v i="$i" -v sw="$sw" -v sr="$sr" -v dw="$dw" -v dr="$dr" -v g="$g" -v n="$EVENTS" \
-      'BEGIN { printf "| %s | %d | %.2f | %.2fM | %.0f | %d | %s | %.2f | %.2fM | %.0f | %.2fx |\n", job, i, sw, n/sw/1e6, sr/1024, g, (g > 0 ? sprintf("%.0f", sr*1024/g) : "-"), dw, n/dw/1e6, dr/1024, dw/sw }'
+    read -r job i sw sr dw dr g sc dc <<<"$r"
+    awk -v job="$job" -v i="$i" -v sw="$sw" -v sr="$sr" -v dw="$dw" -v dr="$dr" -v g="$g" -v sc="$sc" -v dc="$dc" -v n="$EVENTS" \
+      'BEGIN { printf "| %s | %d | %.2f | %.2fM | %.2f | %.0f | %d | %s | %.2f | %.2fM | %.2f | %.0f | %.2fx |\n", job, i, sw, n/sw/1e6, sc, sr/1024, g, (g > 0 ? sprintf("%.0f", sr*1024/g) : "-"), dw, n/dw/1e6, dc, dr/1024, dw/sw }'
   done
   echo
   echo "input: $EVENTS bids (half for 10 hot auctions and bidders, the rest over $USERS; 1 ms apart, up to 4 s out of order), $BYTES bytes; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); calibration loop ${CALIBRATION}s before, $(calibrate)s after; load average $LOAD_BEFORE before, $(load_average) after"

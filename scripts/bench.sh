@@ -72,11 +72,11 @@ CALIBRATION=$(calibrate)
 echo "calibration loop: ${CALIBRATION}s, load average $LOAD_BEFORE"
 results=()
 for i in $(seq 1 "$RUNS"); do
-  read -r s_wall s_rss < <(run_streamctl "$i")
+  read -r s_wall s_rss s_cpu < <(run_streamctl "$i")
   groups=$(peak_groups "$DIR/streamctl-$i.log")
-  read -r d_wall d_rss < <(run_duckdb "$i")
-  results+=("$i $s_wall $s_rss $d_wall $d_rss ${groups:-0}")
-  echo "run $i: streamctl ${s_wall}s ${s_rss}KB (at most ${groups:-?} groups open)   duckdb ${d_wall}s ${d_rss}KB"
+  read -r d_wall d_rss d_cpu < <(run_duckdb "$i")
+  results+=("$i $s_wall $s_rss $d_wall $d_rss ${groups:-0} $s_cpu $d_cpu")
+  echo "run $i: streamctl ${s_wall}s ${s_cpu}s CPU ${s_rss}KB (at most ${groups:-?} groups open)   duckdb ${d_wall}s ${d_cpu}s CPU ${d_rss}KB"
 done
 
 # Same rows from both engines (multisets of movieId,userId,impressions,latestImpression).
@@ -95,12 +95,12 @@ sys.exit(0 if a == b else 1)
 PY
 
 {
-  echo "| run | streamctl wall (s) | streamctl events/s | streamctl peak RSS (MiB) | most open keys (key x window) | streamctl bytes per open key | DuckDB wall (s) | DuckDB events/s | DuckDB peak RSS (MiB) | streamctl/DuckDB events/s |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| run | streamctl wall (s) | streamctl events/s | streamctl CPU (s) | streamctl peak RSS (MiB) | most open keys (key x window) | streamctl bytes per open key | DuckDB wall (s) | DuckDB events/s | DuckDB CPU (s) | DuckDB peak RSS (MiB) | streamctl/DuckDB events/s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for r in "${results[@]}"; do
-    read -r i sw sr dw dr g <<<"$r"
-    awk -v i="$i" -v sw="$sw" -v sr="$sr" -v dw="$dw" -v dr="$dr" -v g="$g" -v n="$EVENTS" \
-      'BEGIN { printf "| %d | %.2f | %.2fM | %.0f | %d | %s | %.2f | %.2fM | %.0f | %.2fx |\n", i, sw, n/sw/1e6, sr/1024, g, (g > 0 ? sprintf("%.0f", sr*1024/g) : "-"), dw, n/dw/1e6, dr/1024, dw/sw }'
+    read -r i sw sr dw dr g sc dc <<<"$r"
+    awk -v i="$i" -v sw="$sw" -v sr="$sr" -v dw="$dw" -v dr="$dr" -v g="$g" -v sc="$sc" -v dc="$dc" -v n="$EVENTS" \
+      'BEGIN { printf "| %d | %.2f | %.2fM | %.2f | %.0f | %d | %s | %.2f | %.2fM | %.2f | %.0f | %.2fx |\n", i, sw, n/sw/1e6, sc, sr/1024, g, (g > 0 ? sprintf("%.0f", sr*1024/g) : "-"), dw, n/dw/1e6, dc, dr/1024, dw/sw }'
   done
   echo
   echo "input: $EVENTS events (50 movies x $USERS users, $INTERVAL apart), $BYTES bytes ($(awk -v b="$BYTES" -v n="$EVENTS" 'BEGIN{printf "%.1f", b/n}') bytes/event); $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); calibration loop ${CALIBRATION}s before, $(calibrate)s after; load average $LOAD_BEFORE before, $(load_average) after"

@@ -15,15 +15,16 @@ ensure_duckdb() {
 }
 
 # measure LOG CMD…: runs CMD (stdout dropped, stderr to LOG) and prints
-# "wall_seconds max_rss_kb" (GNU time when present, else Python).
+# "wall_seconds max_rss_kb cpu_seconds" (GNU time when present, else Python). CPU seconds
+# (user + system) say more than wall time when other work shares the cores.
 measure() {
   local log=$1
   shift
   if [ -x /usr/bin/time ]; then
     local t
     t=$(mktemp)
-    /usr/bin/time -o "$t" -f "%e %M" "$@" >/dev/null 2>"$log"
-    tail -1 "$t"
+    /usr/bin/time -o "$t" -f "%e %M %U %S" "$@" >/dev/null 2>"$log"
+    tail -1 "$t" | awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }'
     rm -f "$t"
   else
     python3 - "$log" "$@" <<'PY'
@@ -31,7 +32,8 @@ import resource, subprocess, sys, time
 t = time.time()
 with open(sys.argv[1], "w") as log:
     subprocess.run(sys.argv[2:], check=True, stdout=subprocess.DEVNULL, stderr=log)
-print(f"{time.time() - t:.2f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{time.time() - t:.2f} {u.ru_maxrss} {u.ru_utime + u.ru_stime:.2f}")
 PY
   fi
 }
