@@ -18,6 +18,7 @@ pub mod watermark;
 pub mod window;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
@@ -177,8 +178,8 @@ struct Engine<'p> {
     plan: &'p Plan,
     /// The operator of each transform node.
     operators: Vec<Option<Box<dyn Operator>>>,
-    /// The sink of each sink node.
-    sinks: Vec<Option<SinkThread>>,
+    /// The sink of each sink node (shared with emitters that write to it directly).
+    sinks: Vec<Option<Rc<SinkThread>>>,
     /// Readers of each (node, port): (node, input index).
     consumers: Vec<Vec<Vec<(usize, usize)>>>,
     /// Watermark trackers of sources with event time.
@@ -274,11 +275,11 @@ impl<'p> Engine<'p> {
             source_bad.push(bad);
             operators.push(op);
         }
-        let mut sink_threads: Vec<Option<SinkThread>> = (0..n).map(|_| None).collect();
+        let mut sink_threads: Vec<Option<Rc<SinkThread>>> = (0..n).map(|_| None).collect();
         for (node, sink) in sinks {
             let thread =
                 SinkThread::spawn(&plan.nodes[node].name, sink).map_err(EngineError::Internal)?;
-            sink_threads[node] = Some(thread);
+            sink_threads[node] = Some(Rc::new(thread));
         }
         let mut consumers: Vec<Vec<Vec<(usize, usize)>>> = plan
             .nodes
@@ -747,9 +748,12 @@ impl<'p> Engine<'p> {
                 sink.write(batch)?;
                 continue;
             }
-            let mut out = Emitter::default();
+            let mut out = self.emitter(node);
             if let Some(op) = self.operators[node].as_mut() {
                 op.process(input, batch, &mut out)?;
+            }
+            if let Some(e) = out.take_error() {
+                return Err(e);
             }
             for (port, b) in out.batches {
                 self.deliver(node, port, b);
@@ -757,6 +761,21 @@ impl<'p> Engine<'p> {
             self.note_open_groups();
         }
         Ok(())
+    }
+
+    /// Where `node`'s stage emits: straight to the sink thread when its main output's only
+    /// reader is a sink with no other input and nothing queued (so every sink still sees rows
+    /// in the order they were produced); else into the queue.
+    fn emitter(&self, node: usize) -> Emitter {
+        if let Some([(reader, _)]) = self.consumers[node].first().map(Vec::as_slice)
+            && self.plan.nodes[*reader].inputs.len() == 1
+            && let Some(sink) = &self.sinks[*reader]
+            && !self.queue.iter().any(|(n, _, _)| n == reader)
+        {
+            let has_time = self.plan.nodes[node].outputs[0].has_time;
+            return Emitter::direct(sink.clone(), has_time.then_some(self.out_watermark[node]));
+        }
+        Emitter::default()
     }
 
     /// Publishes the groups open across window stages, and the most seen so far.
@@ -784,9 +803,12 @@ impl<'p> Engine<'p> {
             let wm = self.input_watermark(i, None);
             if wm > self.in_watermark[i] {
                 self.in_watermark[i] = wm;
-                let mut out = Emitter::default();
+                let mut out = self.emitter(i);
                 if let Some(op) = self.operators[i].as_mut() {
                     op.on_watermark(wm, &mut out)?;
+                }
+                if let Some(e) = out.take_error() {
+                    return Err(e);
                 }
                 if let Some(sink) = &self.sinks[i] {
                     sink.watermark(wm)?;

@@ -1,7 +1,9 @@
 //! The stage interface of the embedded engine, and the helpers stages share.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
+use super::sink_thread::SinkThread;
 use crate::data::{Batch, Column, DataType, Schema};
 use crate::format::base64;
 use crate::plan::{BadRecordPolicy, BadRecords};
@@ -64,16 +66,72 @@ impl EngineError {
 pub type Result<T> = std::result::Result<T, EngineError>;
 
 /// Batches a stage produced, by output port.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Emitter {
     pub batches: Vec<(usize, Batch)>,
+    /// Where port 0 goes straight to, bypassing `batches` (see [`Emitter::direct`]).
+    direct: Option<DirectOutput>,
+}
+
+/// Port 0 written to its only reader, a sink thread, as it is produced.
+struct DirectOutput {
+    sink: Rc<SinkThread>,
+    /// The watermark rows are stamped with (when the stream has event time).
+    watermark: Option<i64>,
+    /// The first failure writing to the sink.
+    error: Option<EngineError>,
+}
+
+impl std::fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitter")
+            .field("batches", &self.batches)
+            .field("direct", &self.direct.is_some())
+            .finish()
+    }
 }
 
 impl Emitter {
-    pub fn emit(&mut self, port: usize, batch: Batch) {
-        if !batch.is_empty() {
-            self.batches.push((port, batch));
+    /// An emitter that writes port 0 straight to `sink`, each batch as it is emitted (the
+    /// sink's bounded queue holds the stage back when it falls behind), so a window firing a
+    /// million rows never holds them all at once. `watermark` stamps rows as the engine would.
+    pub fn direct(sink: Rc<SinkThread>, watermark: Option<i64>) -> Emitter {
+        Emitter {
+            batches: Vec::new(),
+            direct: Some(DirectOutput {
+                sink,
+                watermark,
+                error: None,
+            }),
         }
+    }
+
+    pub fn emit(&mut self, port: usize, mut batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        if port == 0
+            && let Some(direct) = &mut self.direct
+        {
+            if direct.error.is_some() {
+                return;
+            }
+            if let Some(w) = direct.watermark
+                && batch.watermarks.len() != batch.num_rows
+            {
+                batch.watermarks = vec![w; batch.num_rows];
+            }
+            if let Err(e) = direct.sink.write(batch) {
+                direct.error = Some(e);
+            }
+            return;
+        }
+        self.batches.push((port, batch));
+    }
+
+    /// The first failure writing straight to a sink, if any.
+    pub fn take_error(&mut self) -> Option<EngineError> {
+        self.direct.as_mut().and_then(|d| d.error.take())
     }
 }
 

@@ -145,9 +145,13 @@ impl Accumulators {
         }
     }
 
-    /// A fresh slot (reusing freed ones).
+    /// A fresh slot (reusing freed ones, cleared now: the new group's first update follows, so
+    /// the memory is touched once instead of twice).
     pub fn alloc(&mut self) -> u32 {
         if let Some(slot) = self.free.pop() {
+            for acc in &mut self.accs {
+                acc.reset(slot as usize);
+            }
             return slot;
         }
         for acc in &mut self.accs {
@@ -157,11 +161,8 @@ impl Accumulators {
         (self.slots - 1) as u32
     }
 
-    /// Returns a slot for reuse, clearing its state.
+    /// Returns a slot for reuse ([`Accumulators::alloc`] clears it).
     pub fn release(&mut self, slot: u32) {
-        for acc in &mut self.accs {
-            acc.reset(slot as usize);
-        }
         self.free.push(slot);
     }
 
