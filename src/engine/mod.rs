@@ -48,6 +48,9 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// What sinks do with data already at their destination on a fresh start.
     pub if_exists: IfExists,
+    /// Most bytes window state may hold (estimated); the run stops with an explanation
+    /// rather than run out of memory.
+    pub max_state_bytes: Option<u64>,
 }
 
 /// The connectors of a run, built from the plan by [`crate::job`].
@@ -94,6 +97,7 @@ pub fn run(
 ) -> Result<RunSummary> {
     let (sender, receiver) = sync_channel(16);
     let mut engine = Engine::new(plan, connectors.sinks, metrics.clone(), checkpointing)?;
+    engine.max_state_bytes = options.max_state_bytes;
     if let Err(e) = engine.restore() {
         engine.abort_sinks();
         return Err(e);
@@ -207,6 +211,8 @@ struct Engine<'p> {
     checkpointing: Option<Checkpointing>,
     queue: VecDeque<(usize, usize, Batch)>,
     metrics: Arc<Metrics>,
+    /// See [`RunOptions::max_state_bytes`].
+    max_state_bytes: Option<u64>,
 }
 
 impl<'p> Engine<'p> {
@@ -312,6 +318,7 @@ impl<'p> Engine<'p> {
             checkpointing,
             queue: VecDeque::new(),
             metrics,
+            max_state_bytes: None,
         })
     }
 
@@ -758,7 +765,7 @@ impl<'p> Engine<'p> {
             for (port, b) in out.batches {
                 self.deliver(node, port, b);
             }
-            self.note_open_groups();
+            self.check_state()?;
         }
         Ok(())
     }
@@ -778,8 +785,9 @@ impl<'p> Engine<'p> {
         Emitter::default()
     }
 
-    /// Publishes the groups open across window stages, and the most seen so far.
-    fn note_open_groups(&self) {
+    /// Publishes the groups open across window stages, and the most seen so far; stops the
+    /// run when window state passes the memory limit, naming the stage that holds the most.
+    fn check_state(&self) -> Result<()> {
         let open: usize = self
             .operators
             .iter()
@@ -792,6 +800,32 @@ impl<'p> Engine<'p> {
         self.metrics
             .peak_open_groups
             .fetch_max(open as u64, Ordering::Relaxed);
+        let Some(limit) = self.max_state_bytes else {
+            return Ok(());
+        };
+        let mut total = 0u64;
+        let mut largest: Option<(usize, u64)> = None;
+        for (node, op) in self.operators.iter().enumerate() {
+            let Some(op) = op else { continue };
+            let bytes = op.state_bytes() as u64;
+            total += bytes;
+            if largest.is_none_or(|(_, b)| bytes > b) {
+                largest = Some((node, bytes));
+            }
+        }
+        match largest {
+            Some((node, _)) if total > limit => {
+                let op = self.operators[node].as_ref().expect("a stage with state");
+                Err(EngineError::StateLimit {
+                    stage: self.plan.nodes[node].name.clone(),
+                    groups: op.open_groups() as u64,
+                    windows: op.open_windows() as u64,
+                    bytes: indicatif::HumanBytes(total).to_string(),
+                    limit: indicatif::HumanBytes(limit).to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Advances watermarks through the graph in order; stages fire what became complete.

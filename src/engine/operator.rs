@@ -45,6 +45,18 @@ pub enum EngineError {
     /// The reader of our standard output went away (`streamctl run … | head`).
     #[error("standard output was closed")]
     OutputClosed,
+    /// Window state grew past the run's memory limit.
+    #[error(
+        "stage `{stage}`: window state would exceed the memory limit of {limit}: {groups} groups (a key in a window) in {windows} open windows, about {bytes} of state\n  to stay under it: shorter windows (`size`, or a smaller `gap` for sessions), fewer keys (`group_by`), a smaller `allowed_lateness`, or a higher limit with `--max-state-memory` (the default is half of this machine's memory)"
+    )]
+    StateLimit {
+        stage: String,
+        groups: u64,
+        windows: u64,
+        /// The estimate and the limit, as text (`1.2 GiB`).
+        bytes: String,
+        limit: String,
+    },
     #[error("internal error (a bug in streamctl, please report it): {0}")]
     Internal(String),
 }
@@ -53,9 +65,10 @@ impl EngineError {
     /// Whose problem it is.
     pub fn domain(&self) -> ErrorDomain {
         match self {
-            EngineError::BadRecord { .. } | EngineError::Setup(_) | EngineError::OutputClosed => {
-                ErrorDomain::User
-            }
+            EngineError::BadRecord { .. }
+            | EngineError::Setup(_)
+            | EngineError::OutputClosed
+            | EngineError::StateLimit { .. } => ErrorDomain::User,
             EngineError::Source { error, .. } | EngineError::Sink { error, .. } => error.domain,
             EngineError::Checkpoint(error) => error.domain,
             EngineError::Internal(_) => ErrorDomain::Internal,
@@ -174,6 +187,12 @@ pub trait Operator: Send {
 
     /// Groups held across open windows, for checkpoint summaries.
     fn open_groups(&self) -> usize {
+        0
+    }
+
+    /// Bytes of memory the stage's state holds, estimated from its tables' sizes (for the
+    /// state memory limit).
+    fn state_bytes(&self) -> usize {
         0
     }
 

@@ -166,6 +166,12 @@ impl Accumulators {
         self.free.push(slot);
     }
 
+    /// Heap bytes held by the state of every slot (for the state memory limit), estimated in
+    /// constant time: string values by count, DISTINCT sets without their values.
+    pub fn state_bytes(&self) -> usize {
+        self.accs.iter().map(Acc::state_bytes).sum::<usize>() + self.free.capacity() * 4
+    }
+
     /// Slots in use.
     pub fn live(&self) -> usize {
         self.slots - self.free.len()
@@ -230,6 +236,26 @@ fn keep_extreme<T: PartialOrd + Copy>(
 }
 
 impl Acc {
+    fn state_bytes(&self) -> usize {
+        fn vec<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        match self {
+            Acc::Count { counts, .. } => vec(counts),
+            Acc::SumInt { sums, has } => vec(sums) + vec(has),
+            Acc::SumDouble { sums, has } => vec(sums) + vec(has),
+            Acc::AvgInt { sums, counts } => vec(sums) + vec(counts),
+            Acc::AvgDouble { sums, counts } => vec(sums) + vec(counts),
+            Acc::ExtremeInt { values, has, .. } => vec(values) + vec(has),
+            Acc::ExtremeDouble { values, has, .. } => vec(values) + vec(has),
+            Acc::ExtremeValue { values, .. } => vec(values) + values.len() * 16,
+            Acc::FirstLast { values, seqs, .. } => vec(values) + vec(seqs) + values.len() * 16,
+            // Walking every set per batch would cost more than it tells: the sets themselves
+            // are counted, not their values.
+            Acc::Distinct { seen, .. } => vec(seen),
+        }
+    }
+
     fn push_empty(&mut self) {
         match self {
             Acc::Count { counts, .. } => counts.push(0),

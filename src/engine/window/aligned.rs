@@ -51,8 +51,9 @@ struct Pane {
     lens: Vec<u32>,
     /// Accumulator slot by index.
     slots: Vec<u32>,
-    /// Keys longer than `INLINE`, by index.
+    /// Keys longer than `INLINE`, by index, and their bytes.
     long_keys: HashMap<u32, Box<[u8]>>,
+    long_key_bytes: usize,
 }
 
 impl Pane {
@@ -65,6 +66,7 @@ impl Pane {
             lens: Vec::with_capacity(groups),
             slots: Vec::with_capacity(groups),
             long_keys: HashMap::new(),
+            long_key_bytes: 0,
         }
     }
 
@@ -103,6 +105,7 @@ impl Pane {
         let index = self.keys.len() as u32;
         if key.len() > INLINE {
             self.long_keys.insert(index, key.into());
+            self.long_key_bytes += key.len();
         }
         self.keys.push(padded);
         self.lens.push(key.len() as u32);
@@ -110,6 +113,14 @@ impl Pane {
         let tag = tag_of(hash);
         self.table
             .insert_unique(table_hash(tag), Group { index, tag }, |g| table_hash(g.tag));
+    }
+
+    /// Heap bytes held (for the state memory limit): table, vectors, long keys.
+    fn state_bytes(&self) -> usize {
+        self.table.capacity() * (std::mem::size_of::<Group>() + 1)
+            + self.keys.capacity() * (INLINE + 8)
+            + self.long_key_bytes
+            + self.long_keys.capacity() * 32
     }
 }
 
@@ -452,6 +463,13 @@ impl Operator for AlignedWindows {
 
     fn open_groups(&self) -> usize {
         self.panes.values().map(Pane::len).sum()
+    }
+
+    fn state_bytes(&self) -> usize {
+        self.panes.values().map(Pane::state_bytes).sum::<usize>()
+            + self.core.accs.state_bytes()
+            // A revision entry: its window end, a boxed key and the map's node share.
+            + self.revisions.len() * 80
     }
 
     /// Panes in time order, each group's key and aggregate state in order of appearance: the

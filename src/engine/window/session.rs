@@ -51,6 +51,8 @@ pub struct SessionWindows {
     timers: BinaryHeap<Reverse<Timer>>,
     next_uid: u64,
     live_sessions: usize,
+    /// Bytes of the groups' keys (for the state memory limit).
+    key_bytes: usize,
     watermark: i64,
     hasher: KeyHasher,
     key_buf: Vec<u8>,
@@ -67,6 +69,7 @@ impl SessionWindows {
             timers: BinaryHeap::new(),
             next_uid: 1,
             live_sessions: 0,
+            key_bytes: 0,
             watermark: MIN_WATERMARK,
             hasher: KeyHasher::default(),
             key_buf: Vec::new(),
@@ -94,6 +97,7 @@ impl SessionWindows {
             key: self.key_buf.clone().into_boxed_slice(),
             sessions: Vec::new(),
         };
+        self.key_bytes += group.key.len();
         let g = match self.free_groups.pop() {
             Some(g) => {
                 self.groups[g as usize] = Some(group);
@@ -186,6 +190,7 @@ impl SessionWindows {
     /// Forgets a group with no sessions left.
     fn drop_group(&mut self, g: u32) {
         if let Some(group) = self.groups[g as usize].take() {
+            self.key_bytes -= group.key.len();
             if let Ok(entry) = self.table.find_entry(group.hash, |&x| x == g) {
                 entry.remove();
             }
@@ -335,6 +340,19 @@ impl Operator for SessionWindows {
 
     fn open_groups(&self) -> usize {
         self.table.len()
+    }
+
+    /// Estimated from counts (walking every group per batch would cost more than it tells):
+    /// tables by capacity, a group's sessions as one allocation each.
+    fn state_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.table.capacity() * (size_of::<u32>() + 1)
+            + self.groups.capacity() * size_of::<Option<Group>>()
+            + self.key_bytes
+            + self.live_sessions * size_of::<Session>()
+            + self.table.len() * 32
+            + self.timers.capacity() * size_of::<Reverse<Timer>>()
+            + self.core.accs.state_bytes()
     }
 
     /// Groups in key order, each with its sessions in start order and their aggregate state;
