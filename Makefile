@@ -8,6 +8,7 @@ BENCH_DIR    ?= out/bench
 BENCH_EVENTS ?= 10000000
 # The local Kinesis server (kinesalite, one Node process) reads far slower than a file.
 BENCH_KINESIS_EVENTS ?= 200000
+BENCH_KEYS_EVENTS ?= 5000000
 
 .PHONY: all build release demo test lint fmt unit schema bench bench-kinesis clean
 
@@ -63,10 +64,14 @@ schema: build
 	target/debug/streamctl schema --tests -o schemas/pipeline-test.schema.json
 
 ## bench: 10M movie impressions through the local pipeline, beside DuckDB on the same data;
-## then the same job into the local S3 server beside file:// (objects/s, MB/s); on Flink;
-## from a pre-loaded 4-shard Kinesis stream and from a 4-partition Kafka topic beside a file
+## the same job with many keys (5M events, 2M users, 1 ms apart) beside DuckDB; sliding and
+## session windows on skewed bids beside DuckDB; then checkpoints, Flink, the job into the
+## local S3 server beside file:// (objects/s, MB/s), and from a pre-loaded 4-shard Kinesis
+## stream and from a 4-partition Kafka topic beside a file (events/s)
 bench: release
 	scripts/bench.sh $(BENCH_EVENTS) $(BENCH_DIR)
+	USERS=2000000 INTERVAL=1ms scripts/bench.sh $(BENCH_KEYS_EVENTS) $(BENCH_DIR)
+	scripts/bench-windows.sh $(BENCH_KEYS_EVENTS) $(BENCH_DIR)
 	scripts/bench-checkpoints.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-flink.sh $(BENCH_EVENTS) $(BENCH_DIR)
 	scripts/bench-s3.sh $(BENCH_EVENTS) $(BENCH_DIR)

@@ -1,48 +1,41 @@
 #!/usr/bin/env bash
-# make bench: 10M movie impressions through pipelines/movie-impressions-local.yaml, and DuckDB
-# on the same file doing the same job (15-minute tumbling COUNT/MAX per movie and user, CSV
+# make bench: movie impressions through pipelines/movie-impressions-local.yaml, and DuckDB on the
+# same file doing the same job (15-minute tumbling COUNT/MAX per movie and user, CSV
 # partitioned by hour and movie), measured in the same run. Also checks both produced the
-# same rows. Results go to $DIR/results.md (copy them into BENCHMARKS.md with this command).
+# same rows. Results go to $DIR/results[-LABEL].md (copy them into BENCHMARKS.md with this
+# command).
 #
-# usage: scripts/bench.sh [EVENTS] [DIR]
+# usage: [USERS=N] [INTERVAL=3ms] [RUNS=3] scripts/bench.sh [EVENTS] [DIR]
+#   USERS: distinct users (1000: the seed's 50 movies x 1000 users; 2000000 with INTERVAL=1ms
+#   is the high-cardinality job, about a million keys open per 15-minute window).
 set -euo pipefail
 EVENTS=${1:-10000000}
 DIR=${2:-out/bench}
 BIN=${STREAMCTL:-target/release/streamctl}
 CACHE=${STREAMCTL_CACHE:-$HOME/.cache/streamctl}
-DUCKDB_VERSION=1.4.1
 RUNS=${RUNS:-3}
+USERS=${USERS:-1000}
+INTERVAL=${INTERVAL:-3ms}
 mkdir -p "$DIR" "$CACHE"
 DIR=$(cd "$DIR" && pwd)
-INPUT="$DIR/impressions-$EVENTS.jsonl"
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/bench/lib.sh"
+if [ "$USERS" = 1000 ] && [ "$INTERVAL" = 3ms ]; then
+  LABEL=""
+  INPUT="$DIR/impressions-$EVENTS.jsonl" # shared with the other bench scripts
+else
+  LABEL="-users$USERS-$INTERVAL"
+  INPUT="$DIR/impressions-$EVENTS$LABEL.jsonl"
+fi
 
 if [ ! -s "$INPUT" ]; then
-  echo "generating $EVENTS movie impressions (50 movies x 1000 users, 3 ms apart, up to 4 s out of order)…"
-  "$BIN" generate movie_impressions --count "$EVENTS" --disorder 4s -o "$INPUT.tmp"
+  echo "generating $EVENTS movie impressions (50 movies x $USERS users, $INTERVAL apart, up to 4 s out of order)…"
+  "$BIN" generate movie_impressions --count "$EVENTS" --users "$USERS" --interval "$INTERVAL" \
+    --disorder 4s -o "$INPUT.tmp"
   mv "$INPUT.tmp" "$INPUT"
 fi
 BYTES=$(stat -c %s "$INPUT")
-
-# The peer: DuckDB (Python package) in a venv owned by this project.
-VENV="$CACHE/venv-bench"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import duckdb" 2>/dev/null; then
-  echo "installing duckdb $DUCKDB_VERSION into $VENV…"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "duckdb==$DUCKDB_VERSION"
-fi
-
-# Runs a command, prints "wall_seconds max_rss_kb" (GNU time when present, else Python).
-measure() {
-  if [ -x /usr/bin/time ]; then
-    /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1
-  else
-    python3 - "$@" <<'PY'
-import resource, subprocess, sys, time
-t = time.time(); subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-print(f"{time.time() - t:.2f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
-PY
-  fi
-}
+ensure_duckdb
 
 cat > "$DIR/duckdb_job.py" <<'PY'
 import sys, duckdb
@@ -62,33 +55,28 @@ PY
 
 run_streamctl() {
   local out="$DIR/streamctl-out-$1"
-  measure env INPUT="$INPUT" OUTPUT="file://$out/" "$BIN" run pipelines/movie-impressions-local.yaml --progress off
+  measure "$DIR/streamctl-$1.log" env INPUT="$INPUT" OUTPUT="file://$out/" \
+    "$BIN" run pipelines/movie-impressions-local.yaml --progress off
 }
 run_duckdb() {
   local out="$DIR/duckdb-out-$1"
-  measure "$VENV/bin/python" "$DIR/duckdb_job.py" "$INPUT" "$out"
+  measure "$DIR/duckdb-$1.log" "$VENV/bin/python" "$DIR/duckdb_job.py" "$INPUT" "$out"
 }
 
 # Fresh output directories for every run: reusing freshly deleted ones makes ext4 hunt for
 # free inodes and skews file-heavy runs. Old outputs are removed at the end.
 rm -rf "$DIR"/streamctl-out-* "$DIR"/duckdb-out-*
 sync
-# The machine's speed varies (shared hosts): a fixed CPU-bound loop timed before the runs
-# puts every number in context (≈ 2.9 s on this machine when it is quiet).
-calibrate() {
-  python3 -c 'import time
-t = time.time(); s = 0
-for i in range(20_000_000): s += i
-print(f"{time.time() - t:.2f}")'
-}
+LOAD_BEFORE=$(load_average)
 CALIBRATION=$(calibrate)
-echo "calibration loop: ${CALIBRATION}s"
+echo "calibration loop: ${CALIBRATION}s, load average $LOAD_BEFORE"
 results=()
 for i in $(seq 1 "$RUNS"); do
-  read -r s_wall s_rss < <(run_streamctl "$i")
-  read -r d_wall d_rss < <(run_duckdb "$i")
-  results+=("$i $s_wall $s_rss $d_wall $d_rss")
-  echo "run $i: streamctl ${s_wall}s ${s_rss}KB   duckdb ${d_wall}s ${d_rss}KB"
+  read -r s_wall s_rss s_cpu < <(run_streamctl "$i")
+  groups=$(peak_groups "$DIR/streamctl-$i.log")
+  read -r d_wall d_rss d_cpu < <(run_duckdb "$i")
+  results+=("$i $s_wall $s_rss $d_wall $d_rss ${groups:-0} $s_cpu $d_cpu")
+  echo "run $i: streamctl ${s_wall}s ${s_cpu}s CPU ${s_rss}KB (at most ${groups:-?} groups open)   duckdb ${d_wall}s ${d_cpu}s CPU ${d_rss}KB"
 done
 
 # Same rows from both engines (multisets of movieId,userId,impressions,latestImpression).
@@ -107,14 +95,15 @@ sys.exit(0 if a == b else 1)
 PY
 
 {
-  echo "| run | streamctl wall (s) | streamctl events/s | streamctl peak RSS (MiB) | DuckDB wall (s) | DuckDB events/s | DuckDB peak RSS (MiB) |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| run | streamctl wall (s) | streamctl events/s | streamctl CPU (s) | streamctl peak RSS (MiB) | most open keys (key x window) | streamctl bytes per open key | DuckDB wall (s) | DuckDB events/s | DuckDB CPU (s) | DuckDB peak RSS (MiB) | streamctl/DuckDB events/s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   for r in "${results[@]}"; do
-    read -r i sw sr dw dr <<<"$r"
-    awk -v i="$i" -v sw="$sw" -v sr="$sr" -v dw="$dw" -v dr="$dr" -v n="$EVENTS" \
-      'BEGIN { printf "| %d | %.2f | %.2fM | %.0f | %.2f | %.2fM | %.0f |\n", i, sw, n/sw/1e6, sr/1024, dw, n/dw/1e6, dr/1024 }'
+    read -r i sw sr dw dr g sc dc <<<"$r"
+    awk -v i="$i" -v sw="$sw" -v sr="$sr" -v dw="$dw" -v dr="$dr" -v g="$g" -v sc="$sc" -v dc="$dc" -v n="$EVENTS" \
+      'BEGIN { printf "| %d | %.2f | %.2fM | %.2f | %.0f | %d | %s | %.2f | %.2fM | %.2f | %.0f | %.2fx |\n", i, sw, n/sw/1e6, sc, sr/1024, g, (g > 0 ? sprintf("%.0f", sr*1024/g) : "-"), dw, n/dw/1e6, dc, dr/1024, dw/sw }'
   done
   echo
-  echo "input: $EVENTS events, $BYTES bytes ($(awk -v b="$BYTES" -v n="$EVENTS" 'BEGIN{printf "%.1f", b/n}') bytes/event); $(nproc) cores; $(date -u +%Y-%m-%d); calibration loop ${CALIBRATION}s before, $(calibrate)s after"
-} | tee "$DIR/results.md"
+  echo "input: $EVENTS events (50 movies x $USERS users, $INTERVAL apart), $BYTES bytes ($(awk -v b="$BYTES" -v n="$EVENTS" 'BEGIN{printf "%.1f", b/n}') bytes/event); $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); calibration loop ${CALIBRATION}s before, $(calibrate)s after; load average $LOAD_BEFORE before, $(load_average) after"
+  echo "bytes per open key: streamctl's peak RSS / the most keys (key x window) its window state held at once"
+} | tee "$DIR/results$LABEL.md"
 rm -rf "$DIR"/streamctl-out-* "$DIR"/duckdb-out-*

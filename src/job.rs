@@ -28,6 +28,8 @@ pub struct JobOptions {
     pub checkpoint_dir: Option<String>,
     /// Time between checkpoints, overriding the pipeline's `checkpoint.interval`.
     pub checkpoint_interval_ms: Option<i64>,
+    /// Most bytes window state may hold (see [`RunOptions::max_state_bytes`]).
+    pub max_state_bytes: Option<u64>,
 }
 
 /// What a job resumes from, for the CLI to say.
@@ -166,6 +168,7 @@ impl Prepared<'_> {
             clock: options.clock.clone(),
             stop: options.stop.clone(),
             if_exists: options.if_exists,
+            max_state_bytes: options.max_state_bytes,
         };
         engine::run(
             self.plan,

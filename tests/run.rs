@@ -1156,3 +1156,67 @@ fn files_roll_by_size_and_appear_only_complete() {
     }
     assert_eq!(records, 20000);
 }
+
+/// Window state past `--max-state-memory` stops the run with a message that names the stage,
+/// its open windows and keys, and what to change; a generous limit changes nothing.
+#[test]
+fn window_state_over_the_memory_limit_stops_the_run_with_an_explanation() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = write_pipeline(
+        dir.path(),
+        r#"
+version: 1
+name: many-keys
+sources:
+  impressions:
+    type: generator
+    preset: movie_impressions
+    count: 200000
+    interval: 1ms
+    users: 1000000
+    event_time: {field: timestamp, max_out_of_orderness: 1s}
+transforms:
+  per_user:
+    type: window
+    inputs: [impressions]
+    window: {type: tumbling, size: 15m}
+    group_by: [movieId, userId]
+    aggregates:
+      impressions: COUNT(*)
+sinks:
+  out:
+    type: file
+    inputs: [per_user]
+    path: ${OUTPUT}
+    format: csv
+"#,
+    );
+    let output = dir.path().join("out.csv");
+    let env = [("OUTPUT", output.display().to_string())];
+    let o = run(
+        &[pipeline.to_str().unwrap(), "--max-state-memory", "1MiB"],
+        &env,
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for expected in [
+        "stage `per_user`",
+        "memory limit of 1.00 MiB",
+        "groups (a key in a window) in 1 open windows",
+        "shorter windows",
+        "fewer keys (`group_by`)",
+        "`allowed_lateness`",
+        "--max-state-memory",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in: {err}");
+    }
+    std::fs::remove_file(&output).ok();
+    let o = run(
+        &[pipeline.to_str().unwrap(), "--max-state-memory", "1GiB"],
+        &env,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = std::fs::read_to_string(&output).unwrap().lines().count();
+    // 200,000 draws from a million users in one 15-minute window (plus the header).
+    assert!(rows > 180_000, "{rows} rows");
+}

@@ -15,7 +15,8 @@ use streamctl::sources::generator::Generator;
 
 use super::exit;
 
-/// Write synthetic records: movie impressions, taxi trips, stock ticks or delivery pings.
+/// Write synthetic records: movie impressions, taxi trips, stock ticks, delivery pings or
+/// auction bids.
 ///
 /// Deterministic: the same options give the same bytes. Record i has event time
 /// `start + i * interval`, moved up to `disorder` into the past.
@@ -27,6 +28,13 @@ use super::exit;
 ///
 /// Example: 10 million movie impressions, 3 ms apart, up to 4 s out of order:
 ///   streamctl generate movie_impressions --count 10000000 --disorder 4s -o impressions.jsonl
+///
+/// Many keys (a new user in almost every record, about a million per 15 minutes):
+///   streamctl generate movie_impressions --count 5000000 --users 2000000 --interval 1ms \
+///     --disorder 4s -o many-keys.jsonl
+///
+/// Skewed keys, Nexmark-style (half the bids for 10 hot auctions and bidders):
+///   streamctl generate bids --count 10000000 --interval 1ms --users 20000 --hot-share 0.5
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What to generate.
@@ -58,6 +66,14 @@ pub struct Args {
     /// timestamp that is not a number, no timestamp, bytes that are not UTF-8.
     #[arg(long, default_value = "0", value_name = "N")]
     malformed: u64,
+    /// Distinct users: `userId`s of movie_impressions (default 1000), bidders and auctions
+    /// of bids beyond the hot ones (default 20000).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    users: Option<u64>,
+    /// Share of records (0 to 1) whose user, bidder and auction is one of 10 hot ones; the
+    /// rest spread evenly over `--users` (default 0, and 0.5 for bids).
+    #[arg(long, value_parser = parse_share)]
+    hot_share: Option<f64>,
     /// Output encoding.
     #[arg(long, value_enum, default_value = "json")]
     format: Format,
@@ -81,6 +97,10 @@ enum Preset {
     /// {agentId, lat, lon, speedKmh, timestamp} for 200 agents working in shifts.
     #[value(name = "delivery_pings", alias = "delivery-pings")]
     DeliveryPings,
+    /// {auction, bidder, price, channel, timestamp}, shaped like Nexmark's bids: hot auctions
+    /// and bidders plus a long tail (`--users`, `--hot-share`).
+    #[value(name = "bids")]
+    Bids,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -93,6 +113,13 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Duration::parse(s)
 }
 
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("`{s}` is not a share from 0 to 1 (e.g. 0.5)")),
+    }
+}
+
 fn parse_instant(s: &str) -> Result<Instant, String> {
     Instant::parse(s)
 }
@@ -103,6 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Preset::TaxiTrips => GeneratorPreset::TaxiTrips,
         Preset::StockTicks => GeneratorPreset::StockTicks,
         Preset::DeliveryPings => GeneratorPreset::DeliveryPings,
+        Preset::Bids => GeneratorPreset::Bids,
     };
     let config = GeneratorSource {
         preset,
@@ -113,6 +141,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         start_ms: args.start.millis,
         interval_ms: args.interval.millis.max(1),
         disorder_ms: args.disorder.millis.max(0),
+        users: args.users.unwrap_or(preset.default_users()),
+        hot_share: args.hot_share.unwrap_or(preset.default_hot_share()),
     };
     let mut generator = Generator::new(&config);
     let schema = generator.schema().clone();

@@ -307,6 +307,17 @@ pub fn summary(
         input_bytes(s.bytes_in),
         plural_count(s.records_out, "row"),
     );
+    if s.peak_open_groups > 0 {
+        // What window state memory followed: one group is one key in one window.
+        // Exact, so that bytes per open key can be computed from it (scripts/bench*.sh).
+        text.push_str(&format!(
+            "\n  window state: at most {} open at once (a group is one key in one window)",
+            match s.peak_open_groups {
+                1 => "1 group".to_string(),
+                n => format!("{n} groups"),
+            }
+        ));
+    }
     for stage in late {
         text.push_str(&late_summary(stage));
     }

@@ -68,6 +68,11 @@ pub struct Args {
     /// Seconds between progress log lines when not on a terminal.
     #[arg(long, default_value = "10", value_name = "SECONDS")]
     log_every: u64,
+    /// Most memory window state may take, e.g. `2GiB` (default: half of this machine's
+    /// memory, or of the container's limit). Past it the run stops and says which stage holds
+    /// how many keys and windows, instead of being killed for running out of memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_byte_size)]
+    max_state_memory: Option<u64>,
     #[command(flatten)]
     env: EnvArgs,
 }
@@ -140,6 +145,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
         checkpoint_dir: args.checkpoint_dir.clone(),
         checkpoint_interval_ms: args.checkpoint_interval,
+        max_state_bytes: args
+            .max_state_memory
+            .or_else(|| memory_available().map(|m| m / 2)),
     };
     let metrics = engine::metrics_for(&plan);
     let prepared = match job::prepare(&plan, &options, &metrics) {
@@ -306,4 +314,26 @@ fn report_error(e: &EngineError, after: Option<String>) -> u8 {
         _ => eprintln!("{} {e}{whose}", paint("1;31", "error:")),
     }
     exit::ERROR
+}
+
+fn parse_byte_size(s: &str) -> Result<u64, String> {
+    streamctl::config::values::ByteSize::parse(s).map(|b| b.bytes)
+}
+
+/// Memory this process may use: the container's limit (cgroup v2 `memory.max`) when there is
+/// one, else the machine's total (`MemTotal`).
+fn memory_available() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    });
+    match (cgroup, total) {
+        (Some(c), Some(t)) => Some(c.min(t)),
+        (c, t) => c.or(t),
+    }
 }

@@ -435,6 +435,15 @@ pub struct GeneratorSource {
     /// out-of-order arrival. Default `0s`.
     #[serde(default)]
     pub disorder: Duration,
+    /// How many distinct users: `userId`s of `movie_impressions` (default 1000), bidders and
+    /// auctions of `bids` beyond the hot ones (default 20000). Other presets ignore it.
+    #[serde(default)]
+    pub users: Option<u64>,
+    /// Share of records, from 0 to 1, whose user (and auction) is one of 10 hot ones; the
+    /// rest spread evenly over `users` (skewed keys, as in Nexmark). Default 0, and 0.5 for
+    /// `bids`.
+    #[serde(default)]
+    pub hot_share: Option<f64>,
     /// Event time settings; default: the preset's time field with `disorder` as the
     /// out-of-orderness bound.
     #[serde(default)]
@@ -459,11 +468,12 @@ pub enum GeneratorPreset {
     StockTicks,
     #[serde(alias = "delivery-pings")]
     DeliveryPings,
+    Bids,
 }
 
 impl GeneratorPreset {
     /// Every preset: its name, and what it produces.
-    pub const ALL: [(GeneratorPreset, &'static str, &'static str); 4] = [
+    pub const ALL: [(GeneratorPreset, &'static str, &'static str); 5] = [
         (
             GeneratorPreset::MovieImpressions,
             "movie_impressions",
@@ -484,6 +494,11 @@ impl GeneratorPreset {
             "delivery_pings",
             "Delivery-agent GPS pings: `{agentId, lat, lon, speedKmh, timestamp}`.",
         ),
+        (
+            GeneratorPreset::Bids,
+            "bids",
+            "Auction bids shaped like Nexmark's: `{auction, bidder, price, channel, timestamp}`; half of them for 10 hot auctions and bidders, the rest over a long tail of `users` (20000).",
+        ),
     ];
 }
 
@@ -503,7 +518,7 @@ impl JsonSchema for GeneratorPreset {
                 "const": name,
             }));
         }
-        for (_, name, _) in Self::ALL {
+        for (_, name, _) in Self::ALL.iter().filter(|(_, name, _)| name.contains('_')) {
             branches.push(serde_json::json!({
                 "description": format!("Same as `{name}`."),
                 "type": "string",

@@ -18,6 +18,7 @@ pub mod watermark;
 pub mod window;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
@@ -47,6 +48,9 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// What sinks do with data already at their destination on a fresh start.
     pub if_exists: IfExists,
+    /// Most bytes window state may hold (estimated); the run stops with an explanation
+    /// rather than run out of memory.
+    pub max_state_bytes: Option<u64>,
 }
 
 /// The connectors of a run, built from the plan by [`crate::job`].
@@ -93,6 +97,7 @@ pub fn run(
 ) -> Result<RunSummary> {
     let (sender, receiver) = sync_channel(16);
     let mut engine = Engine::new(plan, connectors.sinks, metrics.clone(), checkpointing)?;
+    engine.max_state_bytes = options.max_state_bytes;
     if let Err(e) = engine.restore() {
         engine.abort_sinks();
         return Err(e);
@@ -185,8 +190,8 @@ struct Engine<'p> {
     plan: &'p Plan,
     /// The operator of each transform node.
     operators: Vec<Option<Box<dyn Operator>>>,
-    /// The sink of each sink node.
-    sinks: Vec<Option<SinkThread>>,
+    /// The sink of each sink node (shared with emitters that write to it directly).
+    sinks: Vec<Option<Rc<SinkThread>>>,
     /// Readers of each (node, port): (node, input index).
     consumers: Vec<Vec<Vec<(usize, usize)>>>,
     /// Watermark trackers of sources with event time.
@@ -214,6 +219,8 @@ struct Engine<'p> {
     checkpointing: Option<Checkpointing>,
     queue: VecDeque<(usize, usize, Batch)>,
     metrics: Arc<Metrics>,
+    /// See [`RunOptions::max_state_bytes`].
+    max_state_bytes: Option<u64>,
 }
 
 impl<'p> Engine<'p> {
@@ -282,11 +289,11 @@ impl<'p> Engine<'p> {
             source_bad.push(bad);
             operators.push(op);
         }
-        let mut sink_threads: Vec<Option<SinkThread>> = (0..n).map(|_| None).collect();
+        let mut sink_threads: Vec<Option<Rc<SinkThread>>> = (0..n).map(|_| None).collect();
         for (node, sink) in sinks {
             let thread =
                 SinkThread::spawn(&plan.nodes[node].name, sink).map_err(EngineError::Internal)?;
-            sink_threads[node] = Some(thread);
+            sink_threads[node] = Some(Rc::new(thread));
         }
         let mut consumers: Vec<Vec<Vec<(usize, usize)>>> = plan
             .nodes
@@ -319,6 +326,7 @@ impl<'p> Engine<'p> {
             checkpointing,
             queue: VecDeque::new(),
             metrics,
+            max_state_bytes: None,
         })
     }
 
@@ -815,15 +823,77 @@ impl<'p> Engine<'p> {
                 sink.write(batch)?;
                 continue;
             }
-            let mut out = Emitter::default();
+            let mut out = self.emitter(node);
             if let Some(op) = self.operators[node].as_mut() {
                 op.process(input, batch, &mut out)?;
+            }
+            if let Some(e) = out.take_error() {
+                return Err(e);
             }
             for (port, b) in out.batches {
                 self.deliver(node, port, b);
             }
+            self.check_state()?;
         }
         Ok(())
+    }
+
+    /// Where `node`'s stage emits: straight to the sink thread when its main output's only
+    /// reader is a sink with no other input and nothing queued (so every sink still sees rows
+    /// in the order they were produced); else into the queue.
+    fn emitter(&self, node: usize) -> Emitter {
+        if let Some([(reader, _)]) = self.consumers[node].first().map(Vec::as_slice)
+            && self.plan.nodes[*reader].inputs.len() == 1
+            && let Some(sink) = &self.sinks[*reader]
+            && !self.queue.iter().any(|(n, _, _)| n == reader)
+        {
+            let has_time = self.plan.nodes[node].outputs[0].has_time;
+            return Emitter::direct(sink.clone(), has_time.then_some(self.out_watermark[node]));
+        }
+        Emitter::default()
+    }
+
+    /// Publishes the groups open across window stages, and the most seen so far; stops the
+    /// run when window state passes the memory limit, naming the stage that holds the most.
+    fn check_state(&self) -> Result<()> {
+        let open: usize = self
+            .operators
+            .iter()
+            .flatten()
+            .map(|op| op.open_groups())
+            .sum();
+        self.metrics
+            .open_groups
+            .store(open as u64, Ordering::Relaxed);
+        self.metrics
+            .peak_open_groups
+            .fetch_max(open as u64, Ordering::Relaxed);
+        let Some(limit) = self.max_state_bytes else {
+            return Ok(());
+        };
+        let mut total = 0u64;
+        let mut largest: Option<(usize, u64)> = None;
+        for (node, op) in self.operators.iter().enumerate() {
+            let Some(op) = op else { continue };
+            let bytes = op.state_bytes() as u64;
+            total += bytes;
+            if largest.is_none_or(|(_, b)| bytes > b) {
+                largest = Some((node, bytes));
+            }
+        }
+        match largest {
+            Some((node, _)) if total > limit => {
+                let op = self.operators[node].as_ref().expect("a stage with state");
+                Err(EngineError::StateLimit {
+                    stage: self.plan.nodes[node].name.clone(),
+                    groups: op.open_groups() as u64,
+                    windows: op.open_windows() as u64,
+                    bytes: indicatif::HumanBytes(total).to_string(),
+                    limit: indicatif::HumanBytes(limit).to_string(),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Advances watermarks through the graph in order; stages fire what became complete.
@@ -835,9 +905,12 @@ impl<'p> Engine<'p> {
             let wm = self.input_watermark(i, None);
             if wm > self.in_watermark[i] {
                 self.in_watermark[i] = wm;
-                let mut out = Emitter::default();
+                let mut out = self.emitter(i);
                 if let Some(op) = self.operators[i].as_mut() {
                     op.on_watermark(wm, &mut out)?;
+                }
+                if let Some(e) = out.take_error() {
+                    return Err(e);
                 }
                 if let Some(sink) = &self.sinks[i] {
                     sink.watermark(wm)?;

@@ -1,7 +1,9 @@
 //! The stage interface of the embedded engine, and the helpers stages share.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
+use super::sink_thread::SinkThread;
 use crate::data::{Batch, Column, DataType, Schema};
 use crate::format::base64;
 use crate::plan::{BadRecordPolicy, BadRecords};
@@ -43,6 +45,18 @@ pub enum EngineError {
     /// The reader of our standard output went away (`streamctl run … | head`).
     #[error("standard output was closed")]
     OutputClosed,
+    /// Window state grew past the run's memory limit.
+    #[error(
+        "stage `{stage}`: window state would exceed the memory limit of {limit}: {groups} groups (a key in a window) in {windows} open windows, about {bytes} of state\n  to stay under it: shorter windows (`size`, or a smaller `gap` for sessions), fewer keys (`group_by`), a smaller `allowed_lateness`, or a higher limit with `--max-state-memory` (the default is half of this machine's memory)"
+    )]
+    StateLimit {
+        stage: String,
+        groups: u64,
+        windows: u64,
+        /// The estimate and the limit, as text (`1.2 GiB`).
+        bytes: String,
+        limit: String,
+    },
     #[error("internal error (a bug in streamctl, please report it): {0}")]
     Internal(String),
 }
@@ -51,9 +65,10 @@ impl EngineError {
     /// Whose problem it is.
     pub fn domain(&self) -> ErrorDomain {
         match self {
-            EngineError::BadRecord { .. } | EngineError::Setup(_) | EngineError::OutputClosed => {
-                ErrorDomain::User
-            }
+            EngineError::BadRecord { .. }
+            | EngineError::Setup(_)
+            | EngineError::OutputClosed
+            | EngineError::StateLimit { .. } => ErrorDomain::User,
             EngineError::Source { error, .. } | EngineError::Sink { error, .. } => error.domain,
             EngineError::Checkpoint(error) => error.domain,
             EngineError::Internal(_) => ErrorDomain::Internal,
@@ -64,16 +79,72 @@ impl EngineError {
 pub type Result<T> = std::result::Result<T, EngineError>;
 
 /// Batches a stage produced, by output port.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Emitter {
     pub batches: Vec<(usize, Batch)>,
+    /// Where port 0 goes straight to, bypassing `batches` (see [`Emitter::direct`]).
+    direct: Option<DirectOutput>,
+}
+
+/// Port 0 written to its only reader, a sink thread, as it is produced.
+struct DirectOutput {
+    sink: Rc<SinkThread>,
+    /// The watermark rows are stamped with (when the stream has event time).
+    watermark: Option<i64>,
+    /// The first failure writing to the sink.
+    error: Option<EngineError>,
+}
+
+impl std::fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emitter")
+            .field("batches", &self.batches)
+            .field("direct", &self.direct.is_some())
+            .finish()
+    }
 }
 
 impl Emitter {
-    pub fn emit(&mut self, port: usize, batch: Batch) {
-        if !batch.is_empty() {
-            self.batches.push((port, batch));
+    /// An emitter that writes port 0 straight to `sink`, each batch as it is emitted (the
+    /// sink's bounded queue holds the stage back when it falls behind), so a window firing a
+    /// million rows never holds them all at once. `watermark` stamps rows as the engine would.
+    pub fn direct(sink: Rc<SinkThread>, watermark: Option<i64>) -> Emitter {
+        Emitter {
+            batches: Vec::new(),
+            direct: Some(DirectOutput {
+                sink,
+                watermark,
+                error: None,
+            }),
         }
+    }
+
+    pub fn emit(&mut self, port: usize, mut batch: Batch) {
+        if batch.is_empty() {
+            return;
+        }
+        if port == 0
+            && let Some(direct) = &mut self.direct
+        {
+            if direct.error.is_some() {
+                return;
+            }
+            if let Some(w) = direct.watermark
+                && batch.watermarks.len() != batch.num_rows
+            {
+                batch.watermarks = vec![w; batch.num_rows];
+            }
+            if let Err(e) = direct.sink.write(batch) {
+                direct.error = Some(e);
+            }
+            return;
+        }
+        self.batches.push((port, batch));
+    }
+
+    /// The first failure writing straight to a sink, if any.
+    pub fn take_error(&mut self) -> Option<EngineError> {
+        self.direct.as_mut().and_then(|d| d.error.take())
     }
 }
 
@@ -116,6 +187,12 @@ pub trait Operator: Send {
 
     /// Groups held across open windows, for checkpoint summaries.
     fn open_groups(&self) -> usize {
+        0
+    }
+
+    /// Bytes of memory the stage's state holds, estimated from its tables' sizes (for the
+    /// state memory limit).
+    fn state_bytes(&self) -> usize {
         0
     }
 

@@ -174,6 +174,12 @@ pub fn source(name: &str, plan: &SourcePlan, base: &Path, include_secrets: bool)
             if g.disorder.millis > 0 {
                 command.push_str(&format!(" --disorder {}", g.disorder));
             }
+            if let Some(users) = g.users {
+                command.push_str(&format!(" --users {users}"));
+            }
+            if let Some(share) = g.hot_share {
+                command.push_str(&format!(" --hot-share {share}"));
+            }
             if let Some(s) = g.start {
                 command.push_str(&format!(
                     " --start {}",
@@ -240,6 +246,7 @@ fn preset_name(p: GeneratorPreset) -> &'static str {
         GeneratorPreset::TaxiTrips => "taxi_trips",
         GeneratorPreset::StockTicks => "stock_ticks",
         GeneratorPreset::DeliveryPings => "delivery_pings",
+        GeneratorPreset::Bids => "bids",
     }
 }
 

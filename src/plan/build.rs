@@ -928,6 +928,23 @@ impl Builder<'_> {
                             .at(span),
                     );
                 }
+                if g.users == Some(0) {
+                    let span = self.loc.value(&[section, name, "users"]);
+                    self.error(
+                        Diagnostic::error("out-of-range", "`users` must be at least 1").at(span),
+                    );
+                }
+                if g.hot_share.is_some_and(|h| !(0.0..=1.0).contains(&h)) {
+                    let span = self.loc.value(&[section, name, "hot_share"]);
+                    self.error(
+                        Diagnostic::error(
+                            "out-of-range",
+                            "`hot_share` is a share of records, from 0 to 1",
+                        )
+                        .at(span)
+                        .with_help("e.g. `hot_share: 0.5`: half the records for the 10 hot keys"),
+                    );
+                }
                 if g.interval.is_some_and(|i| i.millis <= 0) {
                     let span = self.loc.value(&[section, name, "interval"]);
                     self.error(

@@ -56,6 +56,28 @@ pub struct GeneratorSource {
     pub start_ms: i64,
     pub interval_ms: i64,
     pub disorder_ms: i64,
+    /// Distinct users (the preset's long tail of keys).
+    pub users: u64,
+    /// Share of records for the hot keys.
+    pub hot_share: f64,
+}
+
+impl GeneratorPreset {
+    /// Distinct users when `users` is not given.
+    pub fn default_users(self) -> u64 {
+        match self {
+            GeneratorPreset::Bids => 20_000,
+            _ => 1000,
+        }
+    }
+
+    /// Share of records for the hot keys when `hot_share` is not given.
+    pub fn default_hot_share(self) -> f64 {
+        match self {
+            GeneratorPreset::Bids => 0.5,
+            _ => 0.0,
+        }
+    }
 }
 
 /// The generator's defaults: the seed's first day, 3 ms between records.
@@ -76,6 +98,11 @@ impl GeneratorSource {
                 .map_or(GENERATOR_INTERVAL_MS, |d| d.millis)
                 .max(1),
             disorder_ms: g.disorder.millis.max(0),
+            users: g.users.unwrap_or(g.preset.default_users()).max(1),
+            hot_share: g
+                .hot_share
+                .unwrap_or(g.preset.default_hot_share())
+                .clamp(0.0, 1.0),
         }
     }
 }

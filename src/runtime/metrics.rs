@@ -77,6 +77,10 @@ pub struct Metrics {
     /// The newest event time seen (ms), for the watermark lag.
     pub max_event_time: AtomicI64,
     pub open_windows: AtomicU64,
+    /// Groups (one key in one window or session) open across window stages, now and at most
+    /// during the run: what window state memory follows.
+    pub open_groups: AtomicU64,
+    pub peak_open_groups: AtomicU64,
     /// Rows published by sinks (visible to readers), and rows written but not published yet.
     pub records_out: AtomicU64,
     pub records_pending: AtomicU64,
@@ -118,6 +122,8 @@ impl Metrics {
             watermark: AtomicI64::new(MIN_WATERMARK),
             max_event_time: AtomicI64::new(MIN_WATERMARK),
             open_windows: AtomicU64::new(0),
+            open_groups: AtomicU64::new(0),
+            peak_open_groups: AtomicU64::new(0),
             records_out: AtomicU64::new(0),
             records_pending: AtomicU64::new(0),
             files_committed: AtomicU64::new(0),
@@ -227,6 +233,7 @@ impl Metrics {
             watermark: self.watermark.load(Relaxed),
             max_event_time: self.max_event_time.load(Relaxed),
             open_windows: self.open_windows.load(Relaxed),
+            peak_open_groups: self.peak_open_groups.load(Relaxed),
             records_out: self.records_out.load(Relaxed),
             records_pending: self.records_pending.load(Relaxed),
             checkpoints: self.checkpoints.load(Relaxed),
@@ -247,6 +254,7 @@ pub struct Snapshot {
     pub watermark: i64,
     pub max_event_time: i64,
     pub open_windows: u64,
+    pub peak_open_groups: u64,
     pub records_out: u64,
     pub records_pending: u64,
     pub checkpoints: u64,

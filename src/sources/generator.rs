@@ -47,6 +47,13 @@ pub fn preset_schema(preset: GeneratorPreset) -> Schema {
                 epoch_ms("timestamp"),
             ]
         }
+        GeneratorPreset::Bids => vec![
+            i("auction"),
+            i("bidder"),
+            i("price"),
+            s("channel"),
+            epoch_ms("timestamp"),
+        ],
     })
 }
 
@@ -64,6 +71,11 @@ const SYMBOLS: &[&str] = &[
     "AAPL", "MSFT", "GOOG", "AMZN", "META", "NVDA", "TSLA", "NFLX", "IBM", "ORCL",
 ];
 const AGENTS: u64 = 200;
+/// How many keys are hot (`hot_share` of the records go to them).
+pub const HOT_KEYS: u64 = 10;
+/// The first user, bidder and auction id (as in Nexmark).
+const FIRST_ID: u64 = 1000;
+const CHANNELS: &[&str] = &["Google", "Facebook", "Baidu", "Apple"];
 
 /// SplitMix64: small, fast, and the same everywhere.
 #[derive(Debug, Clone)]
@@ -104,6 +116,8 @@ pub struct Generator {
     interval: i64,
     disorder: i64,
     partitions: u32,
+    users: u64,
+    hot_share: f64,
     prices: Vec<f64>,
     /// Taxi trips under way, by when they end.
     trips: BinaryHeap<Reverse<TripUnderWay>>,
@@ -132,6 +146,8 @@ impl Generator {
             interval: config.interval_ms.max(1),
             disorder: config.disorder_ms.max(0),
             partitions: config.partitions.max(1),
+            users: config.users.max(1),
+            hot_share: config.hot_share,
             prices: SYMBOLS
                 .iter()
                 .enumerate()
@@ -196,20 +212,40 @@ impl Generator {
         Some((partition, Batch::new(columns, n)))
     }
 
+    /// A user (bidder, auction) id: one of the hot ones for `hot_share` of the records, else
+    /// any of `users`. Without hot keys it draws one number, as it always did.
+    fn skewed_id(&mut self) -> u64 {
+        if self.hot_share > 0.0 && self.rng.unit() < self.hot_share {
+            return FIRST_ID + self.rng.below(HOT_KEYS);
+        }
+        FIRST_ID + self.rng.below(self.users)
+    }
+
     /// Appends one record with event time `t`; `base` is its place in the sequence (`t`
     /// before the disorder shift).
     fn record(&mut self, base: i64, t: i64, columns: &mut [Column]) {
         let i = self.next - 1;
-        let rng = &mut self.rng;
         match self.preset {
             GeneratorPreset::MovieImpressions => {
-                let movie = 2000 + rng.below(50);
-                let user = 1000 + rng.below(1000);
+                let movie = 2000 + self.rng.below(50);
+                let user = self.skewed_id();
                 columns[0].push_str(itoa::Buffer::new().format(movie));
                 columns[1].push_str(itoa::Buffer::new().format(user));
                 columns[2].push_int(t);
             }
+            GeneratorPreset::Bids => {
+                let auction = self.skewed_id();
+                let bidder = self.skewed_id();
+                let price = 100 + self.rng.below(100_000);
+                let channel = CHANNELS[self.rng.below(CHANNELS.len() as u64) as usize];
+                columns[0].push_int(auction as i64);
+                columns[1].push_int(bidder as i64);
+                columns[2].push_int(price as i64);
+                columns[3].push_str(channel);
+                columns[4].push_int(t);
+            }
             GeneratorPreset::TaxiTrips => {
+                let rng = &mut self.rng;
                 // A trip ends at the first record due after its duration; otherwise a new trip
                 // starts. So an end event comes `durationSec` after its start (to the second,
                 // whatever the disorder), and starts and ends interleave as in a real stream.
@@ -261,6 +297,7 @@ impl Generator {
                 columns[7].push_int(t);
             }
             GeneratorPreset::StockTicks => {
+                let rng = &mut self.rng;
                 let s = rng.below(SYMBOLS.len() as u64) as usize;
                 // A random walk with occasional jumps, so alerts fire now and then.
                 let step = (rng.unit() - 0.5) * 0.004
@@ -276,6 +313,7 @@ impl Generator {
                 columns[3].push_int(t);
             }
             GeneratorPreset::DeliveryPings => {
+                let rng = &mut self.rng;
                 // Agents work in shifts (two hours on, one off): only agents on shift ping, so
                 // a shift change ends a session.
                 let hour = t.div_euclid(3_600_000) as u64;
@@ -408,6 +446,57 @@ mod tests {
             }
         }
         rows
+    }
+
+    fn generated(preset: GeneratorPreset, users: u64, hot_share: f64, count: u64) -> Vec<Batch> {
+        let config = GeneratorConfig {
+            preset,
+            count: Some(count),
+            rate: None,
+            seed: 7,
+            partitions: 1,
+            start_ms: DEFAULT_START_MS,
+            interval_ms: 1,
+            disorder_ms: 0,
+            users,
+            hot_share,
+        };
+        let mut generator = Generator::new(&config);
+        std::iter::from_fn(|| generator.next_batch(4096).map(|(_, b)| b)).collect()
+    }
+
+    /// `users` sets how many distinct users appear; `hot_share` sends that share of records
+    /// to the 10 hot ones.
+    #[test]
+    fn users_and_hot_share_shape_the_keys() {
+        let mut users = std::collections::HashSet::new();
+        for batch in generated(GeneratorPreset::MovieImpressions, 500_000, 0.0, 200_000) {
+            for r in 0..batch.num_rows {
+                users.insert(batch.columns[1].value(r).to_string());
+            }
+        }
+        // 200k draws from 500k users: about 165k distinct.
+        assert!((150_000..180_000).contains(&users.len()), "{}", users.len());
+
+        let (mut hot, mut total) = (0, 0);
+        let mut tail = std::collections::HashSet::new();
+        for batch in generated(GeneratorPreset::Bids, 20_000, 0.5, 100_000) {
+            for r in 0..batch.num_rows {
+                let Value::Int(bidder) = batch.columns[1].value(r) else {
+                    panic!("bidder is an integer")
+                };
+                assert!((1000..21_000).contains(&bidder));
+                total += 1;
+                if bidder < 1000 + HOT_KEYS as i64 {
+                    hot += 1;
+                } else {
+                    tail.insert(bidder);
+                }
+            }
+        }
+        let share = f64::from(hot) / f64::from(total);
+        assert!((0.49..0.52).contains(&share), "{share}");
+        assert!(tail.len() > 18_000, "{}", tail.len());
     }
 
     /// A trip's end event comes `durationSec` after its start event (to the second), with the

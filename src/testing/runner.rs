@@ -104,6 +104,8 @@ pub fn run(plan: &Plan, prepared: &Prepared) -> Outcome {
         clock: ManualClock::new(0),
         stop: Arc::new(AtomicBool::new(false)),
         if_exists: IfExists::Append,
+        // A test's few records never come near it.
+        max_state_bytes: None,
     };
     let result = crate::engine::run(
         plan,

@@ -145,9 +145,13 @@ impl Accumulators {
         }
     }
 
-    /// A fresh slot (reusing freed ones).
+    /// A fresh slot (reusing freed ones, cleared now: the new group's first update follows, so
+    /// the memory is touched once instead of twice).
     pub fn alloc(&mut self) -> u32 {
         if let Some(slot) = self.free.pop() {
+            for acc in &mut self.accs {
+                acc.reset(slot as usize);
+            }
             return slot;
         }
         for acc in &mut self.accs {
@@ -157,12 +161,15 @@ impl Accumulators {
         (self.slots - 1) as u32
     }
 
-    /// Returns a slot for reuse, clearing its state.
+    /// Returns a slot for reuse ([`Accumulators::alloc`] clears it).
     pub fn release(&mut self, slot: u32) {
-        for acc in &mut self.accs {
-            acc.reset(slot as usize);
-        }
         self.free.push(slot);
+    }
+
+    /// Heap bytes held by the state of every slot (for the state memory limit), estimated in
+    /// constant time: string values by count, DISTINCT sets without their values.
+    pub fn state_bytes(&self) -> usize {
+        self.accs.iter().map(Acc::state_bytes).sum::<usize>() + self.free.capacity() * 4
     }
 
     /// Slots in use.
@@ -229,6 +236,26 @@ fn keep_extreme<T: PartialOrd + Copy>(
 }
 
 impl Acc {
+    fn state_bytes(&self) -> usize {
+        fn vec<T>(v: &Vec<T>) -> usize {
+            v.capacity() * std::mem::size_of::<T>()
+        }
+        match self {
+            Acc::Count { counts, .. } => vec(counts),
+            Acc::SumInt { sums, has } => vec(sums) + vec(has),
+            Acc::SumDouble { sums, has } => vec(sums) + vec(has),
+            Acc::AvgInt { sums, counts } => vec(sums) + vec(counts),
+            Acc::AvgDouble { sums, counts } => vec(sums) + vec(counts),
+            Acc::ExtremeInt { values, has, .. } => vec(values) + vec(has),
+            Acc::ExtremeDouble { values, has, .. } => vec(values) + vec(has),
+            Acc::ExtremeValue { values, .. } => vec(values) + values.len() * 16,
+            Acc::FirstLast { values, seqs, .. } => vec(values) + vec(seqs) + values.len() * 16,
+            // Walking every set per batch would cost more than it tells: the sets themselves
+            // are counted, not their values.
+            Acc::Distinct { seen, .. } => vec(seen),
+        }
+    }
+
     fn push_empty(&mut self) {
         match self {
             Acc::Count { counts, .. } => counts.push(0),

@@ -26,6 +26,10 @@ use crate::expr::{AggregateExprs, EvalError};
 use crate::plan::WindowPlan;
 use crate::runtime::metrics::{LateEvent, LateStage, Metrics};
 
+/// Most rows in one output batch: a window of many groups is written as it is built, in
+/// batches the sink works through while they are still in cache.
+pub const OUTPUT_ROWS: usize = 8192;
+
 /// What aligned and session windows share: keys, aggregates, output layout, late and bad
 /// record handling.
 pub struct WindowCore {

@@ -2,7 +2,8 @@
 //! of the group it touches (touching counts, as in Flink's `TimeWindow.intersects`). A session
 //! fires when the watermark reaches its end - 1, and is forgotten `allowed_lateness` later.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use hashbrown::HashTable;
 
@@ -37,16 +38,21 @@ enum TimerKind {
     Purge,
 }
 
+type Timer = (i64, TimerKind, u32, u64);
+
 pub struct SessionWindows {
     core: WindowCore,
     gap: i64,
     table: HashTable<u32>,
     groups: Vec<Option<Group>>,
     free_groups: Vec<u32>,
-    /// (time, kind, group, session uid); stale entries are skipped when popped.
-    timers: BTreeSet<(i64, TimerKind, u32, u64)>,
+    /// (time, kind, group, session uid), earliest first; stale entries are skipped when
+    /// popped, and a session that grew since its timer was set is due again at its new end.
+    timers: BinaryHeap<Reverse<Timer>>,
     next_uid: u64,
     live_sessions: usize,
+    /// Bytes of the groups' keys (for the state memory limit).
+    key_bytes: usize,
     watermark: i64,
     hasher: KeyHasher,
     key_buf: Vec<u8>,
@@ -60,9 +66,10 @@ impl SessionWindows {
             table: HashTable::new(),
             groups: Vec::new(),
             free_groups: Vec::new(),
-            timers: BTreeSet::new(),
+            timers: BinaryHeap::new(),
             next_uid: 1,
             live_sessions: 0,
+            key_bytes: 0,
             watermark: MIN_WATERMARK,
             hasher: KeyHasher::default(),
             key_buf: Vec::new(),
@@ -70,7 +77,7 @@ impl SessionWindows {
     }
 
     fn next_timer(&self) -> i64 {
-        self.timers.first().map_or(MAX_WATERMARK, |t| t.0)
+        self.timers.peek().map_or(MAX_WATERMARK, |t| t.0.0)
     }
 
     /// The group of the key in `key_buf`, created if new.
@@ -90,6 +97,7 @@ impl SessionWindows {
             key: self.key_buf.clone().into_boxed_slice(),
             sessions: Vec::new(),
         };
+        self.key_bytes += group.key.len();
         let g = match self.free_groups.pop() {
             Some(g) => {
                 self.groups[g as usize] = Some(group);
@@ -113,21 +121,26 @@ impl SessionWindows {
         let delay = self.core.emit_delay;
         let mut fired: Vec<(u32, Session)> = Vec::new();
         let mut expired: Vec<(u32, u64)> = Vec::new();
-        while let Some(&(time, kind, g, uid)) = self.timers.first() {
+        while let Some(&Reverse((time, kind, g, uid))) = self.timers.peek() {
             if time > watermark {
                 break;
             }
-            self.timers.pop_first();
+            self.timers.pop();
             let Some(session) = self.groups[g as usize]
                 .as_mut()
                 .and_then(|grp| grp.sessions.iter_mut().find(|s| s.uid == uid))
             else {
                 continue; // merged away or purged: a stale timer
             };
+            let fire_at = (session.end - 1).saturating_add(delay);
             match kind {
-                TimerKind::Fire
-                    if !session.fired && (session.end - 1).saturating_add(delay) == time =>
-                {
+                // The session grew after this timer was set (records extend a session in
+                // place): it is due at its new end.
+                TimerKind::Fire if !session.fired && fire_at > time => {
+                    self.timers
+                        .push(Reverse((fire_at, TimerKind::Fire, g, uid)));
+                }
+                TimerKind::Fire if !session.fired && fire_at == time => {
                     session.fired = true;
                     fired.push((g, *session));
                     // Without updates to come (no lateness, or `emit: final`), it is done.
@@ -135,7 +148,8 @@ impl SessionWindows {
                         expired.push((g, uid));
                     } else {
                         let purge_at = (session.end - 1).saturating_add(lateness);
-                        self.timers.insert((purge_at, TimerKind::Purge, g, uid));
+                        self.timers
+                            .push(Reverse((purge_at, TimerKind::Purge, g, uid)));
                     }
                 }
                 TimerKind::Purge if (session.end - 1).saturating_add(lateness) == time => {
@@ -176,6 +190,7 @@ impl SessionWindows {
     /// Forgets a group with no sessions left.
     fn drop_group(&mut self, g: u32) {
         if let Some(group) = self.groups[g as usize].take() {
+            self.key_bytes -= group.key.len();
             if let Ok(entry) = self.table.find_entry(group.hash, |&x| x == g) {
                 entry.remove();
             }
@@ -216,6 +231,28 @@ impl Operator for SessionWindows {
             let g = self.group_for();
             let (start, end) = (t, t.saturating_add(gap));
             let group = self.groups[g as usize].as_mut().expect("created above");
+            if let Some(s) = only_touching_unfired(&mut group.sessions, start, end) {
+                // The common case: the record falls in (or extends) one session that has not
+                // fired. It grows in place and keeps its timer, which finds the new end when
+                // it comes due.
+                s.start = s.start.min(start);
+                s.end = s.end.max(end);
+                let (slot, session_end) = (s.slot, s.end);
+                self.core
+                    .accs
+                    .update(&[slot], i, &args, self.core.seq + i as u64);
+                if self.core.revisions && session_end - 1 <= w {
+                    // Only with allowed lateness: complete already, so it fires now, as below.
+                    let session = *s;
+                    s.fired = true;
+                    let uid = s.uid;
+                    self.emit(&[(g, session)], out);
+                    let purge_at = (session_end - 1).saturating_add(lateness);
+                    self.timers
+                        .push(Reverse((purge_at, TimerKind::Purge, g, uid)));
+                }
+                continue;
+            }
             let touching: Vec<Session> = group
                 .sessions
                 .iter()
@@ -273,10 +310,12 @@ impl Operator for SessionWindows {
                 }
                 self.emit(&[(g, session)], out);
                 let purge_at = (merged_end - 1).saturating_add(lateness);
-                self.timers.insert((purge_at, TimerKind::Purge, g, uid));
+                self.timers
+                    .push(Reverse((purge_at, TimerKind::Purge, g, uid)));
             } else {
                 let fire_at = (merged_end - 1).saturating_add(self.core.emit_delay);
-                self.timers.insert((fire_at, TimerKind::Fire, g, uid));
+                self.timers
+                    .push(Reverse((fire_at, TimerKind::Fire, g, uid)));
             }
         }
         self.core.seq += batch.num_rows as u64;
@@ -301,6 +340,19 @@ impl Operator for SessionWindows {
 
     fn open_groups(&self) -> usize {
         self.table.len()
+    }
+
+    /// Estimated from counts (walking every group per batch would cost more than it tells):
+    /// tables by capacity, a group's sessions as one allocation each.
+    fn state_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.table.capacity() * (size_of::<u32>() + 1)
+            + self.groups.capacity() * size_of::<Option<Group>>()
+            + self.key_bytes
+            + self.live_sessions * size_of::<Session>()
+            + self.table.len() * 32
+            + self.timers.capacity() * size_of::<Reverse<Timer>>()
+            + self.core.accs.state_bytes()
     }
 
     /// Groups in key order, each with its sessions in start order and their aggregate state;
@@ -358,7 +410,7 @@ impl Operator for SessionWindows {
                         TimerKind::Fire,
                     )
                 };
-                self.timers.insert((timer.0, timer.1, g, uid));
+                self.timers.push(Reverse((timer.0, timer.1, g, uid)));
                 if let Some(group) = self.groups[g as usize].as_mut() {
                     group.sessions.push(Session {
                         uid,
@@ -378,4 +430,20 @@ impl Operator for SessionWindows {
         );
         Ok(())
     }
+}
+
+/// The session a record `[start, end)` touches when it touches exactly one, and that one has
+/// not fired yet.
+fn only_touching_unfired(sessions: &mut [Session], start: i64, end: i64) -> Option<&mut Session> {
+    let mut found = None;
+    for (k, s) in sessions.iter().enumerate() {
+        if s.start <= end && s.end >= start {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(k);
+        }
+    }
+    let s = &mut sessions[found?];
+    (!s.fired).then_some(s)
 }

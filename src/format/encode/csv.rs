@@ -12,7 +12,7 @@ use memchr::memmem;
 use super::text::push_display;
 use super::{LineFormat, invalid_input};
 use crate::config::sink::CsvOutput;
-use crate::data::{Column, Field};
+use crate::data::{Column, ColumnData, Field};
 
 pub(super) struct CsvFormat {
     /// The delimiter's UTF-8 bytes.
@@ -20,6 +20,9 @@ pub(super) struct CsvFormat {
     /// Bytes that force quoting: `"`, CR, LF and an ASCII delimiter (a multi-byte delimiter
     /// is searched for separately).
     special: [bool; 256],
+    /// Integers and timestamps never need quotes (the delimiter is none of their characters):
+    /// their fields are not scanned.
+    plain_numbers: bool,
     header: Option<Vec<u8>>,
     /// Holds a field while it is rewritten quoted.
     scratch: Vec<u8>,
@@ -40,9 +43,13 @@ impl CsvFormat {
         if options.delimiter.is_ascii() {
             special[options.delimiter as usize] = true;
         }
+        // Integer text is digits and `-`; timestamp text adds ` `, `:` and `.`.
+        let plain_numbers =
+            options.delimiter.is_ascii() && !b"0123456789-: .".contains(&(options.delimiter as u8));
         let mut format = CsvFormat {
             delimiter: options.delimiter.to_string().into_bytes(),
             special,
+            plain_numbers,
             header: None,
             scratch: Vec::new(),
         };
@@ -112,9 +119,12 @@ impl LineFormat for CsvFormat {
             }
             let start = buf.len();
             push_display(buf, column, row);
-            // Every type is checked: with an unusual delimiter (`-`, `:`, `.`, space) numbers
-            // and timestamps need quotes too.
-            self.quote_if_needed(buf, start, columns.len());
+            // Every other type is checked: with an unusual delimiter (`-`, `:`, `.`, space)
+            // numbers and timestamps need quotes too. NULL is an empty field, which may.
+            let number = matches!(column.data, ColumnData::Int(_) | ColumnData::Timestamp(_));
+            if !(number && self.plain_numbers && buf.len() > start) {
+                self.quote_if_needed(buf, start, columns.len());
+            }
         }
         buf.push(b'\n');
     }

@@ -3,6 +3,7 @@
 //! (`format_double`, `time::format_sql`, `Value`'s `Display`), which the tests check; the
 //! references allocate a `String` per value, too slow for output at hundreds of MB/s.
 
+use std::cell::Cell;
 use std::fmt::{self, Write};
 
 use crate::data::time::{MAX_MILLIS, MIN_MILLIS};
@@ -153,6 +154,13 @@ fn parse_exponent(text: &[u8]) -> i32 {
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
+thread_local! {
+    /// The last timestamp this thread formatted, and its text: window rows repeat their bounds
+    /// row after row, and other times mostly share the day.
+    static LAST_TIMESTAMP: Cell<(i64, [u8; 23])> =
+        const { Cell::new((i64::MIN, *b"0000-00-00 00:00:00.000")) };
+}
+
 /// `yyyy-MM-dd HH:mm:ss.SSS` in UTC, as [`crate::data::time::format_sql`] (which falls back to
 /// the bare number outside years 1–9999).
 pub(super) fn push_timestamp(buf: &mut Vec<u8>, millis: i64) {
@@ -160,16 +168,23 @@ pub(super) fn push_timestamp(buf: &mut Vec<u8>, millis: i64) {
         push_int(buf, millis);
         return;
     }
-    let (year, month, day) = civil_from_days(millis.div_euclid(MILLIS_PER_DAY));
-    let of_day = millis.rem_euclid(MILLIS_PER_DAY);
-    let mut text = *b"0000-00-00 00:00:00.000";
-    put_digits(&mut text[0..4], year as u32);
-    put_digits(&mut text[5..7], month);
-    put_digits(&mut text[8..10], day);
-    put_digits(&mut text[11..13], (of_day / 3_600_000) as u32);
-    put_digits(&mut text[14..16], (of_day / 60_000 % 60) as u32);
-    put_digits(&mut text[17..19], (of_day / 1000 % 60) as u32);
-    put_digits(&mut text[20..23], (of_day % 1000) as u32);
+    let (last, mut text) = LAST_TIMESTAMP.get();
+    if last != millis {
+        let day = millis.div_euclid(MILLIS_PER_DAY);
+        // `last` is `i64::MIN` (never a day in range) before the first timestamp.
+        if last.div_euclid(MILLIS_PER_DAY) != day {
+            let (year, month, day) = civil_from_days(day);
+            put_digits(&mut text[0..4], year as u32);
+            put_digits(&mut text[5..7], month);
+            put_digits(&mut text[8..10], day);
+        }
+        let of_day = millis.rem_euclid(MILLIS_PER_DAY);
+        put_digits(&mut text[11..13], (of_day / 3_600_000) as u32);
+        put_digits(&mut text[14..16], (of_day / 60_000 % 60) as u32);
+        put_digits(&mut text[17..19], (of_day / 1000 % 60) as u32);
+        put_digits(&mut text[20..23], (of_day % 1000) as u32);
+        LAST_TIMESTAMP.set((millis, text));
+    }
     buf.extend_from_slice(&text);
 }
 
