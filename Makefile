@@ -10,7 +10,7 @@ BENCH_EVENTS ?= 10000000
 BENCH_KINESIS_EVENTS ?= 200000
 BENCH_KEYS_EVENTS ?= 5000000
 
-.PHONY: all build release demo test lint fmt unit schema bench bench-kinesis clean
+.PHONY: all build release demo test lint fmt unit schema bench bench-kinesis chaos clean
 
 all: build
 
@@ -85,3 +85,9 @@ bench-kinesis: release
 clean:
 	$(CARGO) clean
 	rm -rf out
+
+## chaos: the long fault schedule of tests/chaos.rs (Kafka → windows → S3 under SIGKILL,
+## SIGTERM, broker restarts and failing S3 requests); CHAOS_SEED=<seed> repeats a schedule
+chaos:
+	CHAOS_KILLS=$${CHAOS_KILLS:-24} CHAOS_EVENTS=$${CHAOS_EVENTS:-200000} \
+	  $(CARGO) test --locked --test chaos -- --nocapture

