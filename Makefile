@@ -90,4 +90,4 @@ clean:
 ## SIGTERM, broker restarts and failing S3 requests); CHAOS_SEED=<seed> repeats a schedule
 chaos:
 	CHAOS_KILLS=$${CHAOS_KILLS:-24} CHAOS_EVENTS=$${CHAOS_EVENTS:-200000} \
-	  $(CARGO) test --locked --test chaos -- --ignored --nocapture
+	  $(CARGO) test --locked --test chaos -- --nocapture

@@ -167,6 +167,12 @@ pub fn hour_bucket(ms: i64) -> String {
 pub fn streamctl_with_aws(service: &Service) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_streamctl"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    with_aws(c, service)
+}
+
+/// `c` (any program) with the AWS variables `service` printed and nothing from the caller's
+/// AWS setup.
+pub fn with_aws(mut c: std::process::Command, service: &Service) -> std::process::Command {
     for (k, v) in service.env() {
         if k.starts_with("AWS_") {
             c.env(k, v);
