@@ -857,3 +857,107 @@ sinks:
     assert!(!expected.is_empty());
     assert_eq!(read, expected);
 }
+
+/// A partition with no records stops holding the watermark once `idle_timeout` passes: an
+/// unbounded run writes the windows the other partitions closed while it keeps running
+/// (without idleness the empty partition would hold every window open until the end).
+#[test]
+fn an_empty_partition_stops_holding_windows_back_after_the_idle_timeout() {
+    let topic = create_topic(4);
+    // 60 records a second apart on partitions 0 to 2 (partition 3 gets none), key = partition.
+    let records: String = (0..180)
+        .map(|i| {
+            format!(
+                "{}\n",
+                serde_json::json!({
+                    "key": format!("p{}", i % 3),
+                    "value": format!("{{\"k\":\"p{}\",\"t\":{}}}", i % 3, (i / 3) * 1000),
+                    "timestamp": 0,
+                    "partition": i % 3,
+                })
+            )
+        })
+        .collect();
+    tool_with_input(&["produce", &topic], &records);
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("idle.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"version: 1
+name: idle
+sources:
+  rows:
+    type: kafka
+    brokers: {b}
+    topic: {topic}
+    group_id: {group}
+    start_from: earliest
+    schema: {{k: string, t: timestamp_ms}}
+    event_time: {{field: t, max_out_of_orderness: 0s, idle_timeout: 2s}}
+transforms:
+  counts:
+    type: window
+    inputs: [rows]
+    window: {{type: tumbling, size: 10s}}
+    group_by: [k]
+    aggregates:
+      n: COUNT(*)
+sinks:
+  out:
+    type: stdout
+    inputs: [counts]
+    format: csv
+"#,
+            b = brokers(),
+            group = common::unique("group"),
+        ),
+    )
+    .unwrap();
+    let mut child = streamctl()
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--progress", "off"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Rows arrive on standard output while the run goes on: read them on a thread.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Windows [0 s, 10 s) to [40 s, 50 s) close once partition 3 is idle (the newest event
+    // is at 59 s on every other partition): 5 windows × 3 keys, 10 records each.
+    let mut rows = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rows.len() < 15 && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if line.starts_with("k,") || line.starts_with("window") || !line.contains(',') {
+                continue;
+            }
+            rows.push(line);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the run ended ({status}) before writing the windows: {rows:?}");
+        }
+    }
+    let _ = child.kill();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        rows.len(),
+        15,
+        "windows written while the run goes on: {rows:?}\n{}",
+        stderr(&o)
+    );
+    for key in ["p0", "p1", "p2"] {
+        let of_key: Vec<&String> = rows.iter().filter(|r| r.contains(key)).collect();
+        assert_eq!(of_key.len(), 5, "{rows:?}");
+        assert!(of_key.iter().all(|r| r.ends_with(",10")), "{rows:?}");
+    }
+}

@@ -60,13 +60,17 @@ impl WatermarkTracker {
         !self.partitions.is_empty() && self.partitions.values().all(|p| p.idle)
     }
 
-    /// A partition started: until it has data it holds the watermark where it is.
+    /// A partition started: until it has data it holds the watermark where it is. Opened
+    /// again (a Kafka partition the group assigns after the source announced it), its idle
+    /// clock starts over: idleness counts from when records can arrive.
     pub fn open(&mut self, partition: u32, now_ms: i64) {
-        self.partitions.entry(partition).or_insert(Partition {
+        let p = self.partitions.entry(partition).or_insert(Partition {
             max_time: MIN_WATERMARK,
             idle: false,
             last_data_ms: now_ms,
         });
+        p.idle = false;
+        p.last_data_ms = now_ms;
     }
 
     /// A partition reached its end: it no longer holds the watermark back.

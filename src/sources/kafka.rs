@@ -502,17 +502,13 @@ impl Reader {
 
     /// Partitions still not assigned long after any dead member would have been expelled
     /// belong to a live peer: they stop holding the watermark (idle, not ended: their
-    /// positions stay as they were). With an `idle_timeout` the engine does this by itself
-    /// after that timeout; without one, after two session timeouts and a margin since the
+    /// positions stay as they were). That is two session timeouts and a margin after the
     /// start or the last assignment (a killed run's member is expelled within one; the
-    /// rebalance that follows can take most of another on some brokers).
+    /// rebalance that follows can take most of another on some brokers). The engine's
+    /// `idle_timeout` may do it sooner; an assignment opens the partition again and its
+    /// idle clock starts over.
     fn give_up_expected(&mut self, end: &BoundedEnd, started: std::time::Instant) {
-        if self.expected.is_empty()
-            || self
-                .ctx
-                .event_time
-                .is_some_and(|et| et.idle_timeout_ms.is_some())
-        {
+        if self.expected.is_empty() {
             return;
         }
         let since = self.assigned_at.unwrap_or(started).max(started);

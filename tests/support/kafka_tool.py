@@ -4,7 +4,7 @@ usage: kafka_tool.py BROKERS create TOPIC PARTITIONS
        kafka_tool.py BROKERS counts TOPIC            -> JSON {partition: records}
        kafka_tool.py BROKERS committed GROUP TOPIC   -> JSON {partition: offset or -1}
        kafka_tool.py BROKERS dump TOPIC              -> JSON lines {partition, offset, key, value, headers, timestamp}
-       kafka_tool.py BROKERS produce TOPIC < lines   (each line JSON {key, value, timestamp})
+       kafka_tool.py BROKERS produce TOPIC < lines   (each line JSON {key, value, timestamp[, partition]})
        kafka_tool.py BROKERS offsets-for-times TOPIC MS -> JSON {partition: first offset at or after MS, -1 for none}
 
 Partition ends are found with partition-EOF events: the test broker's high watermark is wrong.
@@ -91,7 +91,7 @@ def main():
         for line in sys.stdin:
             r = json.loads(line)
             p.produce(args[0], value=r["value"].encode(), key=r["key"].encode(),
-                      timestamp=r["timestamp"],
+                      timestamp=r["timestamp"], partition=r.get("partition", -1),
                       on_delivery=lambda err, _m: err and failed.append(str(err)))
             p.poll(0)
         if p.flush(15) or failed:
