@@ -173,6 +173,10 @@ struct BoundedEnd {
     session: Duration,
 }
 
+/// How long a bounded run waits for the group's first assignment before it fails (an
+/// unbounded run waits as long as it takes).
+const JOIN_LIMIT: Duration = Duration::from_secs(120);
+
 /// Beyond the session timeout: time for the broker to notice an expired member and rebalance.
 const SETTLE_MARGIN: Duration = Duration::from_secs(3);
 
@@ -229,6 +233,20 @@ fn consume(
             reader.commit(consumer, &positions, CommitMode::Async)?;
         }
         reader.give_up_expected(end, started);
+        if ctx.bounded && !reader.assigned_once && started.elapsed() >= JOIN_LIMIT {
+            // Not even an empty assignment: the group never completed a rebalance for us.
+            return Err(ConnectorError::external(
+                format!(
+                    "consumer group `{}` assigned this run no partitions (not even none) within {} s: \
+                     the broker's group coordinator did not complete a rebalance (it may still \
+                     wait for members of processes that died, or be stuck); run again, or use \
+                     another `group_id`",
+                    reader.settings.group_id,
+                    JOIN_LIMIT.as_secs()
+                ),
+                true,
+            ));
+        }
         if ctx.bounded && reader.all_done() && reader.may_end(end) {
             reader.submit_all()?;
             if !reader.pool.flush() {
