@@ -1,11 +1,19 @@
 //! `streamctl replay`: sends the records of a JSON-lines or CSV file (or `.gz`) to a stream,
 //! one message per record, optionally keyed by a field and paced by event time (the seed
-//! articles' producers). Targets are URLs: `kafka://BROKERS/TOPIC` today; another target
-//! (e.g. `kinesis://STREAM`) is one more [`Target`] variant and one more [`Outlet`].
+//! articles' producers). Targets are URLs, one [`Target`] variant and one [`Outlet`] each:
+//!
+//! - `kafka://BROKERS/TOPIC`: through the Kafka producer of [`crate::kafka`]; the key is the
+//!   message key (records without one go unkeyed).
+//! - `kinesis://STREAM` (a name or an ARN): PutRecords batches of up to 500 records and
+//!   5 MiB with the sink's retry of partially failed entries ([`crate::aws::kinesis::PutBatch`],
+//!   [`Kinesis::put_all`]); the key is the partition key, and a record without one gets its
+//!   record number (1, 2, …), which spreads records evenly over the shards.
 //!
 //! A JSON record is sent as its line, byte for byte; a CSV record as its row without the
-//! header (what a `format: csv` Kafka source reads). Nothing here prints: progress is read
-//! from [`ReplayProgress`] by the command.
+//! header (what a `format: csv` source reads). When pacing makes the replay wait for the next
+//! record's time, the outlet sends what it has batched ([`Outlet::pause`]), so a paced record
+//! is not held back by the batching. Nothing here prints: progress is read from
+//! [`ReplayProgress`] by the command.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -13,6 +21,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::aws::AwsSettings;
+use crate::aws::kinesis::{Kinesis, MAX_KEY_CHARS, MAX_RECORD_BYTES, PutBatch};
 use crate::runtime::ConnectorError;
 
 /// Where replayed records go.
@@ -20,7 +30,20 @@ use crate::runtime::ConnectorError;
 pub enum Target {
     /// `kafka://HOST:PORT[,HOST:PORT…]/TOPIC`
     Kafka { brokers: String, topic: String },
+    /// `kinesis://STREAM`: a stream name, or its ARN.
+    Kinesis { stream: String },
 }
+
+/// How to reach a target besides its URL.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// Kafka producer properties (`-X key=value`).
+    pub properties: Vec<(String, String)>,
+    /// Region and endpoint for Kinesis (else the AWS environment).
+    pub aws: AwsSettings,
+}
+
+const TARGET_FORMS: &str = "kafka://BROKERS/TOPIC or kinesis://STREAM";
 
 impl Target {
     /// Parses a target URL.
@@ -30,7 +53,7 @@ impl Target {
     pub fn parse(url: &str) -> Result<Target, String> {
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(format!(
-                "`{url}` is not a target URL: write kafka://BROKERS/TOPIC, e.g. kafka://127.0.0.1:9092/movie-impressions"
+                "`{url}` is not a target URL: write {TARGET_FORMS}, e.g. kafka://127.0.0.1:9092/movie-impressions or kinesis://taxi-trips"
             ));
         };
         match scheme {
@@ -46,21 +69,65 @@ impl Target {
                     topic: topic.to_string(),
                 })
             }
+            "kinesis" => {
+                // An ARN has `:` and `/` in it; a name is 1 to 128 of [a-zA-Z0-9_.-].
+                let is_arn = rest.starts_with("arn:") && rest.contains(":stream/");
+                let is_name = !rest.is_empty()
+                    && rest.len() <= 128
+                    && rest
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+                if !is_arn && !is_name {
+                    return Err(format!(
+                        "`{url}`: a Kinesis target is kinesis://STREAM, the stream's name (1 to 128 of a-z, A-Z, 0-9, `_`, `.`, `-`) or its ARN, e.g. kinesis://taxi-trips or kinesis://arn:aws:kinesis:us-east-1:123456789012:stream/taxi-trips"
+                    ));
+                }
+                Ok(Target::Kinesis {
+                    stream: rest.to_string(),
+                })
+            }
             other => Err(format!(
-                "`{other}://` targets are not supported: write kafka://BROKERS/TOPIC"
+                "`{other}://` targets are not supported: write {TARGET_FORMS}"
             )),
         }
     }
 
-    /// Connects to the target (checking that it exists).
+    /// Connects to the target, checking that it exists before anything is sent.
     ///
     /// # Errors
-    /// Unreachable brokers, a missing topic, bad properties.
-    pub fn open(&self, properties: &[(String, String)]) -> Result<Box<dyn Outlet>, ConnectorError> {
+    /// Unreachable brokers or endpoint, a missing topic or stream, missing credentials, bad
+    /// properties, settings for the other kind of target.
+    pub fn open(&self, connection: &Connection) -> Result<Box<dyn Outlet>, ConnectorError> {
         match self {
-            Target::Kafka { brokers, topic } => Ok(Box::new(KafkaOutlet(
-                crate::kafka::Producer::connect(brokers, topic, properties)?,
-            ))),
+            Target::Kafka { brokers, topic } => {
+                if connection.aws.region.is_some() || connection.aws.endpoint.is_some() {
+                    return Err(ConnectorError::user(
+                        "--region and --endpoint-url are for kinesis:// targets; a Kafka target \
+                         takes producer properties (-X key=value)",
+                    ));
+                }
+                Ok(Box::new(KafkaOutlet(crate::kafka::Producer::connect(
+                    brokers,
+                    topic,
+                    &connection.properties,
+                )?)))
+            }
+            Target::Kinesis { stream } => {
+                if let Some((key, _)) = connection.properties.first() {
+                    return Err(ConnectorError::user(format!(
+                        "-X {key}=…: producer properties are for kafka:// targets; a Kinesis \
+                         target takes --region and --endpoint-url (or the AWS environment)"
+                    )));
+                }
+                let client = Kinesis::connect(&connection.aws, stream)?;
+                client.check_stream()?;
+                Ok(Box::new(KinesisOutlet {
+                    client,
+                    batch: PutBatch::default(),
+                    oldest: None,
+                    records: 0,
+                }))
+            }
         }
     }
 }
@@ -72,6 +139,16 @@ pub trait Outlet {
     /// # Errors
     /// Why the record (or an earlier one) could not be delivered.
     fn send(&mut self, key: Option<&[u8]>, value: &[u8]) -> Result<(), ConnectorError>;
+
+    /// The replay is about to wait `wait` for the next record's event time: send what is
+    /// batched if it would otherwise wait too long.
+    ///
+    /// # Errors
+    /// Why a record could not be delivered.
+    fn pause(&mut self, wait: Duration) -> Result<(), ConnectorError> {
+        let _ = wait;
+        Ok(())
+    }
 
     /// Waits until every record sent is stored.
     ///
@@ -93,6 +170,66 @@ impl Outlet for KafkaOutlet {
 
     fn flush(&mut self) -> Result<(), ConnectorError> {
         self.0.flush().map(|_| ())
+    }
+}
+
+/// Records batched for one PutRecords call at most this long when pacing waits (Kafka's
+/// producer lingers 5 ms by default; a PutRecords call costs more).
+const KINESIS_LINGER: Duration = Duration::from_millis(100);
+
+struct KinesisOutlet {
+    client: Kinesis,
+    batch: PutBatch,
+    /// When the oldest record of `batch` was added.
+    oldest: Option<Instant>,
+    /// Records given so far: the partition key of a record without one.
+    records: u64,
+}
+
+impl Outlet for KinesisOutlet {
+    fn send(&mut self, key: Option<&[u8]>, value: &[u8]) -> Result<(), ConnectorError> {
+        self.records += 1;
+        let key = match key {
+            Some(k) if !k.is_empty() => String::from_utf8_lossy(k).into_owned(),
+            _ => self.records.to_string(),
+        };
+        if key.chars().count() > MAX_KEY_CHARS {
+            return Err(ConnectorError::user(format!(
+                "record {}: its key has {} characters; Kinesis partition keys have at most \
+                 {MAX_KEY_CHARS} (choose another --key field)",
+                self.records,
+                key.chars().count()
+            )));
+        }
+        let size = value.len() + key.len();
+        if size > MAX_RECORD_BYTES {
+            return Err(ConnectorError::user(format!(
+                "record {} is {size} bytes with its key; Kinesis takes records of at most 1 MiB",
+                self.records
+            )));
+        }
+        if self.batch.is_full_for(size) {
+            self.flush()?;
+        }
+        self.batch.push(value.to_vec(), key);
+        self.oldest.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    fn pause(&mut self, wait: Duration) -> Result<(), ConnectorError> {
+        match self.oldest {
+            Some(oldest) if oldest.elapsed() + wait >= KINESIS_LINGER => self.flush(),
+            _ => Ok(()),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.oldest = None;
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let entries = self.batch.take();
+        self.client.block_on(self.client.put_all(entries))
     }
 }
 
@@ -187,7 +324,14 @@ pub fn replay(
     let mut sent = 0u64;
     let mut each = |key: Option<&[u8]>, value: &[u8], time: Option<i64>| {
         if let Some(t) = time {
-            pacer.wait(t);
+            if let Some(due) = pacer.due(t) {
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    outlet.pause(wait)?;
+                }
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
         } else if options.time_field.is_some() {
             progress.untimed.fetch_add(1, Ordering::Relaxed);
         }
@@ -358,14 +502,14 @@ impl Pacer {
         }
     }
 
-    fn wait(&mut self, event_time: i64) {
-        let Some(speedup) = self.speedup else { return };
+    /// When the record of `event_time` is due (`None`: not paced).
+    fn due(&mut self, event_time: i64) -> Option<Instant> {
+        let speedup = self.speedup?;
         let (first, started) = *self.first.get_or_insert((event_time, Instant::now()));
-        let due = Duration::from_secs_f64(((event_time - first).max(0) as f64 / 1000.0) / speedup);
-        let elapsed = started.elapsed();
-        if due > elapsed {
-            std::thread::sleep(due - elapsed);
-        }
+        Some(
+            started
+                + Duration::from_secs_f64(((event_time - first).max(0) as f64 / 1000.0) / speedup),
+        )
     }
 }
 
@@ -390,8 +534,25 @@ mod tests {
         ] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
+        let arn = "arn:aws:kinesis:us-east-1:123456789012:stream/taxi-trips";
+        assert_eq!(
+            Target::parse(&format!("kinesis://{arn}")),
+            Ok(Target::Kinesis { stream: arn.into() })
+        );
+        assert_eq!(
+            Target::parse("kinesis://taxi_trips.v-2"),
+            Ok(Target::Kinesis {
+                stream: "taxi_trips.v-2".into()
+            })
+        );
+        for bad in ["kinesis://", "kinesis://a/b", "kinesis://a b"] {
+            assert!(
+                Target::parse(bad).unwrap_err().contains("kinesis://STREAM"),
+                "{bad}"
+            );
+        }
         assert!(
-            Target::parse("kinesis://s")
+            Target::parse("kinesi://s")
                 .unwrap_err()
                 .contains("not supported")
         );
@@ -407,15 +568,11 @@ mod tests {
     #[test]
     fn the_pacer_spaces_records_by_event_time() {
         let mut p = Pacer::new(Some(1000.0));
-        let start = Instant::now();
-        p.wait(0);
-        p.wait(100_000); // 100 s of event time at 1000× is 100 ms
-        assert!(start.elapsed() >= Duration::from_millis(100));
-        let mut fast = Pacer::new(None);
-        let start = Instant::now();
-        fast.wait(0);
-        fast.wait(1_000_000_000);
-        assert!(start.elapsed() < Duration::from_secs(1));
+        let first = p.due(5_000).unwrap();
+        // 100 s of event time at 1000× is 100 ms; a record out of order is due at once.
+        assert_eq!(p.due(105_000).unwrap() - first, Duration::from_millis(100));
+        assert_eq!(p.due(1_000).unwrap(), first);
+        assert_eq!(Pacer::new(None).due(0), None);
     }
 
     /// A target that keeps what it gets.

@@ -3,7 +3,9 @@
 //! client (boto3) into multi-shard streams are read by `pipelines/movie-impressions-kinesis.yaml`
 //! with `--bounded` and give the rows of the same job over a file; a checkpointed run killed
 //! with SIGKILL and restarted writes every row exactly once; shard splits before and in the
-//! middle of a run lose and reorder nothing per key; a missing stream is a clear error. Endpoint and
+//! middle of a run lose and reorder nothing per key; a missing stream is a clear error;
+//! `streamctl replay --to kinesis://` puts every record once, byte for byte, keyed by a field,
+//! and the taxi pipelines read what it put like their `-local` variants read the file. Endpoint and
 //! credentials reach streamctl only through the standard AWS variables. Every test uses its
 //! own stream.
 
@@ -470,10 +472,22 @@ fn a_missing_stream_is_a_clear_error() {
     assert!(err.contains("does not exist"), "{err}");
     assert!(err.contains("no-such-stream"), "{err}");
     assert!(err.contains("127.0.0.1"), "names where it looked: {err}");
+
+    // Replay checks the stream before it sends anything.
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"n\":1}\n").unwrap();
+    let missing = common::unique("no-such-stream");
+    let o = replay_to_kinesis(&k, &input, &missing, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(err.contains(&missing), "{err}");
+    assert!(err.contains("127.0.0.1"), "names where it looked: {err}");
+    assert!(!err.contains("sent:"), "{err}");
 }
 
 #[test]
-fn metadata_fields_can_be_the_event_time_and_flink_says_it_does_not_map_them() {
+fn metadata_fields_can_be_the_event_time_and_flink_maps_those_it_has() {
     let k = kinesis();
     let dir = tempfile::tempdir().unwrap();
     let pipeline = dir.path().join("meta.yaml");
@@ -526,10 +540,34 @@ sinks:
         .arg(&pipeline)
         .output()
         .unwrap();
+    // Flink's Kinesis table has the arrival time, shard and sequence number as metadata
+    // columns, not the partition key.
+    let err = stderr(&o);
+    assert!(err.contains("warning[flink-kinesis-metadata]"), "{err}");
+    assert!(err.contains("`partitionKey` is NULL on Flink"), "{err}");
+    assert_eq!(
+        err.matches("warning[flink-kinesis-metadata]").count(),
+        1,
+        "{err}"
+    );
+    let o = streamctl(&k)
+        .args(["plan", "--target", "flink-sql"])
+        .arg(&pipeline)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sql = String::from_utf8_lossy(&o.stdout);
     assert!(
-        stderr(&o).contains("warning[flink-kinesis-metadata]"),
-        "{}",
-        stderr(&o)
+        sql.contains("`arrived` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("`shard` STRING METADATA FROM 'shard-id' VIRTUAL"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("CAST(NULL AS STRING) AS `partitionKey`"),
+        "{sql}"
     );
 }
 
@@ -611,4 +649,190 @@ sinks:
     written.sort_by_key(|(_, v)| sort_key(v));
     let written: Vec<serde_json::Value> = written.into_iter().map(|(_, v)| v).collect();
     assert_eq!(written, expected);
+}
+
+/// `streamctl replay FILE --to kinesis://STREAM` with the Kinesis server's AWS variables.
+fn replay_to_kinesis(k: &Service, file: &Path, stream: &str, extra: &[&str]) -> Output {
+    streamctl(k)
+        .arg("replay")
+        .arg(file)
+        .args(["--to", &format!("kinesis://{stream}"), "--progress", "off"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// What the independent client reads back: (shard, partition key, data), in shard order.
+fn read_back(k: &Service, stream: &str) -> Vec<(String, String, String)> {
+    client(k, &["read", stream], None)
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            let text = |f: &str| r[f].as_str().unwrap().to_string();
+            (text("shard"), text("key"), text("data"))
+        })
+        .collect()
+}
+
+#[test]
+fn replay_sends_every_record_once_byte_for_byte_keyed_by_the_field() {
+    let k = kinesis();
+    let stream = Stream::create(&k, 4);
+    let dir = tempfile::tempdir().unwrap();
+    // More than two PutRecords batches (500 records each), lines as written (spacing, key
+    // order and escapes kept), and one record without the key field.
+    let mut lines = impressions(&k, 1200, "3ms");
+    lines.push(r#"{ "userId" : "ü-7",  "movieId":"m\"1", "timestamp": 1546819200000 }"#.into());
+    lines.push(r#"{"movieId":"m2","timestamp":1546819200001}"#.into());
+    let input = dir.path().join("impressions.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let o = replay_to_kinesis(&k, &input, &stream.name, &["--key", "userId"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sent: 1.2k records"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 records had no `userId` and went with their record number"),
+        "{}",
+        stderr(&o)
+    );
+
+    let written = read_back(&k, &stream.name);
+    let shards: std::collections::BTreeSet<&String> = written.iter().map(|(s, _, _)| s).collect();
+    assert_eq!(shards.len(), 4, "keys spread over the shards");
+    for (_, key, data) in &written {
+        let v: serde_json::Value = serde_json::from_str(data).unwrap();
+        match v["userId"].as_str() {
+            Some(user) => assert_eq!(key, user, "{data}"),
+            None => assert_eq!(key, "1202", "the record number: {data}"),
+        }
+    }
+    let mut got: Vec<&String> = written.iter().map(|(_, _, d)| d).collect();
+    let mut expected: Vec<&String> = lines.iter().collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "every record once, byte for byte");
+}
+
+#[test]
+fn replay_without_a_key_numbers_the_records_and_paces_them() {
+    let k = kinesis();
+    let stream = Stream::create(&k, 4);
+    let dir = tempfile::tempdir().unwrap();
+    // 300 records 20 ms apart in event time: 6 s, sent 20 times faster (0.3 s), so the
+    // batches go out between waits.
+    let lines = impressions(&k, 300, "20ms");
+    let input = dir.path().join("impressions.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let o = replay_to_kinesis(&k, &input, &stream.name, &["--speedup", "20"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let written = read_back(&k, &stream.name);
+    let shards: std::collections::BTreeSet<&String> = written.iter().map(|(s, _, _)| s).collect();
+    assert_eq!(shards.len(), 4, "record numbers spread over the shards");
+    let mut by_number: Vec<(usize, &String)> = written
+        .iter()
+        .map(|(_, key, data)| (key.parse::<usize>().unwrap(), data))
+        .collect();
+    by_number.sort();
+    let expected: Vec<(usize, &String)> =
+        lines.iter().enumerate().map(|(i, l)| (i + 1, l)).collect();
+    assert_eq!(by_number, expected);
+}
+
+/// The JSON-lines rows of every file under `dir`, each with its bucket directory, sorted.
+fn json_rows(dir: &Path) -> Vec<String> {
+    let mut rows: Vec<String> = files(dir)
+        .into_iter()
+        .flat_map(|(path, text)| {
+            let bucket = path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
+            text.lines()
+                .map(|l| format!("{bucket} {l}"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// A copy of `pipelines/NAME.yaml` (a `-local` pipeline, its source a generator) reading
+/// `source` instead: the source's lines up to its `event_time:` are replaced.
+fn with_source(dir: &Path, name: &str, source: &str) -> PathBuf {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("pipelines/{name}.yaml")),
+    )
+    .unwrap();
+    let start = text.find("  trips:\n    type: generator\n").unwrap() + "  trips:\n".len();
+    let end = start + text[start..].find("    event_time:").unwrap();
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, format!("{}{source}{}", &text[..start], &text[end..])).unwrap();
+    path
+}
+
+/// Seed 004's taxi pipelines read the trips `streamctl replay` put into a 4-shard stream
+/// (`--bounded`) and write the rows their `-local` variants write from the same file.
+#[test]
+fn the_taxi_pipelines_read_replayed_trips_and_equal_their_local_variants() {
+    let k = kinesis();
+    let stream = Stream::create(&k, 4);
+    let dir = tempfile::tempdir().unwrap();
+    // ~40 minutes of trips (events 500 ms apart, up to 8 s out of order, within the
+    // pipelines' 10 s): several 5-minute and sliding 10-minute windows.
+    let input = dir.path().join("trips.jsonl");
+    let o = streamctl(&k)
+        .args(["generate", "taxi_trips", "--count", "5000", "--seed", "7"])
+        .args(["--interval", "500ms", "--disorder", "8s", "-o"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = replay_to_kinesis(&k, &input, &stream.name, &["--key", "tripId"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let file_source = "    type: file\n    path: ${INPUT}\n    format: json\n    schema: \
+                       {tripId: string, event: string, lat: double, lon: double, \
+                       passengers: int, durationSec: int, airport: string, \
+                       timestamp: timestamp_ms}\n";
+    for name in ["taxi-hot-spots", "taxi-airport-durations"] {
+        let from_kinesis = dir.path().join(format!("{name}-kinesis"));
+        let o = streamctl(&k)
+            .args(["run", &format!("pipelines/{name}.yaml"), "--bounded"])
+            .args(["--progress", "off"])
+            .env("STREAM", &stream.name)
+            .env("OUTPUT", format!("file://{}/", from_kinesis.display()))
+            .env(
+                "DEAD_LETTERS",
+                format!("file://{}/", dir.path().join("dead").display()),
+            )
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+
+        let local = with_source(dir.path(), &format!("{name}-local"), file_source);
+        let from_file = dir.path().join(format!("{name}-file"));
+        let o = streamctl(&k)
+            .arg("run")
+            .arg(&local)
+            .args(["--progress", "off"])
+            .env("INPUT", &input)
+            .env("OUTPUT", format!("file://{}/", from_file.display()))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{name}-local: {}", stderr(&o));
+        let rows = json_rows(&from_kinesis);
+        assert!(rows.len() > 10, "{name}: {rows:?}");
+        let expected = json_rows(&from_file);
+        let missing: Vec<_> = expected.iter().filter(|r| !rows.contains(r)).collect();
+        let extra: Vec<_> = rows.iter().filter(|r| !expected.contains(r)).collect();
+        assert_eq!(
+            rows.len(),
+            expected.len(),
+            "{name}: missing {missing:?}, extra {extra:?}"
+        );
+        assert_eq!(
+            rows, expected,
+            "{name}: missing {missing:?}, extra {extra:?}"
+        );
+    }
+    assert!(
+        files(&dir.path().join("dead")).is_empty(),
+        "no dead letters"
+    );
 }

@@ -91,6 +91,52 @@ impl StreamRef {
     }
 }
 
+/// PutRecords takes at most 500 records per call…
+pub const MAX_RECORDS_PER_CALL: usize = 500;
+/// …and at most 5 MiB of data and partition keys.
+pub const MAX_BYTES_PER_CALL: usize = 5 << 20;
+/// One record's data and key may be at most 1 MiB.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+/// Partition keys are 1 to 256 characters.
+pub const MAX_KEY_CHARS: usize = 256;
+/// Consecutive PutRecords calls without progress before a writer gives up (about five
+/// minutes of backoff).
+const MAX_STALLED_CALLS: u32 = 40;
+
+/// Records waiting to be written, at most one PutRecords call's worth: (data, partition key).
+/// The Kinesis sink and `streamctl replay --to kinesis://` fill one and write it with
+/// [`Kinesis::put_all`] when the next record would not fit.
+#[derive(Debug, Default)]
+pub struct PutBatch {
+    entries: Vec<(Vec<u8>, String)>,
+    /// Data and key bytes of `entries`.
+    bytes: usize,
+}
+
+impl PutBatch {
+    /// Whether a record of `size` bytes (data and key) would take the batch past a call's
+    /// limits: write the batch first.
+    pub fn is_full_for(&self, size: usize) -> bool {
+        self.entries.len() >= MAX_RECORDS_PER_CALL || self.bytes + size > MAX_BYTES_PER_CALL
+    }
+
+    /// Adds a record (the caller checked [`PutBatch::is_full_for`] and the record's limits).
+    pub fn push(&mut self, data: Vec<u8>, key: String) {
+        self.bytes += data.len() + key.len();
+        self.entries.push((data, key));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The records, leaving the batch empty.
+    pub fn take(&mut self) -> Vec<(Vec<u8>, String)> {
+        self.bytes = 0;
+        std::mem::take(&mut self.entries)
+    }
+}
+
 /// One entry of a PutRecords call that Kinesis did not take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
@@ -392,6 +438,57 @@ impl Kinesis {
             })
             .collect())
     }
+
+    /// Writes `entries` (at most one call's worth, see [`PutBatch`]), sending the entries of a
+    /// partial failure again, in their order, after a backoff with jitter that grows while
+    /// nothing gets through, until every one is in or nothing has got through for
+    /// [`MAX_STALLED_CALLS`] calls.
+    ///
+    /// # Errors
+    /// A call failing as a whole past retries; entries refused too many times in a row.
+    pub async fn put_all(&self, mut pending: Vec<(Vec<u8>, String)>) -> Result<(), ConnectorError> {
+        let mut stalled = 0u32;
+        while !pending.is_empty() {
+            let rejected = self.put_records(&pending).await?;
+            if rejected.is_empty() {
+                return Ok(());
+            }
+            if rejected.len() < pending.len() {
+                stalled = 0;
+            } else {
+                stalled += 1;
+            }
+            if stalled >= MAX_STALLED_CALLS {
+                let first = &rejected[0];
+                return Err(ConnectorError::external(
+                    format!(
+                        "writing to stream `{}`: {} records were refused {stalled} times in a \
+                         row ({}: {})",
+                        self.stream.name,
+                        rejected.len(),
+                        first.code,
+                        first.message
+                    ),
+                    true,
+                ));
+            }
+            let failed: std::collections::HashSet<usize> =
+                rejected.iter().map(|r| r.index).collect();
+            pending = pending
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| failed.contains(i))
+                .map(|(_, entry)| entry)
+                .collect();
+            tokio::time::sleep(
+                self.policy
+                    .backoff(stalled.max(1))
+                    .max(std::time::Duration::from_millis(50)),
+            )
+            .await;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -415,5 +512,22 @@ mod tests {
                 arn: Some(arn.into())
             }
         );
+    }
+
+    #[test]
+    fn a_put_batch_stays_within_one_call() {
+        let mut batch = PutBatch::default();
+        for _ in 0..MAX_RECORDS_PER_CALL {
+            assert!(!batch.is_full_for(10));
+            batch.push(vec![b'x'; 9], "k".into());
+        }
+        assert!(batch.is_full_for(10), "500 records");
+        assert_eq!(batch.take().len(), MAX_RECORDS_PER_CALL);
+        assert!(batch.is_empty() && !batch.is_full_for(10));
+        for _ in 0..5 {
+            batch.push(vec![b'x'; MAX_RECORD_BYTES - 1], "k".into());
+        }
+        assert!(!batch.is_full_for(0), "exactly 5 MiB fits");
+        assert!(batch.is_full_for(1), "past 5 MiB");
     }
 }

@@ -1,4 +1,5 @@
-//! `streamctl replay`: sends a file's records to a stream (a Kafka topic), keyed and paced.
+//! `streamctl replay`: sends a file's records to a stream (a Kafka topic or a Kinesis data
+//! stream), keyed and paced.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -7,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use streamctl::replay::{FileFormat, ReplayOptions, ReplayProgress, Target, replay};
+use streamctl::aws::AwsSettings;
+use streamctl::replay::{Connection, FileFormat, ReplayOptions, ReplayProgress, Target, replay};
 
 use super::progress::{bytes, count};
 use super::{exit, paint};
@@ -16,27 +18,40 @@ use super::{exit, paint};
 ///
 /// JSON records are sent as their lines, byte for byte; CSV records as their rows, without
 /// the header (what a `format: csv` source reads). `--key` keys each message by a field, so
-/// records of one key land in one partition. `--speedup` paces the records by their event
-/// time (`--time-field`, epoch milliseconds or an RFC 3339 text), that many times faster than
-/// they happened; without it records go as fast as the target takes them.
+/// records of one key land in one partition (shard). `--speedup` paces the records by their
+/// event time (`--time-field`, epoch milliseconds or an RFC 3339 text), that many times faster
+/// than they happened; without it records go as fast as the target takes them.
 ///
-/// The target is a URL: `kafka://BROKERS/TOPIC` (several brokers separated by commas; the
-/// topic must exist). Kafka producer properties pass with `-X key=value`.
+/// The target is a URL:
+///
+/// - `kafka://BROKERS/TOPIC`: several brokers separated by commas; the topic must exist.
+///   Producer properties pass with `-X key=value`. Records without a key go unkeyed.
+///
+/// - `kinesis://STREAM`: the stream's name or ARN; it must exist. Records go out in PutRecords
+///   batches (up to 500 records, 5 MiB), failed entries of a batch are sent again. The
+///   partition key is the `--key` field's value; without `--key` (or for a record without the
+///   field) it is the record's number (1, 2, …), which spreads the records evenly over the
+///   shards. Region and endpoint: `--region` / `--endpoint-url`, else `AWS_REGION`,
+///   `AWS_ENDPOINT_URL_KINESIS`, `AWS_ENDPOINT_URL`; credentials from the standard AWS chain.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   streamctl generate movie_impressions --count 1000000 -o impressions.jsonl
   streamctl replay impressions.jsonl --to kafka://127.0.0.1:9092/movie-impressions --key movieId
   # the seed's producer: one day of impressions in one minute
   streamctl replay impressions.jsonl --to kafka://127.0.0.1:9092/movie-impressions \\
-      --key movieId --time-field timestamp --speedup 1440")]
+      --key movieId --time-field timestamp --speedup 1440
+  # taxi trips into a Kinesis stream, an hour of trips per minute, keyed by trip
+  streamctl generate taxi_trips --count 100000 -o trips.jsonl
+  streamctl replay trips.jsonl --to kinesis://taxi-trips --key tripId --speedup 60")]
 pub struct Args {
     /// The file to replay: JSON lines, or CSV with a header (by a `.csv` name, or `--format`);
     /// `.gz` is decompressed.
     file: PathBuf,
-    /// Where to send the records: kafka://BROKERS/TOPIC.
+    /// Where to send the records: kafka://BROKERS/TOPIC or kinesis://STREAM.
     #[arg(long, value_name = "URL", value_parser = Target::parse)]
     to: Target,
-    /// The field whose value keys each message (records without it go unkeyed).
+    /// The field whose value keys each message: the Kafka message key or the Kinesis partition
+    /// key (records without it go unkeyed to Kafka, keyed by their number to Kinesis).
     #[arg(long, value_name = "FIELD")]
     key: Option<String>,
     /// The event-time field, for `--speedup` (epoch milliseconds or RFC 3339 text).
@@ -52,9 +67,16 @@ pub struct Args {
     /// Send at most this many records.
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
-    /// A producer property, e.g. `-X compression.type=zstd` (repeatable).
+    /// A Kafka producer property, e.g. `-X compression.type=zstd` (repeatable).
     #[arg(short = 'X', long = "property", value_name = "KEY=VALUE", value_parser = parse_property)]
     properties: Vec<(String, String)>,
+    /// The AWS region of a Kinesis stream (default: AWS_REGION, or the profile's).
+    #[arg(long, value_name = "REGION")]
+    region: Option<String>,
+    /// The Kinesis endpoint, e.g. a local server's http://127.0.0.1:4567 (default:
+    /// AWS_ENDPOINT_URL_KINESIS, else AWS_ENDPOINT_URL, else AWS's).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
     /// Progress display: `auto` (a bar on a terminal), `bar`, `log` or `off`.
     #[arg(long, value_enum, default_value = "auto")]
     progress: super::progress::ProgressMode,
@@ -103,9 +125,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             eprintln!("\nstopping: waiting for the records sent so far to be stored…");
         });
     }
+    let connection = Connection {
+        properties: args.properties.clone(),
+        aws: AwsSettings {
+            region: args.region.clone(),
+            endpoint: args.endpoint_url.clone(),
+        },
+    };
     let mut outlet = args
         .to
-        .open(&args.properties)
+        .open(&connection)
         .with_context(|| format!("connecting to {}", describe(&args.to)))?;
     let progress = Arc::new(ReplayProgress::default());
     let started = Instant::now();
@@ -126,10 +155,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let unkeyed = progress.unkeyed.load(Ordering::Relaxed);
     if unkeyed > 0 {
         eprintln!(
-            "{} {} records had no `{}` and went without a key",
+            "{} {} records had no `{}` and went {}",
             paint("1;33", "warning:"),
             count(unkeyed),
-            args.key.as_deref().unwrap_or_default()
+            args.key.as_deref().unwrap_or_default(),
+            match args.to {
+                Target::Kafka { .. } => "without a key",
+                Target::Kinesis { .. } => "with their record number as partition key",
+            }
         );
     }
     let untimed = progress.untimed.load(Ordering::Relaxed);
@@ -151,6 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 fn describe(target: &Target) -> String {
     match target {
         Target::Kafka { brokers, topic } => format!("Kafka topic `{topic}` at {brokers}"),
+        Target::Kinesis { stream } => format!("Kinesis stream `{stream}`"),
     }
 }
 

@@ -9,7 +9,8 @@ use super::{Gap, sql};
 use crate::config::SinkConfig;
 use crate::config::sink::{CsvOutput, OutputFormat};
 use crate::config::source::{
-    BadRecordPolicy, DataFormat, Decoding, GeneratorPreset, KafkaMetadata, KafkaStart, KinesisStart,
+    BadRecordPolicy, DataFormat, Decoding, GeneratorPreset, KafkaMetadata, KafkaStart,
+    KinesisMetadata, KinesisStart,
 };
 use crate::config::{Duration, SourceConfig};
 use crate::plan::{BadRecords, SourcePlan};
@@ -100,7 +101,7 @@ pub fn source(name: &str, plan: &SourcePlan, base: &Path, include_secrets: bool)
             for (field, what) in &k.metadata {
                 if matches!(what, KafkaMetadata::Key | KafkaMetadata::Headers) {
                     gaps.push(
-                        Gap::new(&at("metadata"), "flink-kafka-metadata", format!("Flink's Kafka table has no `{}` metadata column as text; `{field}` is left out", what.name()))
+                        Gap::new(&at("metadata"), "flink-kafka-metadata", format!("Flink's Kafka table has no `{}` metadata column as text; `{field}` is NULL on Flink", what.name()))
                             .help("read the key with Flink's `key.format`/`key.fields` options, or carry the value in the record"),
                     );
                 }
@@ -131,11 +132,13 @@ pub fn source(name: &str, plan: &SourcePlan, base: &Path, include_secrets: bool)
                     "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
                 );
             }
-            for field in k.metadata.keys() {
-                gaps.push(
-                    Gap::new(&at("metadata"), "flink-kinesis-metadata", format!("the Flink translation does not map Kinesis record metadata yet: `{field}` is declared as a column of the record's data, so Flink reads it from the record (NULL when the record has no such field)"))
-                        .help("carry the value in the record, or run this pipeline on the embedded engine"),
-                );
+            for (field, what) in &k.metadata {
+                if *what == KinesisMetadata::PartitionKey {
+                    gaps.push(
+                        Gap::new(&at("metadata"), "flink-kinesis-metadata", format!("Flink's Kinesis table has no partition key metadata column; `{field}` is NULL on Flink"))
+                            .help("carry the value in the record, or run this pipeline on the embedded engine"),
+                    );
+                }
             }
         }
         SourceConfig::File(f) => {
@@ -475,23 +478,30 @@ pub fn sink(name: &str, config: &SinkConfig, base: &Path, include_secrets: bool)
     }
 }
 
-/// The column definition of a Kafka metadata field in a Flink `CREATE TABLE`, when Flink
-/// has that metadata (`None` for the key and headers, reported as gaps).
-pub fn kafka_metadata_column(plan: &SourcePlan, field: &str) -> Option<Option<String>> {
-    let SourceConfig::Kafka(k) = &plan.config else {
-        return None;
-    };
-    let what = k.metadata.get(field)?;
+/// The column definition of a Kafka or Kinesis metadata field in a Flink `CREATE TABLE`, when
+/// Flink has that metadata (`None` for what it lacks: Kafka's key and headers, the Kinesis
+/// partition key; reported as gaps). The Kinesis keys are those of the `kinesis` table
+/// connector up to 4.x (`kinesis-legacy` from 5.x): `timestamp` (ApproximateArrivalTimestamp),
+/// `shard-id`, `sequence-number`.
+pub fn metadata_column(plan: &SourcePlan, field: &str) -> Option<Option<String>> {
     let name = super::sql::ident(field);
-    Some(match what {
-        KafkaMetadata::Timestamp => Some(format!(
-            "{name} TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL"
-        )),
-        KafkaMetadata::Topic => Some(format!("{name} STRING METADATA FROM 'topic' VIRTUAL")),
-        KafkaMetadata::Partition => Some(format!("{name} INT METADATA FROM 'partition' VIRTUAL")),
-        KafkaMetadata::Offset => Some(format!("{name} BIGINT METADATA FROM 'offset' VIRTUAL")),
-        KafkaMetadata::Key | KafkaMetadata::Headers => None,
-    })
+    let column = |ty: &str, key: &str| Some(format!("{name} {ty} METADATA FROM '{key}' VIRTUAL"));
+    match &plan.config {
+        SourceConfig::Kafka(k) => Some(match k.metadata.get(field)? {
+            KafkaMetadata::Timestamp => column("TIMESTAMP_LTZ(3)", "timestamp"),
+            KafkaMetadata::Topic => column("STRING", "topic"),
+            KafkaMetadata::Partition => column("INT", "partition"),
+            KafkaMetadata::Offset => column("BIGINT", "offset"),
+            KafkaMetadata::Key | KafkaMetadata::Headers => None,
+        }),
+        SourceConfig::Kinesis(k) => Some(match k.metadata.get(field)? {
+            KinesisMetadata::ArrivalTime => column("TIMESTAMP_LTZ(3)", "timestamp"),
+            KinesisMetadata::Shard => column("STRING", "shard-id"),
+            KinesisMetadata::SequenceNumber => column("STRING", "sequence-number"),
+            KinesisMetadata::PartitionKey => None,
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

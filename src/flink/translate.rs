@@ -212,11 +212,18 @@ impl Translator<'_> {
         let mut read: Vec<String> = Vec::new();
         for f in &schema.fields {
             let column = sql::ident(&f.name);
-            if let Some(metadata) = connector::kafka_metadata_column(s, &f.name) {
-                // Kafka record metadata (the key and headers Flink lacks are gaps).
-                if let Some(m) = metadata {
-                    columns.push(format!("  {m}"));
-                    read.push(column);
+            if let Some(metadata) = connector::metadata_column(s, &f.name) {
+                // Kafka or Kinesis record metadata; what Flink lacks is a gap, and NULL so
+                // that later stages still find the column.
+                match metadata {
+                    Some(m) => {
+                        columns.push(format!("  {m}"));
+                        read.push(column);
+                    }
+                    None => read.push(format!(
+                        "CAST(NULL AS {}) AS {column}",
+                        sql::type_name(&f.data_type)
+                    )),
                 }
             } else if f.data_type == DataType::Timestamp {
                 columns.push(format!("  {column} STRING"));
@@ -236,9 +243,7 @@ impl Translator<'_> {
                 Some(1000) => format!("TO_TIMESTAMP_LTZ({field}, 0)"),
                 Some(1) => format!("TO_TIMESTAMP_LTZ({field}, 3)"),
                 Some(unit) => format!("TO_TIMESTAMP_LTZ({field} * {unit}, 3)"),
-                None if connector::kafka_metadata_column(s, &schema.fields[et.column].name)
-                    .is_some() =>
-                {
+                None if connector::metadata_column(s, &schema.fields[et.column].name).is_some() => {
                     field.clone()
                 }
                 None => text_time(&field),
