@@ -6,11 +6,13 @@
 # sink's code), which is timed too. Reports events/s for each and checks both wrote the same rows. Results go to
 # $DIR/results-kinesis.md.
 #
-# usage: scripts/bench-kinesis.sh [EVENTS] [DIR]
+# usage: [STREAMCTL=BIN] [LOADER=BIN] [RUNS=3] scripts/bench-kinesis.sh [EVENTS] [DIR]
 set -euo pipefail
 EVENTS=${1:-200000}
 DIR=${2:-out/bench}
 BIN=${STREAMCTL:-target/release/streamctl}
+# The streamctl that loads the stream (`replay --to kinesis://`); the same binary by default.
+LOADER=${LOADER:-$BIN}
 RUNS=${RUNS:-3}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
@@ -41,7 +43,7 @@ timed() {
   local t
   t=$(mktemp)
   /usr/bin/time -f "%e %U %S" -o "$t" "$@" >/dev/null
-  awk '{ printf "%.2f %.2f", $1, $2 + $3 }' "$t"
+  awk '{ printf "%.2f %.2f\n", $1, $2 + $3 }' "$t"
   rm -f "$t"
 }
 
@@ -56,7 +58,7 @@ server_cpu() {
   fi
 }
 
-load_wall=$(wall "$BIN" replay "$INPUT" --to "kinesis://$STREAM" --key userId --progress off)
+load_wall=$(wall "$LOADER" replay "$INPUT" --to "kinesis://$STREAM" --key userId --progress off)
 echo "loaded $EVENTS records into $STREAM (4 shards) in ${load_wall}s"
 
 results=()
