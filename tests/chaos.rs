@@ -24,7 +24,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
@@ -42,22 +42,6 @@ fn setting(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// The independent S3 client (boto3): tests/s3_client.py.
-fn s3_client(s3: &Service, args: &[&str]) -> String {
-    let mut c = common::with_aws(Command::new(s3.get("S3_PYTHON")), s3);
-    let o = c
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3_client.py"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "s3_client.py {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
 }
 
 /// The independent Kafka client (confluent-kafka): tests/support/kafka_tool.py.
@@ -168,40 +152,11 @@ impl Drop for Broker {
     }
 }
 
-/// `yyyy-MM-dd--HH/movieId movieId,userId,count,latest` rows of the movie job computed
-/// directly from the input: 15-minute windows aligned to the epoch, UTC.
-fn direct_computation(input: &Path) -> Vec<String> {
-    let mut groups: HashMap<(i64, String, String), (u64, i64)> = HashMap::new();
-    for line in std::fs::read_to_string(input).unwrap().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let ts = v["timestamp"].as_i64().unwrap();
-        let key = (
-            ts.div_euclid(900_000) * 900_000,
-            v["movieId"].as_str().unwrap().to_string(),
-            v["userId"].as_str().unwrap().to_string(),
-        );
-        let e = groups.entry(key).or_insert((0, i64::MIN));
-        e.0 += 1;
-        e.1 = e.1.max(ts);
-    }
-    let mut rows: Vec<String> = groups
-        .into_iter()
-        .map(|((start, movie, user), (n, last))| {
-            format!(
-                "{}/{movie} {movie},{user},{n},{last}",
-                common::hour_bucket(start)
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
-}
-
 /// The rows of every object under `prefix`, in the same form, and the keys of objects that
 /// are not the job's (anything but `part-…csv`).
 fn s3_rows(s3: &Service, bucket: &str, prefix: &str) -> (Vec<String>, Vec<String>) {
     let (mut rows, mut strangers) = (Vec::new(), Vec::new());
-    for line in s3_client(s3, &["objects", bucket, prefix]).lines() {
+    for line in common::s3_client(s3, &["objects", bucket, prefix]).lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let key = v["key"].as_str().unwrap().strip_prefix(prefix).unwrap();
         let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
@@ -505,7 +460,7 @@ fn drive(job: Job<'_>, rng: &mut Rng, kills: u64, expected: &[String]) -> (Tally
     assert!(finished, "seed {seed}: the last run did not finish");
 
     let (actual, strangers) = s3_rows(s3, &bucket, "out/");
-    let uploads = s3_client(s3, &["uploads", &bucket, "out/"]);
+    let uploads = common::s3_client(s3, &["uploads", &bucket, "out/"]);
     let expected_set: std::collections::BTreeSet<&String> = expected.iter().collect();
     let missing = expected
         .iter()
@@ -582,7 +537,7 @@ fn kafka_to_s3_under_faults_every_row_exactly_once() {
     // The attempts' logs and the broker's stay for a look after a failure with CHAOS_KEEP=1.
     dir.disable_cleanup(std::env::var_os("CHAOS_KEEP").is_some());
     let bucket = common::unique("chaos");
-    s3_client(&s3, &["mkbucket", &bucket]);
+    common::s3_client(&s3, &["mkbucket", &bucket]);
     let mut broker = Broker::new(&kafka, &s3, &bucket, dir.path().join("broker.log"));
     let brokers = broker.address();
 
@@ -605,7 +560,7 @@ fn kafka_to_s3_under_faults_every_row_exactly_once() {
     let ends: BTreeMap<String, i64> =
         serde_json::from_str(&kafka_tool(&kafka, &brokers, &["counts", &topic])).unwrap();
     assert_eq!(ends.values().sum::<i64>(), events as i64);
-    let expected = direct_computation(&input);
+    let expected = common::movie_job_rows(&input);
 
     // The job, with its own group.
     let group = common::unique("chaos-group");
@@ -688,7 +643,7 @@ fn kinesis_to_s3_under_faults_every_row_exactly_once() {
     let mut dir = tempfile::tempdir().unwrap();
     dir.disable_cleanup(std::env::var_os("CHAOS_KEEP").is_some());
     let bucket = common::unique("chaos");
-    s3_client(&s3, &["mkbucket", &bucket]);
+    common::s3_client(&s3, &["mkbucket", &bucket]);
 
     let input = generate_input(&s3, dir.path(), events);
     let stream = common::unique("impressions");
@@ -709,7 +664,7 @@ fn kinesis_to_s3_under_faults_every_row_exactly_once() {
     };
     kinesis_client(&["create", &stream, "4"], None);
     kinesis_client(&["put", &stream, "movieId"], Some(&input));
-    let expected = direct_computation(&input);
+    let expected = common::movie_job_rows(&input);
     // Read 100 records per call (5 calls a second per shard: about 2000 records a second) so
     // a run spans many checkpoints, as the Kafka run does, and faults land in the middle.
     let pipeline = dir.path().join("movie-impressions-kinesis.yaml");

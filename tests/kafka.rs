@@ -155,36 +155,6 @@ fn output_rows(out: &Path) -> Vec<String> {
     rows
 }
 
-/// The job of `pipelines/movie-impressions.yaml` computed directly from the input file:
-/// per 15-minute window (epoch-aligned, UTC), movie and user, the count and the latest
-/// timestamp, bucketed by the window start's hour and the movie.
-fn direct_computation(input: &Path) -> Vec<String> {
-    let mut groups: HashMap<(i64, String, String), (u64, i64)> = HashMap::new();
-    for line in std::fs::read_to_string(input).unwrap().lines() {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        let ts = v["timestamp"].as_i64().unwrap();
-        let key = (
-            ts.div_euclid(900_000) * 900_000,
-            v["movieId"].as_str().unwrap().to_string(),
-            v["userId"].as_str().unwrap().to_string(),
-        );
-        let e = groups.entry(key).or_insert((0, i64::MIN));
-        e.0 += 1;
-        e.1 = e.1.max(ts);
-    }
-    let mut rows: Vec<String> = groups
-        .into_iter()
-        .map(|((start, movie, user), (n, last))| {
-            format!(
-                "{}/{movie} {movie},{user},{n},{last}",
-                common::hour_bucket(start)
-            )
-        })
-        .collect();
-    rows.sort();
-    rows
-}
-
 /// Runs `c` to its end; a hang guard (not a timing assertion) fails the test instead of
 /// hanging it.
 fn finish(mut c: Command) -> Output {
@@ -223,7 +193,7 @@ fn movie_impressions_replayed_into_a_topic_and_run_bounded_equal_a_direct_comput
         &["--bounded"],
     ));
     assert!(o.status.success(), "{}", stderr(&o));
-    let expected = direct_computation(&input);
+    let expected = common::movie_job_rows(&input);
     assert!(expected.len() > 20_000);
     let actual = output_rows(&out);
     assert_eq!(actual.len(), expected.len());
@@ -383,7 +353,7 @@ fn killed_with_sigkill_and_restarted_every_row_is_written_exactly_once() {
     assert_eq!(crashes, 3, "seed {seed}: every crash point was reached");
     assert!(kills >= 1, "seed {seed}: no random kill landed");
     let actual = output_rows(&out);
-    let expected = direct_computation(&input);
+    let expected = common::movie_job_rows(&input);
     assert_eq!(actual.len(), expected.len(), "seed {seed}: {kills} kills");
     assert!(
         actual == expected,
@@ -421,7 +391,7 @@ fn two_processes_in_one_group_split_the_partitions_and_write_what_one_would() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let actual = output_rows(&out);
-    let expected = direct_computation(&input);
+    let expected = common::movie_job_rows(&input);
     assert_eq!(actual.len(), expected.len());
     assert!(actual == expected, "same count, different rows");
     // Both processes wrote: each file name carries its run's instance.

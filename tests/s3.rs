@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use common::s3_client as client;
 use common::s3_proxy::{Faults, start_proxy};
 use common::{Rng, Service, seed, wait_for};
 
@@ -27,22 +28,6 @@ fn s3() -> Service {
 /// streamctl with the S3 server's standard AWS variables.
 fn streamctl(s3: &Service) -> Command {
     common::streamctl_with_aws(s3)
-}
-
-/// The independent client: tests/s3_client.py in the service's Python.
-fn client(s3: &Service, args: &[&str]) -> String {
-    let o = Command::new(s3.get("S3_PYTHON"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3_client.py"))
-        .args(args)
-        .envs(s3.env())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "s3_client.py {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
 }
 
 fn bucket(s3: &Service) -> String {

@@ -201,3 +201,47 @@ pub fn newest_checkpoint(dir: &std::path::Path) -> u64 {
         .max()
         .unwrap_or(0)
 }
+
+/// The rows of the job of `pipelines/movie-impressions.yaml` computed directly from its
+/// JSON-lines input, as `yyyy-MM-dd--HH/movieId movieId,userId,count,latest`: per 15-minute
+/// window (epoch-aligned, UTC), movie and user, the count and the latest timestamp.
+pub fn movie_job_rows(input: &std::path::Path) -> Vec<String> {
+    let mut groups: std::collections::HashMap<(i64, String, String), (u64, i64)> =
+        std::collections::HashMap::new();
+    for line in std::fs::read_to_string(input).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let ts = v["timestamp"].as_i64().unwrap();
+        let key = (
+            ts.div_euclid(900_000) * 900_000,
+            v["movieId"].as_str().unwrap().to_string(),
+            v["userId"].as_str().unwrap().to_string(),
+        );
+        let e = groups.entry(key).or_insert((0, i64::MIN));
+        e.0 += 1;
+        e.1 = e.1.max(ts);
+    }
+    let mut rows: Vec<String> = groups
+        .into_iter()
+        .map(|((start, movie, user), (n, last))| {
+            format!("{}/{movie} {movie},{user},{n},{last}", hour_bucket(start))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The independent S3 client (boto3): tests/s3_client.py.
+pub fn s3_client(s3: &Service, args: &[&str]) -> String {
+    let mut c = with_aws(std::process::Command::new(s3.get("S3_PYTHON")), s3);
+    let o = c
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3_client.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "s3_client.py {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
