@@ -90,4 +90,4 @@ clean:
 ## SIGTERM, broker restarts and failing S3 requests); CHAOS_SEED=<seed> repeats a schedule
 chaos:
 	CHAOS_KILLS=$${CHAOS_KILLS:-24} CHAOS_EVENTS=$${CHAOS_EVENTS:-200000} CHAOS_BROKER_RESTARTS=1 \
-	  $(CARGO) test --locked --test chaos -- --nocapture
+	  $(CARGO) test --locked --test chaos -- --include-ignored --nocapture
