@@ -192,25 +192,10 @@ fn checkpoint_offsets(
         .args(["checkpoints", "show", checkpoints])
         .output()
         .unwrap();
-    let mut offsets = BTreeMap::new();
     if !o.status.success() {
-        return offsets; // no checkpoint yet
+        return BTreeMap::new(); // no checkpoint yet
     }
-    for line in String::from_utf8_lossy(&o.stdout).lines() {
-        let Some((partition, offset)) = line
-            .trim()
-            .strip_prefix(&format!("{topic}/"))
-            .and_then(|l| l.split_once(" @ "))
-        else {
-            continue;
-        };
-        let offset = match offset.strip_prefix("offset ") {
-            Some(n) => n.parse().unwrap(),
-            None => ends[partition],
-        };
-        offsets.insert(partition.to_string(), offset);
-    }
-    offsets
+    common::kafka_checkpoint_offsets(&String::from_utf8_lossy(&o.stdout), topic, ends)
 }
 
 /// The newest checkpoint's id, 0 before the first.

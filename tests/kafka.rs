@@ -228,25 +228,7 @@ fn checkpoint_offsets(
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let mut offsets = BTreeMap::new();
-    for line in String::from_utf8_lossy(&o.stdout).lines() {
-        let Some((partition, offset)) = line
-            .trim()
-            .strip_prefix(&format!("{topic}/"))
-            .and_then(|l| l.split_once(" @ "))
-        else {
-            continue;
-        };
-        let offset = match offset.strip_prefix("offset ") {
-            Some(n) => n.parse().unwrap(),
-            None => {
-                assert_eq!(offset, "end", "{line}");
-                counts[partition]
-            }
-        };
-        offsets.insert(partition.to_string(), offset);
-    }
-    offsets
+    common::kafka_checkpoint_offsets(&String::from_utf8_lossy(&o.stdout), topic, counts)
 }
 
 /// Kafka → 15-minute windows → files, with checkpoints every 200 ms, killed with SIGKILL at

@@ -245,3 +245,31 @@ pub fn s3_client(s3: &Service, args: &[&str]) -> String {
     );
     String::from_utf8(o.stdout).unwrap()
 }
+
+/// Offsets by partition (`"0"`, `"1"`, …) of `topic` in the output of `streamctl checkpoints
+/// show`; a partition read to its end counts as its record count from `ends`.
+pub fn kafka_checkpoint_offsets(
+    shown: &str,
+    topic: &str,
+    ends: &std::collections::BTreeMap<String, i64>,
+) -> std::collections::BTreeMap<String, i64> {
+    let mut offsets = std::collections::BTreeMap::new();
+    for line in shown.lines() {
+        let Some((partition, offset)) = line
+            .trim()
+            .strip_prefix(&format!("{topic}/"))
+            .and_then(|l| l.split_once(" @ "))
+        else {
+            continue;
+        };
+        let offset = match offset.strip_prefix("offset ") {
+            Some(n) => n.parse().unwrap(),
+            None => {
+                assert_eq!(offset, "end", "{line}");
+                ends[partition]
+            }
+        };
+        offsets.insert(partition.to_string(), offset);
+    }
+    offsets
+}
