@@ -92,7 +92,25 @@ fn parse_duration(s: &str) -> Result<i64, String> {
     Ok(d.millis)
 }
 
+/// glibc's mmap threshold, fixed for a run: window state is many large vectors that live for
+/// one window and then are freed. With glibc's default the threshold rises to the first large
+/// block freed, after which every freed window vector stays on the heap (and in the process's
+/// resident memory) instead of going back to the system; fixed at 4 MiB, blocks that large are
+/// mapped and unmapped on their own, and smaller ones (batches, buffers) stay on the heap.
+const MMAP_THRESHOLD: usize = 4 << 20;
+
+/// Applies [`MMAP_THRESHOLD`] (glibc only; other C libraries manage memory their own way).
+fn fix_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's tuning; it is called before the run
+    // starts any thread of its own.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD as libc::c_int);
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    fix_mmap_threshold();
     let Some(plan) = validate::load_plan(&args.pipeline, &args.env)? else {
         return Ok(exit::INVALID);
     };
