@@ -57,21 +57,37 @@ struct Pane {
 }
 
 impl Pane {
-    /// An empty pane with room for `groups` groups (the size of the panes before it, so a
-    /// pane of steady traffic never grows its table step by step).
-    fn with_capacity(groups: usize) -> Pane {
-        Pane {
-            table: HashTable::with_capacity(groups),
-            keys: Vec::with_capacity(groups),
-            lens: Vec::with_capacity(groups),
-            slots: Vec::with_capacity(groups),
-            long_keys: HashMap::new(),
-            long_key_bytes: 0,
-        }
-    }
-
     fn len(&self) -> usize {
         self.keys.len()
+    }
+
+    /// Groups the pane has room for without growing.
+    fn capacity(&self) -> usize {
+        self.keys.capacity().min(self.table.capacity())
+    }
+
+    /// Forgets every group, keeping the room.
+    fn clear(&mut self) {
+        self.table.clear();
+        self.keys.clear();
+        self.lens.clear();
+        self.slots.clear();
+        self.long_keys = HashMap::new();
+        self.long_key_bytes = 0;
+    }
+
+    /// Moves the groups of `other` into this pane's room (cleared first), in the same order.
+    fn take_groups_of(&mut self, other: Pane) {
+        self.clear();
+        self.keys.extend_from_slice(&other.keys);
+        self.lens.extend_from_slice(&other.lens);
+        self.slots.extend_from_slice(&other.slots);
+        for g in &other.table {
+            self.table
+                .insert_unique(table_hash(g.tag), *g, |g| table_hash(g.tag));
+        }
+        self.long_keys = other.long_keys;
+        self.long_key_bytes = other.long_key_bytes;
     }
 
     fn key(&self, index: usize) -> &[u8] {
@@ -138,8 +154,30 @@ pub struct AlignedWindows {
     key_buf: Vec<u8>,
     /// Rows re-emitted after late events, by (window end, key): the last revision written.
     revisions: BTreeMap<(i64, Box<[u8]>), u32>,
-    /// Groups of the last pane that expired: the room a new pane starts with.
-    pane_capacity: usize,
+    /// An expired pane's room (its groups forgotten), for the next new pane: see
+    /// [`AlignedWindows::recycle`].
+    spare: Option<Pane>,
+    /// Scratch of the sliding windows' pane merge.
+    merge: Merge,
+}
+
+/// The groups of one sliding window while its panes are merged: each found through a table
+/// of indices (as in a pane), by the pane and index of its first appearance.
+#[derive(Default)]
+struct Merge {
+    table: HashTable<Group>,
+    /// (pane of the window, index in that pane) of each merged group.
+    groups: Vec<(u32, u32)>,
+    /// The accumulator slot each group merges into.
+    targets: Vec<u32>,
+}
+
+impl Merge {
+    fn clear(&mut self) {
+        self.table.clear();
+        self.groups.clear();
+        self.targets.clear();
+    }
 }
 
 impl AlignedWindows {
@@ -154,7 +192,8 @@ impl AlignedWindows {
             hasher: KeyHasher::default(),
             key_buf: Vec::new(),
             revisions: BTreeMap::new(),
-            pane_capacity: 0,
+            spare: None,
+            merge: Merge::default(),
         }
     }
 
@@ -232,43 +271,64 @@ impl AlignedWindows {
             out.emit(0, self.core.output(&rows, &[]));
             return;
         }
-        // Merge the group states of the window's panes, in order of first appearance.
-        let mut merged: HashTable<u32> = HashTable::new();
-        let mut keys: Vec<&[u8]> = Vec::new();
-        let mut targets: Vec<u32> = Vec::new();
-        for (_, pane) in self.panes.range(start..=end - self.slide) {
+        // Merge the group states of the window's panes, in order of first appearance. The
+        // merge table is kept from window to window, so it does not grow from empty each time.
+        let panes: Vec<&Pane> = self
+            .panes
+            .range(start..=end - self.slide)
+            .map(|(_, pane)| pane)
+            .collect();
+        let merge = &mut self.merge;
+        merge.clear();
+        for (p, pane) in panes.iter().enumerate() {
             for (i, &slot) in pane.slots.iter().enumerate() {
+                let padded = &pane.keys[i];
+                let len = pane.lens[i];
                 let key = pane.key(i);
-                let hash = self.hasher.hash(key);
-                let target = match merged.find(hash, |&r| keys[r as usize] == key) {
-                    Some(&r) => targets[r as usize],
+                let tag = tag_of(self.hasher.hash_padded(key, padded));
+                let found = merge.table.find(table_hash(tag), |g| {
+                    let (q, j) = merge.groups[g.index as usize];
+                    let other = panes[q as usize];
+                    g.tag == tag
+                        && other.keys[j as usize] == *padded
+                        && other.lens[j as usize] == len
+                        && (key.len() <= INLINE || other.key(j as usize) == key)
+                });
+                let target = match found {
+                    Some(g) => merge.targets[g.index as usize],
                     None => {
                         let target = self.core.accs.alloc();
-                        let hasher = &self.hasher;
-                        merged.insert_unique(hash, keys.len() as u32, |&r| {
-                            hasher.hash(keys[r as usize])
-                        });
-                        keys.push(key);
-                        targets.push(target);
+                        let index = merge.groups.len() as u32;
+                        merge
+                            .table
+                            .insert_unique(table_hash(tag), Group { index, tag }, |g| {
+                                table_hash(g.tag)
+                            });
+                        merge.groups.push((p as u32, i as u32));
+                        merge.targets.push(target);
                         target
                     }
                 };
                 self.core.accs.merge(target, slot);
             }
         }
-        drop(merged);
-        for (chunk_keys, chunk_targets) in keys.chunks(OUTPUT_ROWS).zip(targets.chunks(OUTPUT_ROWS))
+        for (chunk_groups, chunk_targets) in merge
+            .groups
+            .chunks(OUTPUT_ROWS)
+            .zip(merge.targets.chunks(OUTPUT_ROWS))
         {
             rows.clear();
             rows.extend(
-                chunk_keys
+                chunk_groups
                     .iter()
                     .zip(chunk_targets)
-                    .map(|(&key, &target)| (start, end, key, target)),
+                    .map(|(&(p, i), &target)| {
+                        (start, end, panes[p as usize].key(i as usize), target)
+                    }),
             );
             out.emit(0, self.core.output(&rows, &[]));
         }
-        for target in targets {
+        for &target in &merge.targets {
             self.core.accs.release(target);
         }
     }
@@ -309,10 +369,10 @@ impl AlignedWindows {
             self.mark_fired(self.core.firing_watermark(watermark));
         }
         let slot = self.core.accs.alloc();
-        let capacity = self.pane_capacity;
+        let spare = &mut self.spare;
         self.panes
             .entry(pane_start)
-            .or_insert_with(|| Pane::with_capacity(capacity))
+            .or_insert_with(|| spare.take().unwrap_or_default())
             .insert(hash, &self.key_buf, padded, slot);
         (slot, new_pane)
     }
@@ -337,6 +397,29 @@ impl AlignedWindows {
         Ok(())
     }
 
+    /// Keeps an expired pane's room for the panes to come. A new pane starts empty and grows
+    /// as keys come (pre-sizing it like the last full pane doubled the memory while that one
+    /// was still open, as it is for the out-of-orderness after the next pane starts); when a
+    /// pane expires, the newest pane moves into its room if it has less, so it stops growing
+    /// step by step, and its own smaller room is freed.
+    fn recycle(&mut self, mut pane: Pane) {
+        if let Some(mut newest) = self.panes.last_entry()
+            && newest.get().capacity() < pane.capacity()
+        {
+            pane.take_groups_of(std::mem::take(newest.get_mut()));
+            *newest.get_mut() = pane;
+            return;
+        }
+        pane.clear();
+        if self
+            .spare
+            .as_ref()
+            .is_none_or(|s| s.capacity() < pane.capacity())
+        {
+            self.spare = Some(pane);
+        }
+    }
+
     fn purge(&mut self, watermark: i64) {
         let lateness = self.core.lateness;
         // Windows past their lateness get no more updates.
@@ -354,7 +437,7 @@ impl AlignedWindows {
                 for &slot in &pane.slots {
                     self.core.accs.release(slot);
                 }
-                self.pane_capacity = pane.len();
+                self.recycle(pane);
             }
         }
         self.core.metrics.open_windows.store(
@@ -466,7 +549,11 @@ impl Operator for AlignedWindows {
     }
 
     fn state_bytes(&self) -> usize {
-        self.panes.values().map(Pane::state_bytes).sum::<usize>()
+        self.panes
+            .values()
+            .chain(self.spare.as_ref())
+            .map(Pane::state_bytes)
+            .sum::<usize>()
             + self.core.accs.state_bytes()
             // A revision entry: its window end, a boxed key and the map's node share.
             + self.revisions.len() * 80
