@@ -425,7 +425,15 @@ impl<'p> Engine<'p> {
                 interrupted = true;
                 break;
             }
-            let message = match receiver.recv_timeout(Duration::from_millis(100)) {
+            let message = match receiver.try_recv() {
+                Ok(m) => Ok(m),
+                Err(_) => {
+                    // Nothing to do until input comes: rows gathered for the sinks go now.
+                    self.flush_sinks()?;
+                    receiver.recv_timeout(Duration::from_millis(100))
+                }
+            };
+            let message = match message {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) if options.stop.load(Ordering::Relaxed) => {
@@ -644,6 +652,14 @@ impl<'p> Engine<'p> {
     fn finish_sinks(&mut self) -> Result<()> {
         for sink in self.sinks.iter().flatten() {
             sink.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Sends every sink the small batches gathered for it.
+    fn flush_sinks(&self) -> Result<()> {
+        for sink in self.sinks.iter().flatten() {
+            sink.flush()?;
         }
         Ok(())
     }

@@ -4,14 +4,29 @@
 //! Commands travel over a bounded channel (backpressure) and run in order. Calls that need an
 //! answer (start, prepare, finish) wait for it; the others return at once, and a failure on
 //! the sink thread surfaces at the next call.
+//!
+//! Small batches are gathered on the engine thread before they are sent (see
+//! [`GATHER_ROWS`]): session windows fire a few rows per watermark step, and sending each as
+//! its own command woke the sink thread (and the engine thread behind it) thousands of times
+//! per input batch.
 
+use std::cell::RefCell;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::operator::{EngineError, Result};
-use crate::data::Batch;
+use crate::data::{Batch, Column, ColumnData};
 use crate::runtime::{ConnectorError, Sink, SinkSnapshot, SinkStart};
+
+/// Batches of fewer than [`SMALL_ROWS`] rows are gathered into one of up to this many rows
+/// before the sink thread sees them; larger ones go as they are (after the gathered rows).
+/// The gathered rows are sent before any other command (so the sink sees everything in the
+/// order it was written), and when the engine has nothing else to do ([`SinkThread::flush`]).
+pub const GATHER_ROWS: usize = 8192;
+
+/// A batch this large costs more to copy than to hand over on its own.
+pub const SMALL_ROWS: usize = 1024;
 
 enum Command {
     Start(SinkStart),
@@ -41,6 +56,8 @@ pub struct SinkThread {
     thread: Option<JoinHandle<()>>,
     /// The first error the sink thread hit on a call that does not wait.
     failure: Arc<Mutex<Option<ConnectorError>>>,
+    /// Small batches written and not sent yet (see [`GATHER_ROWS`]).
+    gathered: RefCell<Option<Batch>>,
 }
 
 impl SinkThread {
@@ -115,6 +132,7 @@ impl SinkThread {
             replies,
             thread: Some(thread),
             failure,
+            gathered: RefCell::new(None),
         })
     }
 
@@ -143,6 +161,12 @@ impl SinkThread {
     }
 
     fn send(&self, command: Command) -> Result<()> {
+        // Rows written before this command reach the sink before it.
+        self.flush()?;
+        self.send_now(command)
+    }
+
+    fn send_now(&self, command: Command) -> Result<()> {
         self.check()?;
         let sent = self
             .commands
@@ -184,8 +208,45 @@ impl SinkThread {
         }
     }
 
+    /// Writes `batch` after everything written before it; a small one waits on this thread
+    /// for more rows (see [`GATHER_ROWS`]).
     pub fn write(&self, batch: Batch) -> Result<()> {
-        self.send(Command::Write(batch))
+        if batch.num_rows >= SMALL_ROWS {
+            return self.send(Command::Write(batch));
+        }
+        let full = {
+            let mut gathered = self.gathered.borrow_mut();
+            match gathered.as_mut() {
+                Some(rows) if same_layout(rows, &batch) => {
+                    rows.append(&batch);
+                    rows.num_rows >= GATHER_ROWS
+                }
+                Some(_) => {
+                    // Rows of another layout (a sink with several inputs): send those first.
+                    let earlier = gathered.replace(batch);
+                    drop(gathered);
+                    if let Some(earlier) = earlier {
+                        self.send_now(Command::Write(earlier))?;
+                    }
+                    false
+                }
+                None => {
+                    *gathered = Some(batch);
+                    false
+                }
+            }
+        };
+        if full { self.flush() } else { Ok(()) }
+    }
+
+    /// Sends the gathered small batches, if any: the engine calls it before it waits for
+    /// input, so gathering never holds rows back while the engine is idle.
+    pub fn flush(&self) -> Result<()> {
+        let gathered = self.gathered.borrow_mut().take();
+        match gathered {
+            Some(batch) => self.send_now(Command::Write(batch)),
+            None => Ok(()),
+        }
     }
 
     pub fn tick(&self, now_ms: i64) -> Result<()> {
@@ -226,6 +287,8 @@ impl SinkThread {
 
     /// Removes what was written and not published (a failed run), waiting for it.
     pub fn abort(&self) {
+        // Rows not sent yet are not written at all.
+        self.gathered.borrow_mut().take();
         if let Some(c) = &self.commands
             && c.send(Command::Abort).is_ok()
         {
@@ -236,10 +299,29 @@ impl SinkThread {
 
 impl Drop for SinkThread {
     fn drop(&mut self) {
+        // What was written reaches the sink like everything sent before it; a failure here
+        // has already been reported, or the run is ending anyway.
+        let _ = self.flush();
         // Closing the channel ends the thread after the commands already queued.
         self.commands = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
+}
+
+/// Whether `more` can be appended to `rows`: the same column types, and times and watermarks
+/// present in both or in neither.
+fn same_layout(rows: &Batch, more: &Batch) -> bool {
+    fn kind(c: &Column) -> std::mem::Discriminant<ColumnData> {
+        std::mem::discriminant(&c.data)
+    }
+    rows.columns.len() == more.columns.len()
+        && rows.times.is_empty() == more.times.is_empty()
+        && rows.watermarks.is_empty() == more.watermarks.is_empty()
+        && rows
+            .columns
+            .iter()
+            .zip(&more.columns)
+            .all(|(a, b)| kind(a) == kind(b))
 }
