@@ -3,7 +3,7 @@
 //! (`format_double`, `time::format_sql`, `Value`'s `Display`), which the tests check; the
 //! references allocate a `String` per value, too slow for output at hundreds of MB/s.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::fmt::{self, Write};
 
 use crate::data::time::{MAX_MILLIS, MIN_MILLIS};
@@ -154,11 +154,22 @@ fn parse_exponent(text: &[u8]) -> i32 {
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
+/// The text of recently formatted timestamps (see [`push_timestamp`]).
+struct TimestampCache {
+    /// Two timestamps and their text: window rows repeat their start and end row after row,
+    /// alternating, and other times mostly share the day.
+    entries: [(i64, [u8; 23]); 2],
+    /// The entry used last (the other one is replaced on a miss).
+    recent: usize,
+}
+
 thread_local! {
-    /// The last timestamp this thread formatted, and its text: window rows repeat their bounds
-    /// row after row, and other times mostly share the day.
-    static LAST_TIMESTAMP: Cell<(i64, [u8; 23])> =
-        const { Cell::new((i64::MIN, *b"0000-00-00 00:00:00.000")) };
+    static TIMESTAMPS: RefCell<TimestampCache> = const {
+        RefCell::new(TimestampCache {
+            entries: [(i64::MIN, *b"0000-00-00 00:00:00.000"); 2],
+            recent: 0,
+        })
+    };
 }
 
 /// `yyyy-MM-dd HH:mm:ss.SSS` in UTC, as [`crate::data::time::format_sql`] (which falls back to
@@ -168,24 +179,33 @@ pub(super) fn push_timestamp(buf: &mut Vec<u8>, millis: i64) {
         push_int(buf, millis);
         return;
     }
-    let (last, mut text) = LAST_TIMESTAMP.get();
-    if last != millis {
-        let day = millis.div_euclid(MILLIS_PER_DAY);
-        // `last` is `i64::MIN` (never a day in range) before the first timestamp.
-        if last.div_euclid(MILLIS_PER_DAY) != day {
-            let (year, month, day) = civil_from_days(day);
-            put_digits(&mut text[0..4], year as u32);
-            put_digits(&mut text[5..7], month);
-            put_digits(&mut text[8..10], day);
-        }
-        let of_day = millis.rem_euclid(MILLIS_PER_DAY);
-        put_digits(&mut text[11..13], (of_day / 3_600_000) as u32);
-        put_digits(&mut text[14..16], (of_day / 60_000 % 60) as u32);
-        put_digits(&mut text[17..19], (of_day / 1000 % 60) as u32);
-        put_digits(&mut text[20..23], (of_day % 1000) as u32);
-        LAST_TIMESTAMP.set((millis, text));
-    }
-    buf.extend_from_slice(&text);
+    TIMESTAMPS.with_borrow_mut(|cache| {
+        let k = if cache.entries[cache.recent].0 == millis {
+            cache.recent
+        } else if cache.entries[1 - cache.recent].0 == millis {
+            1 - cache.recent
+        } else {
+            let k = 1 - cache.recent;
+            let (last, text) = &mut cache.entries[k];
+            let day = millis.div_euclid(MILLIS_PER_DAY);
+            // `last` is `i64::MIN` (never a day in range) before the first timestamp.
+            if last.div_euclid(MILLIS_PER_DAY) != day {
+                let (year, month, day) = civil_from_days(day);
+                put_digits(&mut text[0..4], year as u32);
+                put_digits(&mut text[5..7], month);
+                put_digits(&mut text[8..10], day);
+            }
+            let of_day = millis.rem_euclid(MILLIS_PER_DAY);
+            put_digits(&mut text[11..13], (of_day / 3_600_000) as u32);
+            put_digits(&mut text[14..16], (of_day / 60_000 % 60) as u32);
+            put_digits(&mut text[17..19], (of_day / 1000 % 60) as u32);
+            put_digits(&mut text[20..23], (of_day % 1000) as u32);
+            *last = millis;
+            k
+        };
+        cache.recent = k;
+        buf.extend_from_slice(&cache.entries[k].1);
+    });
 }
 
 /// Writes `value` zero-padded into all of `out`.
