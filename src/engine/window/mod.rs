@@ -202,24 +202,6 @@ impl WindowCore {
         }
     }
 
-    /// The output schema's columns, empty.
-    fn output_columns(&self, rows: usize) -> Vec<Column> {
-        let mut columns = vec![
-            Column::new(&DataType::Timestamp, rows),
-            Column::new(&DataType::Timestamp, rows),
-        ];
-        for t in self.keys.types() {
-            columns.push(Column::new(t, rows));
-        }
-        for (_, e) in &self.plan.outputs {
-            columns.push(Column::new(&e.ty.clone().unwrap_or(DataType::Int), rows));
-        }
-        if self.revisions {
-            columns.push(Column::new(&DataType::Int, rows));
-        }
-        columns
-    }
-
     /// The watermark at which windows ending at or before `watermark` are written: later by
     /// the emit delay (`emit: final`). The end of input stays the end of input.
     pub fn firing_watermark(&self, watermark: i64) -> i64 {
@@ -232,22 +214,72 @@ impl WindowCore {
     /// Builds output rows `(window_start, window_end, key bytes, slot)`; `revisions` numbers
     /// them when late events update windows (empty: all 0, the first row of each).
     pub fn output(&self, rows: &[(i64, i64, &[u8], u32)], revisions: &[u32]) -> Batch {
-        let n = rows.len();
-        let mut columns = self.output_columns(n);
+        let mut out = self.output_rows(rows.len());
+        for (i, &(start, end, key, slot)) in rows.iter().enumerate() {
+            let revision = revisions.get(i).copied().unwrap_or(0);
+            self.push_row(&mut out, start, end, key, slot, revision);
+        }
+        self.finish_rows(out)
+    }
+
+    /// An empty set of output rows with room for `capacity`, filled by
+    /// [`WindowCore::push_row`]: a stage that fires a few rows at a time (sessions) gathers
+    /// them into one batch instead of building a batch per firing.
+    pub fn output_rows(&self, capacity: usize) -> OutputRows {
+        let mut columns = vec![
+            Column::new(&DataType::Timestamp, capacity),
+            Column::new(&DataType::Timestamp, capacity),
+        ];
+        for t in self.keys.types() {
+            columns.push(Column::new(t, capacity));
+        }
+        OutputRows {
+            columns,
+            calls: self
+                .plan
+                .calls
+                .iter()
+                .map(|c| Column::new(&c.ty, capacity))
+                .collect(),
+            times: Vec::with_capacity(capacity),
+            revisions: Vec::new(),
+        }
+    }
+
+    /// Adds the row of one group of window `[start, end)`: its key, its aggregates (read from
+    /// `slot` now: the slot may be reused once the row is added) and its revision.
+    #[inline]
+    pub fn push_row(
+        &self,
+        out: &mut OutputRows,
+        start: i64,
+        end: i64,
+        key: &[u8],
+        slot: u32,
+        revision: u32,
+    ) {
+        out.columns[0].push_value(&crate::data::Value::Timestamp(start));
+        out.columns[1].push_value(&crate::data::Value::Timestamp(end));
+        self.keys.decode_into(key, &mut out.columns[2..]);
+        self.accs.output(slot, &mut out.calls);
+        out.times.push(end - 1);
+        if self.revisions {
+            out.revisions.push(revision);
+        }
+    }
+
+    /// The batch of the rows added to `out`.
+    pub fn finish_rows(&self, out: OutputRows) -> Batch {
+        let n = out.times.len();
+        let OutputRows {
+            mut columns,
+            calls,
+            times,
+            revisions,
+        } = out;
         let key_count = self.keys.types().len();
-        let mut calls: Vec<Column> = self
-            .plan
-            .calls
-            .iter()
-            .map(|c| Column::new(&c.ty, n))
-            .collect();
-        let mut times = Vec::with_capacity(n);
-        for &(start, end, key, slot) in rows {
-            columns[0].push_value(&crate::data::Value::Timestamp(start));
-            columns[1].push_value(&crate::data::Value::Timestamp(end));
-            self.keys.decode_into(key, &mut columns[2..2 + key_count]);
-            self.accs.output(slot, &mut calls);
-            times.push(end - 1);
+        for (_, e) in &self.plan.outputs {
+            columns.push(Column::new(&e.ty.clone().unwrap_or(DataType::Int), 0));
         }
         // Outputs that are a single call take its column; others evaluate over keys + calls.
         let needs_post =
@@ -273,13 +305,36 @@ impl WindowCore {
             }
         }
         if self.revisions {
-            let column = &mut columns[2 + key_count + self.plan.outputs.len()];
-            for i in 0..n {
-                column.push_int(i64::from(revisions.get(i).copied().unwrap_or(0)));
+            let mut column = Column::new(&DataType::Int, n);
+            for &revision in &revisions {
+                column.push_int(i64::from(revision));
             }
+            columns.push(column);
         }
         let mut batch = Batch::new(columns, n);
         batch.times = times;
         batch
+    }
+}
+
+/// Output rows being built (see [`WindowCore::output_rows`]).
+pub struct OutputRows {
+    /// Window start, window end and the key columns.
+    columns: Vec<Column>,
+    /// One column per aggregate call.
+    calls: Vec<Column>,
+    /// Each row's event time (its window's end - 1).
+    times: Vec<i64>,
+    /// Each row's revision (with `emit: updates` only).
+    revisions: Vec<u32>,
+}
+
+impl OutputRows {
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BinaryHeap;
 
 use hashbrown::HashTable;
 
-use super::keys::KeyHasher;
-use super::{LateRows, WindowCore};
+use super::keys::{INLINE, KeyHasher, pad};
+use super::{LateRows, OUTPUT_ROWS, OutputRows, WindowCore};
 use crate::data::Batch;
 use crate::engine::operator::{Emitter, Operator, Result};
 use crate::engine::watermark::{MAX_WATERMARK, MIN_WATERMARK};
@@ -26,10 +26,28 @@ struct Session {
     revision: u32,
 }
 
+/// A key and its sessions. Groups live in one vector and their places are reused, vector of
+/// sessions included: the long tail of keys comes and goes (most of its keys have one session
+/// at a time), and allocating a key and a vector per new group was a tenth of the run time.
 struct Group {
     hash: u64,
-    key: Box<[u8]>,
+    /// The key zero padded (its first `INLINE` bytes when longer): compared in place.
+    key: [u8; INLINE],
+    len: u32,
+    /// The whole key, when longer than `INLINE`.
+    long: Option<Box<[u8]>>,
     sessions: Vec<Session>,
+    /// In use (else its place is free, and its sessions vector empty).
+    live: bool,
+}
+
+impl Group {
+    fn key(&self) -> &[u8] {
+        match &self.long {
+            Some(key) => key,
+            None => &self.key[..self.len as usize],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,18 +62,26 @@ pub struct SessionWindows {
     core: WindowCore,
     gap: i64,
     table: HashTable<u32>,
-    groups: Vec<Option<Group>>,
+    groups: Vec<Group>,
     free_groups: Vec<u32>,
     /// (time, kind, group, session uid), earliest first; stale entries are skipped when
     /// popped, and a session that grew since its timer was set is due again at its new end.
     timers: BinaryHeap<Reverse<Timer>>,
     next_uid: u64,
     live_sessions: usize,
-    /// Bytes of the groups' keys (for the state memory limit).
+    /// Bytes of the groups' long keys (for the state memory limit).
     key_bytes: usize,
     watermark: i64,
     hasher: KeyHasher,
     key_buf: Vec<u8>,
+    /// Scratch, kept between records and watermark steps: the sessions a record touches,
+    /// sessions to write and sessions to forget.
+    touching: Vec<Session>,
+    fired: Vec<(u32, Session)>,
+    expired: Vec<(u32, u64)>,
+    /// Rows fired and not emitted yet: each watermark step fires a few sessions, gathered
+    /// into one batch per call (or per `OUTPUT_ROWS`) instead of a batch each.
+    rows: Option<OutputRows>,
 }
 
 impl SessionWindows {
@@ -73,6 +99,10 @@ impl SessionWindows {
             watermark: MIN_WATERMARK,
             hasher: KeyHasher::default(),
             key_buf: Vec::new(),
+            touching: Vec::new(),
+            fired: Vec::new(),
+            expired: Vec::new(),
+            rows: None,
         }
     }
 
@@ -82,36 +112,47 @@ impl SessionWindows {
 
     /// The group of the key in `key_buf`, created if new.
     fn group_for(&mut self) -> u32 {
-        let hash = self.hasher.hash(&self.key_buf);
-        let groups = &self.groups;
         let key = &self.key_buf;
+        let padded = pad(key);
+        let hash = self.hasher.hash_padded(key, &padded);
+        let len = key.len() as u32;
+        let groups = &self.groups;
         if let Some(&g) = self.table.find(hash, |&g| {
-            groups[g as usize]
-                .as_ref()
-                .is_some_and(|grp| *grp.key == **key)
+            let group = &groups[g as usize];
+            group.key == padded
+                && group.len == len
+                && (key.len() <= INLINE || group.long.as_deref() == Some(&key[..]))
         }) {
             return g;
         }
-        let group = Group {
-            hash,
-            key: self.key_buf.clone().into_boxed_slice(),
-            sessions: Vec::new(),
-        };
-        self.key_bytes += group.key.len();
+        let long = (key.len() > INLINE).then(|| Box::<[u8]>::from(&key[..]));
+        self.key_bytes += long.as_ref().map_or(0, |k| k.len());
         let g = match self.free_groups.pop() {
             Some(g) => {
-                self.groups[g as usize] = Some(group);
+                // Its sessions vector is empty and keeps its room.
+                let group = &mut self.groups[g as usize];
+                group.hash = hash;
+                group.key = padded;
+                group.len = len;
+                group.long = long;
+                group.live = true;
                 g
             }
             None => {
-                self.groups.push(Some(group));
+                self.groups.push(Group {
+                    hash,
+                    key: padded,
+                    len,
+                    long,
+                    sessions: Vec::new(),
+                    live: true,
+                });
                 (self.groups.len() - 1) as u32
             }
         };
         let groups = &self.groups;
-        self.table.insert_unique(hash, g, |&x| {
-            groups[x as usize].as_ref().map_or(0, |grp| grp.hash)
-        });
+        self.table
+            .insert_unique(hash, g, |&x| groups[x as usize].hash);
         g
     }
 
@@ -119,16 +160,17 @@ impl SessionWindows {
     fn advance(&mut self, watermark: i64, out: &mut Emitter) {
         let lateness = self.core.lateness;
         let delay = self.core.emit_delay;
-        let mut fired: Vec<(u32, Session)> = Vec::new();
-        let mut expired: Vec<(u32, u64)> = Vec::new();
+        let mut fired = std::mem::take(&mut self.fired);
+        let mut expired = std::mem::take(&mut self.expired);
         while let Some(&Reverse((time, kind, g, uid))) = self.timers.peek() {
             if time > watermark {
                 break;
             }
             self.timers.pop();
             let Some(session) = self.groups[g as usize]
-                .as_mut()
-                .and_then(|grp| grp.sessions.iter_mut().find(|s| s.uid == uid))
+                .sessions
+                .iter_mut()
+                .find(|s| s.uid == uid)
             else {
                 continue; // merged away or purged: a stale timer
             };
@@ -161,9 +203,13 @@ impl SessionWindows {
         if !fired.is_empty() {
             self.emit(&fired, out);
         }
-        for (g, uid) in expired {
+        for &(g, uid) in &expired {
             self.remove_session(g, uid);
         }
+        fired.clear();
+        expired.clear();
+        self.fired = fired;
+        self.expired = expired;
         self.watermark = self.watermark.max(watermark);
         self.core.metrics.open_windows.store(
             self.live_sessions as u64,
@@ -172,9 +218,7 @@ impl SessionWindows {
     }
 
     fn remove_session(&mut self, g: u32, uid: u64) {
-        let Some(group) = self.groups[g as usize].as_mut() else {
-            return;
-        };
+        let group = &mut self.groups[g as usize];
         let Some(pos) = group.sessions.iter().position(|s| s.uid == uid) else {
             return;
         };
@@ -189,25 +233,47 @@ impl SessionWindows {
 
     /// Forgets a group with no sessions left.
     fn drop_group(&mut self, g: u32) {
-        if let Some(group) = self.groups[g as usize].take() {
-            self.key_bytes -= group.key.len();
-            if let Ok(entry) = self.table.find_entry(group.hash, |&x| x == g) {
-                entry.remove();
-            }
-            self.free_groups.push(g);
+        let group = &mut self.groups[g as usize];
+        if !group.live {
+            return;
+        }
+        group.live = false;
+        group.sessions.clear();
+        if let Some(long) = group.long.take() {
+            self.key_bytes -= long.len();
+        }
+        if let Ok(entry) = self.table.find_entry(group.hash, |&x| x == g) {
+            entry.remove();
+        }
+        self.free_groups.push(g);
+    }
+
+    /// Adds the rows of fired sessions to the rows to emit (see [`SessionWindows::flush`]).
+    fn emit(&mut self, sessions: &[(u32, Session)], out: &mut Emitter) {
+        let mut rows = self
+            .rows
+            .take()
+            .unwrap_or_else(|| self.core.output_rows(sessions.len().max(64)));
+        for (g, s) in sessions {
+            let key = self.groups[*g as usize].key();
+            self.core
+                .push_row(&mut rows, s.start, s.end, key, s.slot, s.revision);
+        }
+        if rows.len() >= OUTPUT_ROWS {
+            out.emit(0, self.core.finish_rows(rows));
+        } else {
+            self.rows = Some(rows);
         }
     }
 
-    fn emit(&self, sessions: &[(u32, Session)], out: &mut Emitter) {
-        let rows: Vec<(i64, i64, &[u8], u32)> = sessions
-            .iter()
-            .filter_map(|(g, s)| {
-                let group = self.groups[*g as usize].as_ref()?;
-                Some((s.start, s.end, &group.key[..], s.slot))
-            })
-            .collect();
-        let revisions: Vec<u32> = sessions.iter().map(|(_, s)| s.revision).collect();
-        out.emit(0, self.core.output(&rows, &revisions));
+    /// Emits the rows gathered by [`SessionWindows::emit`]: at the end of every call, so rows
+    /// leave in the same order and with the same watermark as when emitted one by one.
+    fn flush(&mut self, out: &mut Emitter) {
+        if let Some(rows) = self.rows.take()
+            && !rows.is_empty()
+        {
+            out.emit(0, self.core.finish_rows(rows));
+        }
     }
 }
 
@@ -230,7 +296,7 @@ impl Operator for SessionWindows {
             self.core.keys.encode(&keys, i, &mut self.key_buf);
             let g = self.group_for();
             let (start, end) = (t, t.saturating_add(gap));
-            let group = self.groups[g as usize].as_mut().expect("created above");
+            let group = &mut self.groups[g as usize];
             if let Some(s) = only_touching_unfired(&mut group.sessions, start, end) {
                 // The common case: the record falls in (or extends) one session that has not
                 // fired. It grows in place and keeps its timer, which finds the new end when
@@ -253,12 +319,15 @@ impl Operator for SessionWindows {
                 }
                 continue;
             }
-            let touching: Vec<Session> = group
-                .sessions
-                .iter()
-                .filter(|s| s.start <= end && s.end >= start)
-                .copied()
-                .collect();
+            let touching = &mut self.touching;
+            touching.clear();
+            touching.extend(
+                group
+                    .sessions
+                    .iter()
+                    .filter(|s| s.start <= end && s.end >= start)
+                    .copied(),
+            );
             if touching.is_empty() && (end - 1).saturating_add(lateness) <= w {
                 // Too late for the session it would have opened.
                 late.push(i as u32, t, w, [(start, end)], false);
@@ -319,6 +388,7 @@ impl Operator for SessionWindows {
             }
         }
         self.core.seq += batch.num_rows as u64;
+        self.flush(out);
         self.core.route_late(&batch, late, out);
         Ok(())
     }
@@ -326,6 +396,7 @@ impl Operator for SessionWindows {
     fn on_watermark(&mut self, watermark: i64, out: &mut Emitter) -> Result<()> {
         if watermark > self.watermark || watermark >= self.next_timer() {
             self.advance(watermark, out);
+            self.flush(out);
         }
         Ok(())
     }
@@ -347,10 +418,9 @@ impl Operator for SessionWindows {
     fn state_bytes(&self) -> usize {
         use std::mem::size_of;
         self.table.capacity() * (size_of::<u32>() + 1)
-            + self.groups.capacity() * size_of::<Option<Group>>()
+            + self.groups.capacity() * size_of::<Group>()
             + self.key_bytes
             + self.live_sessions * size_of::<Session>()
-            + self.table.len() * 32
             + self.timers.capacity() * size_of::<Reverse<Timer>>()
             + self.core.accs.state_bytes()
     }
@@ -362,11 +432,11 @@ impl Operator for SessionWindows {
         w.i64(self.gap);
         w.i64(self.watermark);
         w.u64(self.core.seq);
-        let mut groups: Vec<&Group> = self.groups.iter().flatten().collect();
-        groups.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut groups: Vec<&Group> = self.groups.iter().filter(|g| g.live).collect();
+        groups.sort_by(|a, b| a.key().cmp(b.key()));
         w.usize(groups.len());
         for group in groups {
-            w.bytes(&group.key);
+            w.bytes(group.key());
             let mut sessions: Vec<&Session> = group.sessions.iter().collect();
             sessions.sort_by_key(|s| (s.start, s.end));
             w.usize(sessions.len());
@@ -411,16 +481,14 @@ impl Operator for SessionWindows {
                     )
                 };
                 self.timers.push(Reverse((timer.0, timer.1, g, uid)));
-                if let Some(group) = self.groups[g as usize].as_mut() {
-                    group.sessions.push(Session {
-                        uid,
-                        start,
-                        end,
-                        slot,
-                        fired,
-                        revision,
-                    });
-                }
+                self.groups[g as usize].sessions.push(Session {
+                    uid,
+                    start,
+                    end,
+                    slot,
+                    fired,
+                    revision,
+                });
                 self.live_sessions += 1;
             }
         }
