@@ -171,7 +171,7 @@ impl StreamSink {
             encode.csv.header = false;
         }
         let out: Out = Box::new(Counted {
-            out: BufWriter::with_capacity(1 << 20, file),
+            out: BufWriter::with_capacity(super::store::FILE_BUFFER_BYTES, file),
             written: self.written.clone(),
         });
         self.writer = Some(
