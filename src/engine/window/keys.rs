@@ -85,8 +85,18 @@ impl KeyCodec {
     }
 
     /// Decodes a key, pushing one value into each of `out` (one column per key).
+    #[inline]
     pub fn decode_into(&self, mut key: &[u8], out: &mut [Column]) {
         for (ty, column) in self.types.iter().zip(out.iter_mut()) {
+            // BIGINT and TIMESTAMP keys (ids) go straight in: this runs once per output row.
+            if matches!(ty, DataType::Int | DataType::Timestamp)
+                && let Some((&1, rest)) = key.split_first()
+                && let Some((value, rest)) = rest.split_first_chunk::<8>()
+            {
+                column.push_int(i64::from_le_bytes(*value));
+                key = rest;
+                continue;
+            }
             let (value, rest) = decode_value(ty, key);
             column.push_value(&value);
             key = rest;

@@ -258,8 +258,8 @@ impl WindowCore {
         slot: u32,
         revision: u32,
     ) {
-        out.columns[0].push_value(&crate::data::Value::Timestamp(start));
-        out.columns[1].push_value(&crate::data::Value::Timestamp(end));
+        out.columns[0].push_int(start);
+        out.columns[1].push_int(end);
         self.keys.decode_into(key, &mut out.columns[2..]);
         self.accs.output(slot, &mut out.calls);
         out.times.push(end - 1);
@@ -273,7 +273,7 @@ impl WindowCore {
         let n = out.times.len();
         let OutputRows {
             mut columns,
-            calls,
+            mut calls,
             times,
             revisions,
         } = out;
@@ -292,7 +292,14 @@ impl WindowCore {
         for (i, (_, e)) in self.plan.outputs.iter().enumerate() {
             let target = 2 + key_count + i;
             if let Some(call) = self.plan.output_is_call(i) {
-                columns[target] = calls[call].clone();
+                let shared = (0..self.plan.outputs.len())
+                    .any(|j| j != i && self.plan.output_is_call(j) == Some(call));
+                columns[target] = if shared {
+                    calls[call].clone()
+                } else {
+                    // Its only output: moved, not copied.
+                    std::mem::replace(&mut calls[call], Column::new(&DataType::Int, 0))
+                };
             } else if let Some(post) = &post {
                 let mut errors = Vec::new();
                 let ty = e.ty.clone().unwrap_or(DataType::Int);
