@@ -456,9 +456,20 @@ fn kafka_to_s3_under_faults_every_row_exactly_once() {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/movie-impressions.yaml"),
         )
         .unwrap()
+        // Static membership: the test broker (tansu 0.6) wedges a group for good when the
+        // member leading a rebalance leaves it (a SIGTERM savepoint or a finished attempt
+        // closes the consumer, which sends LeaveGroup): its `leave` keeps the departed
+        // leader, and only a leader can complete the rebalance, so no later member is ever
+        // assigned anything (tansu-broker/src/coordinator/group/administrator.rs, the
+        // Forming state's leave and join). With a fixed `group.instance.id` a restarted
+        // process takes its predecessor's place and librdkafka sends no LeaveGroup.
+        // Reproduced without streamctl (two confluent-kafka members: the first leaves while
+        // it leads the join; the second is never assigned, a new group is at once).
         .replace(
             "group_id: movie-impressions-agg",
-            &format!("group_id: {group}"),
+            &format!(
+                "group_id: {group}\n    properties:\n      group.instance.id: {group}-0"
+            ),
         ),
     )
     .unwrap();

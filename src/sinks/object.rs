@@ -169,7 +169,7 @@ impl ObjectSink {
             self.store.publish(object)?;
             self.metrics.rows_published(object.rows, object.bytes, 1);
         }
-        Ok(())
+        self.store.sync_published()
     }
 
     /// The file of `bucket`, opening one (and closing the least recently used if too many
@@ -415,6 +415,7 @@ impl Sink for ObjectSink {
                 for object in &restored.pending {
                     self.store.publish(object)?;
                 }
+                self.store.sync_published()?;
                 if !restored.state.is_empty() {
                     let markers = read_state(&restored.state, |r| {
                         let n = r.count(1)?;

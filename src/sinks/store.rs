@@ -60,6 +60,16 @@ pub trait ObjectStore: Send {
     /// When the object cannot be published (or was lost).
     fn publish(&self, object: &PendingObject) -> Result<(), ConnectorError>;
 
+    /// Makes the objects published since the last call stay published across a power loss.
+    /// Called once after a checkpoint's objects are published, so stores that must sync
+    /// something per object (a directory entry) do it for all of them at once.
+    ///
+    /// # Errors
+    /// When the publishing cannot be made durable.
+    fn sync_published(&self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
     /// Removes leftovers of `instance` (objects written and never published) except those in
     /// `keep`; with `published_after`, also objects of `instance` published by epochs after
     /// it (a restart from an older checkpoint writes them again). Returns how many.
@@ -136,6 +146,10 @@ pub struct LocalStore {
     /// checkpoint closes many files, and fsyncing them one by one would pause the job for
     /// the sum of their latencies.
     unsynced: std::sync::Arc<std::sync::Mutex<Vec<(File, PathBuf)>>>,
+    /// Directories that gained a published file since the last `sync_published`: syncing
+    /// each once, in parallel, instead of once per file one after another, keeps a
+    /// checkpoint's publish of hundreds of bucket files from taking a second.
+    published_dirs: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
 }
 
 impl LocalStore {
@@ -146,6 +160,7 @@ impl LocalStore {
         LocalStore {
             root,
             unsynced: std::sync::Arc::default(),
+            published_dirs: std::sync::Mutex::default(),
         }
     }
 
@@ -220,10 +235,32 @@ fn parallel_sync<'a>(
     })
 }
 
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+/// Asks the kernel to start writing a closed file to disk now, without waiting for it. Files
+/// close all through a run (time buckets complete, files roll) but are fsynced only at the
+/// next checkpoint; left alone, the kernel would write them back only after ~30 s, so the
+/// checkpoint would wait for all of them at once (0.3–0.6 s for the movie job's 42 MB at the
+/// end of a run). Started here, most of that writing overlaps the run and the checkpoint's
+/// fsync finds little left. Only a hint: errors are reported by that fsync.
+fn start_write_back(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain syscall on a file descriptor this `File` owns for the whole call;
+        // offset 0 and length 0 mean the whole file.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+        }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
+/// fsyncs directories (their entries: files created or renamed in them), in parallel. A
+/// directory that cannot be opened is skipped: its files' own fsync already failed or
+/// succeeded, and the rename or create of an entry in it is what the sync would have covered.
+fn sync_dirs<'a>(dirs: impl Iterator<Item = &'a Path>) -> Result<(), ConnectorError> {
+    let handles: Vec<(Option<File>, &Path)> = dirs.map(|d| (File::open(d).ok(), d)).collect();
+    parallel_sync(handles.iter().map(|(f, p)| (f.as_ref(), *p)))
 }
 
 impl ObjectStore for LocalStore {
@@ -315,11 +352,7 @@ impl ObjectStore for LocalStore {
         dirs.sort();
         dirs.dedup();
         parallel_sync(files.iter().map(|(f, p)| (Some(f), p.as_path())))?;
-        let handles: Vec<(Option<File>, &Path)> = dirs
-            .iter()
-            .map(|d| (File::open(d).ok(), d.as_path()))
-            .collect();
-        parallel_sync(handles.iter().map(|(f, p)| (f.as_ref(), *p)))
+        sync_dirs(dirs.iter().map(PathBuf::as_path))
     }
 
     fn publish(&self, object: &PendingObject) -> Result<(), ConnectorError> {
@@ -327,8 +360,8 @@ impl ObjectStore for LocalStore {
         let target = PathBuf::from(object.name.strip_prefix("file://").unwrap_or(&object.name));
         match fs::rename(&temp, &target) {
             Ok(()) => {
-                if let Some(dir) = target.parent() {
-                    sync_dir(dir);
+                if let (Some(dir), Ok(mut dirs)) = (target.parent(), self.published_dirs.lock()) {
+                    dirs.insert(dir.to_path_buf());
                 }
                 Ok(())
             }
@@ -343,6 +376,14 @@ impl ObjectStore for LocalStore {
             )),
             Err(e) => Err(self.io(&format!("publishing {}", target.display()), &e)),
         }
+    }
+
+    fn sync_published(&self) -> Result<(), ConnectorError> {
+        let dirs = match self.published_dirs.lock() {
+            Ok(mut d) => std::mem::take(&mut *d),
+            Err(_) => return Err(ConnectorError::internal("published directory list poisoned")),
+        };
+        sync_dirs(dirs.iter().map(PathBuf::as_path))
     }
 
     fn clean(
@@ -428,6 +469,7 @@ impl ObjectWriter for LocalWriter {
             .get_ref()
             .try_clone()
             .map_err(|e| self.io("preparing", &e))?;
+        start_write_back(&file);
         if let Ok(mut unsynced) = self.unsynced.lock() {
             unsynced.push((file, self.temp.clone()));
         }
