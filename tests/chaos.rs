@@ -467,9 +467,7 @@ fn kafka_to_s3_under_faults_every_row_exactly_once() {
         // it leads the join; the second is never assigned, a new group is at once).
         .replace(
             "group_id: movie-impressions-agg",
-            &format!(
-                "group_id: {group}\n    properties:\n      group.instance.id: {group}-0"
-            ),
+            &format!("group_id: {group}\n    properties:\n      group.instance.id: {group}-0"),
         ),
     )
     .unwrap();

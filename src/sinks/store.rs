@@ -381,7 +381,11 @@ impl ObjectStore for LocalStore {
     fn sync_published(&self) -> Result<(), ConnectorError> {
         let dirs = match self.published_dirs.lock() {
             Ok(mut d) => std::mem::take(&mut *d),
-            Err(_) => return Err(ConnectorError::internal("published directory list poisoned")),
+            Err(_) => {
+                return Err(ConnectorError::internal(
+                    "published directory list poisoned",
+                ));
+            }
         };
         sync_dirs(dirs.iter().map(PathBuf::as_path))
     }
