@@ -31,22 +31,10 @@ fn tool(args: &[&str]) -> String {
     tool_with_input(args, "")
 }
 
-/// [`tool`] with `input` on its standard input.
+/// [`tool`] with `input` on its standard input, against the shared broker.
 fn tool_with_input(args: &[&str], input: &str) -> String {
     let kafka = common::service("kafka");
-    let mut child = Command::new(kafka.get("KAFKA_PYTHON"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka_tool.py"))
-        .arg(kafka.get("KAFKA_BROKERS"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success(), "kafka_tool {args:?}: {}", stderr(&o));
-    String::from_utf8(o.stdout).unwrap()
+    common::kafka_broker::kafka_tool_with_input(&kafka, kafka.get("KAFKA_BROKERS"), args, input)
 }
 
 fn create_topic(partitions: u32) -> String {

@@ -6,7 +6,7 @@
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::Service;
@@ -14,12 +14,22 @@ use super::Service;
 /// Runs tests/support/kafka_tool.py against `brokers` and returns its standard output; fails
 /// the test with the tool's error output when it fails.
 pub fn kafka_tool(kafka: &Service, brokers: &str, args: &[&str]) -> String {
-    let o = Command::new(kafka.get("KAFKA_PYTHON"))
+    kafka_tool_with_input(kafka, brokers, args, "")
+}
+
+/// [`kafka_tool`] with `input` on the tool's standard input (records to produce).
+pub fn kafka_tool_with_input(kafka: &Service, brokers: &str, args: &[&str], input: &str) -> String {
+    let mut child = Command::new(kafka.get("KAFKA_PYTHON"))
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/kafka_tool.py"))
         .arg(brokers)
         .args(args)
-        .output()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
     assert!(
         o.status.success(),
         "kafka_tool {args:?}: {}",
