@@ -114,7 +114,9 @@ impl Engine<'_> {
             if let Some(stage) = restored.stage(&node.name) {
                 self.in_watermark[i] = stage.in_watermark;
                 self.out_watermark[i] = self.out_watermark[i].max(stage.out_watermark);
-                self.idle[i] = stage.idle;
+                // A source's partitions come back active (see `restore_partition`), so the
+                // source is not idle either until they are quiet again.
+                self.idle[i] = stage.idle && !matches!(node.kind, NodeKind::Source(_));
                 if let Some(op) = self.operators[i].as_mut() {
                     let mut r = StateReader::new(&stage.state);
                     op.restore(&mut r)

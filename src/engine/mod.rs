@@ -27,7 +27,7 @@ use std::time::Duration;
 pub use self::checkpointing::Checkpointing;
 use self::operator::{BadRecordRouter, Emitter, EngineError, Operator, Rejected, Result};
 use self::sink_thread::SinkThread;
-use self::watermark::{MAX_WATERMARK, MIN_WATERMARK, WatermarkTracker};
+use self::watermark::{IdleClock, MAX_WATERMARK, MIN_WATERMARK, WatermarkTracker};
 use crate::clock::Clock;
 use crate::data::Batch;
 use crate::plan::{NodeKind, Plan, StreamRef, WindowKind};
@@ -202,6 +202,8 @@ struct Engine<'p> {
     in_watermark: Vec<i64>,
     /// Sources whose every partition is idle (excluded from minimums).
     idle: Vec<bool>,
+    /// What partitions' idleness is measured on (see [`IdleClock`]).
+    idle_clock: IdleClock,
     finished: Vec<bool>,
     /// Decode errors of each source.
     source_bad: Vec<Option<BadRecordRouter>>,
@@ -314,6 +316,7 @@ impl<'p> Engine<'p> {
             out_watermark: vec![MIN_WATERMARK; n],
             in_watermark: vec![MIN_WATERMARK; n],
             idle: vec![false; n],
+            idle_clock: IdleClock::new(0),
             finished: vec![false; n],
             source_bad,
             partition_names: vec![HashMap::new(); n],
@@ -416,6 +419,7 @@ impl<'p> Engine<'p> {
         let source_count = self.plan.sources().count();
         let mut finished_sources = 0;
         let mut last_tick = options.clock.now_ms();
+        self.idle_clock = IdleClock::new(last_tick);
         let mut interrupted = false;
         if let Some(c) = &mut self.checkpointing {
             c.schedule(last_tick);
@@ -425,11 +429,13 @@ impl<'p> Engine<'p> {
                 interrupted = true;
                 break;
             }
+            let mut waiting_from = None;
             let message = match receiver.try_recv() {
                 Ok(m) => Ok(m),
                 Err(_) => {
                     // Nothing to do until input comes: rows gathered for the sinks go now.
                     self.flush_sinks()?;
+                    waiting_from = Some(options.clock.now_ms());
                     receiver.recv_timeout(Duration::from_millis(100))
                 }
             };
@@ -448,11 +454,13 @@ impl<'p> Engine<'p> {
                 }
             };
             let now = options.clock.now_ms();
+            self.idle_clock.took_input(waiting_from.unwrap_or(now), now);
+            let idle_now = self.idle_clock.now(now);
             if let Some(message) = message {
                 let node = message.node;
                 match message.event {
                     SourceEvent::Opened { partition, name } => {
-                        self.opened(node, partition, name, now);
+                        self.opened(node, partition, name, idle_now);
                     }
                     SourceEvent::Data {
                         partition,
@@ -462,7 +470,7 @@ impl<'p> Engine<'p> {
                         ..
                     } => {
                         self.applied[node] += batch.num_rows as u64;
-                        self.source_data(node, partition, batch, bad, now)?;
+                        self.source_data(node, partition, batch, bad, idle_now)?;
                         if let Some(p) = position {
                             self.positions[node].insert(p.partition, p.offset);
                         }
@@ -484,7 +492,7 @@ impl<'p> Engine<'p> {
                         watermark,
                     } => {
                         if let Some(t) = &mut self.trackers[node] {
-                            t.advance(partition, watermark, now);
+                            t.advance(partition, watermark, idle_now);
                             self.idle[node] = t.is_idle();
                         }
                     }
@@ -581,11 +589,13 @@ impl<'p> Engine<'p> {
 
     /// A source partition (re)started: it holds the watermark until it has data, or where the
     /// restored checkpoint had it.
-    fn opened(&mut self, node: usize, partition: u32, name: String, now: i64) {
+    /// `idle_now` is on the [`IdleClock`].
+    fn opened(&mut self, node: usize, partition: u32, name: String, idle_now: i64) {
         if let Some(t) = &mut self.trackers[node] {
-            t.open(partition, now);
-            if let Some((max_time, idle)) = self.restored_partitions[node].remove(&name) {
-                t.restore_partition(partition, max_time, idle, now);
+            t.open(partition, idle_now);
+            // The idle flag saved with it is not restored (see `restore_partition`).
+            if let Some((max_time, _idle)) = self.restored_partitions[node].remove(&name) {
+                t.restore_partition(partition, max_time, idle_now);
             }
         }
         self.partition_names[node].insert(partition, name);
@@ -677,7 +687,7 @@ impl<'p> Engine<'p> {
         let mut advanced = false;
         for node in 0..self.trackers.len() {
             if let Some(t) = &mut self.trackers[node] {
-                if t.check_idle(now) {
+                if t.check_idle(self.idle_clock.now(now)) {
                     advanced = true;
                 }
                 let idle = t.is_idle();
@@ -731,7 +741,7 @@ impl<'p> Engine<'p> {
         partition: u32,
         mut batch: Batch,
         bad: Vec<crate::runtime::BadRecord>,
-        now: i64,
+        idle_now: i64,
     ) -> Result<()> {
         if !bad.is_empty()
             && let Some(router) = &self.source_bad[node]
@@ -760,7 +770,7 @@ impl<'p> Engine<'p> {
         let newest = batch.times.iter().max().copied();
         if let Some(tracker) = &mut self.trackers[node] {
             let mut watermarks = Vec::new();
-            tracker.assign(partition, &batch.times, now, &mut watermarks);
+            tracker.assign(partition, &batch.times, idle_now, &mut watermarks);
             batch.watermarks = watermarks;
             if self.idle[node] {
                 self.idle[node] = false;

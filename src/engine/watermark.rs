@@ -29,6 +29,49 @@ impl Partition {
     }
 }
 
+/// The clock idleness is measured on: processing time minus the stretches in which the engine
+/// took no input (a slow checkpoint, a sink pushing back). Records wait in the source channel
+/// meanwhile, so a partition is not idle for that time however long it lasts. Counting it made
+/// every partition idle after a pause longer than the idle timeout, and the first one to
+/// deliver afterwards moved the watermark past the others' queued records, which were then
+/// dropped as late. (Flink's idleness timer pauses under back-pressure for the same reason.)
+#[derive(Debug, Clone)]
+pub struct IdleClock {
+    /// When the engine last took a message or stopped waiting for one.
+    busy_since: i64,
+    /// Total length of the pauses so far.
+    paused: i64,
+}
+
+impl IdleClock {
+    /// A busy stretch at least this long is a pause; shorter ones are the engine's normal work
+    /// on other partitions' batches, which must count, or under full load no partition could
+    /// ever go idle.
+    pub const PAUSE_MS: i64 = 1_000;
+
+    pub fn new(now_ms: i64) -> IdleClock {
+        IdleClock {
+            busy_since: now_ms,
+            paused: 0,
+        }
+    }
+
+    /// The engine looked for input at `ready_ms` (a message was there, or it started waiting)
+    /// and has one, or stopped waiting, at `now_ms`.
+    pub fn took_input(&mut self, ready_ms: i64, now_ms: i64) {
+        let busy = ready_ms.saturating_sub(self.busy_since);
+        if busy >= Self::PAUSE_MS {
+            self.paused += busy;
+        }
+        self.busy_since = now_ms;
+    }
+
+    /// `now_ms` on the idleness clock.
+    pub fn now(&self, now_ms: i64) -> i64 {
+        now_ms - self.paused
+    }
+}
+
 /// Combined watermark of one source.
 #[derive(Debug, Clone)]
 pub struct WatermarkTracker {
@@ -143,15 +186,15 @@ impl WatermarkTracker {
         self.current = self.current.max(current);
     }
 
-    /// Restores one reopened partition's state from a checkpoint.
-    pub fn restore_partition(&mut self, partition: u32, max_time: i64, idle: bool, now_ms: i64) {
-        let p = self.partitions.entry(partition).or_insert(Partition {
-            max_time: MIN_WATERMARK,
-            idle: false,
-            last_data_ms: now_ms,
-        });
-        p.max_time = p.max_time.max(max_time);
-        p.idle = idle;
+    /// Restores one reopened partition's newest event time from a checkpoint. It comes back
+    /// active even if it was idle then: a restarted run finds a backlog in every partition,
+    /// and a partition left idle would let the first other one to deliver move the watermark
+    /// past its records. If it is still quiet, the idle timeout finds that again.
+    pub fn restore_partition(&mut self, partition: u32, max_time: i64, now_ms: i64) {
+        self.open(partition, now_ms);
+        if let Some(p) = self.partitions.get_mut(&partition) {
+            p.max_time = p.max_time.max(max_time);
+        }
     }
 
     /// Moves one partition's watermark up to at least `watermark`, as if it had seen an event
@@ -292,6 +335,66 @@ mod tests {
             100,
             "partition 1 counts again: it holds the watermark where it was, not at 300"
         );
+    }
+
+    #[test]
+    fn a_pause_longer_than_the_idle_timeout_makes_no_partition_idle() {
+        // Two partitions far apart in event time; the engine then spends two minutes in a
+        // checkpoint while both keep records queued. Afterwards partition 0 delivers first:
+        // partition 1's older records must not be late.
+        let mut t = WatermarkTracker::new(0, Some(60_000));
+        let mut clock = IdleClock::new(0);
+        let mut w = Vec::new();
+        t.open(0, clock.now(0));
+        t.open(1, clock.now(0));
+        t.assign(0, &[1_000_000], clock.now(0), &mut w);
+        t.assign(1, &[10_000], clock.now(0), &mut w);
+        assert_eq!(t.current(), 10_000);
+        // Busy from 0 to 120 s (the checkpoint), then it takes the next message at once.
+        clock.took_input(120_000, 120_000);
+        assert!(
+            !t.check_idle(clock.now(120_200)),
+            "the pause is not idleness"
+        );
+        t.assign(0, &[1_000_500], clock.now(120_200), &mut w);
+        assert_eq!(t.current(), 10_000, "partition 1 still holds the watermark");
+        t.assign(1, &[10_500], clock.now(120_300), &mut w);
+        assert_eq!(w, vec![10_000], "partition 1's queued record is on time");
+        // Really quiet afterwards (the engine waiting for input): idle after the timeout.
+        clock.took_input(120_400, 190_000);
+        t.check_idle(clock.now(190_000));
+        assert!(t.is_idle(), "both quiet for 70 s of waiting");
+    }
+
+    #[test]
+    fn short_busy_stretches_count_towards_idleness() {
+        // Under full load the engine is never waiting: its work on partition 0's batches is
+        // time in which partition 1 could have sent something, so partition 1 goes idle.
+        let mut t = WatermarkTracker::new(0, Some(1_000));
+        let mut clock = IdleClock::new(0);
+        let mut w = Vec::new();
+        t.assign(1, &[10], clock.now(0), &mut w);
+        for now in (5..=1_500).step_by(5) {
+            clock.took_input(now, now);
+            t.assign(0, &[now * 10], clock.now(now), &mut w);
+        }
+        assert!(t.check_idle(clock.now(1_500)));
+        assert_eq!(t.current(), 15_000);
+    }
+
+    #[test]
+    fn a_restored_idle_partition_comes_back_active() {
+        let mut t = WatermarkTracker::new(0, Some(60_000));
+        let mut w = Vec::new();
+        t.open(0, 0);
+        t.open(1, 0);
+        t.restore_partition(1, 5_000, 0);
+        t.assign(0, &[900_000], 100, &mut w);
+        t.check_idle(30_000);
+        assert_eq!(t.current(), 5_000, "partition 1 holds it where it was");
+        t.assign(1, &[6_000], 40_000, &mut w);
+        assert_eq!(w, vec![5_000], "partition 1's backlog is on time");
+        assert_eq!(t.current(), 6_000);
     }
 
     #[test]
