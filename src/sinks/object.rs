@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Write as _;
 use std::sync::Arc;
 
-use super::store::{ObjectStore, ObjectWriter, object_name};
+use super::store::{CONCURRENT_OBJECTS, ObjectStore, ObjectWriter, in_parallel, object_name};
 use crate::clock::Clock;
 use crate::data::{Batch, Column, ColumnData};
 use crate::format::encode::{Projection, RowWriter, row_writer};
@@ -161,14 +161,17 @@ impl ObjectSink {
         }
     }
 
+    /// Publishes `objects`, several at once (see [`CONCURRENT_OBJECTS`]).
     fn publish(&self, objects: &[PendingObject]) -> Result<(), ConnectorError> {
-        for (i, object) in objects.iter().enumerate() {
+        let (store, metrics) = (&*self.store, &*self.metrics);
+        in_parallel(objects.iter().collect(), CONCURRENT_OBJECTS, |i, object| {
             if i > 0 {
                 crate::fault::point("publish-between-files");
             }
-            self.store.publish(object)?;
-            self.metrics.rows_published(object.rows, object.bytes, 1);
-        }
+            store.publish(object)?;
+            metrics.rows_published(object.rows, object.bytes, 1);
+            Ok(())
+        })?;
         self.store.sync_published()
     }
 
@@ -224,31 +227,44 @@ impl ObjectSink {
     /// Closes the file of `bucket`: published now without checkpoints, else kept for the
     /// next checkpoint.
     fn roll(&mut self, bucket: &str) -> Result<(), ConnectorError> {
-        let Some(file) = self.open.remove(bucket) else {
-            return Ok(());
-        };
-        let object = file
-            .writer
-            .finish()
-            .map_err(|e| self.io("finishing a file", &e))?;
-        if self.checkpointing {
-            let mut pending = object.prepare()?;
-            pending.rows = file.rows;
-            self.closed.push(pending);
-        } else {
-            let published = object.commit()?;
-            self.metrics.rows_published(file.rows, published.bytes, 1);
+        self.roll_many(vec![bucket.to_string()])
+    }
+
+    /// Closes the files of `buckets` as [`Self::roll`] does, preparing (or committing) several
+    /// at once: a completed time bucket or a checkpoint closes one file per bucket of fields,
+    /// and each is a request or two to the store (see [`CONCURRENT_OBJECTS`]).
+    fn roll_many(&mut self, buckets: Vec<String>) -> Result<(), ConnectorError> {
+        let mut finished = Vec::with_capacity(buckets.len());
+        for bucket in buckets {
+            let Some(file) = self.open.remove(&bucket) else {
+                continue;
+            };
+            let object = file
+                .writer
+                .finish()
+                .map_err(|e| self.io("finishing a file", &e))?;
+            finished.push((object, file.rows));
         }
+        let (checkpointing, metrics) = (self.checkpointing, &*self.metrics);
+        let prepared = in_parallel(finished, CONCURRENT_OBJECTS, |_, (object, rows)| {
+            if checkpointing {
+                let mut pending = object.prepare()?;
+                pending.rows = rows;
+                Ok(Some(pending))
+            } else {
+                let published = object.commit()?;
+                metrics.rows_published(rows, published.bytes, 1);
+                Ok(None)
+            }
+        })?;
+        self.closed.extend(prepared.into_iter().flatten());
         Ok(())
     }
 
     fn roll_all(&mut self) -> Result<(), ConnectorError> {
         let mut buckets: Vec<String> = self.open.keys().cloned().collect();
         buckets.sort();
-        for bucket in buckets {
-            self.roll(&bucket)?;
-        }
-        Ok(())
+        self.roll_many(buckets)
     }
 
     fn io(&self, what: &str, e: &std::io::Error) -> ConnectorError {
@@ -412,9 +428,12 @@ impl Sink for ObjectSink {
         match &start.restored {
             Some(restored) => {
                 // A crash may have come between the checkpoint and its publish.
-                for object in &restored.pending {
-                    self.store.publish(object)?;
-                }
+                let store = &*self.store;
+                in_parallel(
+                    restored.pending.iter().collect(),
+                    CONCURRENT_OBJECTS,
+                    |_, object| store.publish(object),
+                )?;
                 self.store.sync_published()?;
                 if !restored.state.is_empty() {
                     let markers = read_state(&restored.state, |r| {
@@ -494,10 +513,7 @@ impl Sink for ObjectSink {
             })
             .map(|(k, _)| k.clone())
             .collect();
-        for bucket in expired {
-            self.roll(&bucket)?;
-        }
-        Ok(())
+        self.roll_many(expired)
     }
 
     fn on_watermark(&mut self, watermark: i64) -> Result<(), ConnectorError> {
@@ -524,9 +540,7 @@ impl Sink for ObjectSink {
             .cloned()
             .collect();
         files.sort();
-        for bucket in files {
-            self.roll(&bucket)?;
-        }
+        self.roll_many(files)?;
         if self.settings.success_marker {
             if self.checkpointing {
                 self.closed_markers.extend(done);
