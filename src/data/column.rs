@@ -177,6 +177,19 @@ impl Column {
         self.mark_last_valid();
     }
 
+    /// Pushes `x` as the next `n` rows: `n` calls of [`Column::push_int`] at once.
+    pub fn push_repeated_int(&mut self, x: i64, n: usize) {
+        match &mut self.data {
+            ColumnData::Int(v) | ColumnData::Timestamp(v) => v.resize(v.len() + n, x),
+            ColumnData::Double(v) => v.resize(v.len() + n, x as f64),
+            _ => panic!("push_repeated_int on a {} column", self.data_type()),
+        }
+        let len = self.len();
+        if let Some(valid) = &mut self.valid {
+            valid.resize(len, true);
+        }
+    }
+
     #[inline]
     pub fn push_double(&mut self, x: f64) {
         match &mut self.data {

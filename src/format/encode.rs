@@ -128,7 +128,20 @@ trait LineFormat: Send {
 
     /// Appends row `row` of the projected `columns`, line end included.
     fn encode_row(&mut self, buf: &mut Vec<u8>, columns: &[&Column], row: usize);
+
+    /// Appends the rows `rows` of the projected `columns`, in that order: a format may look at
+    /// each column's type once for all of them instead of once per value.
+    fn encode_rows(&mut self, buf: &mut Vec<u8>, columns: &[&Column], rows: &[u32]) {
+        for &row in rows {
+            self.encode_row(buf, columns, row as usize);
+        }
+    }
 }
+
+/// Rows encoded at a time between checks of the buffer's size: enough that looking at the
+/// columns' types once per call costs nothing per row, few enough that the buffer stays near
+/// [`TEXT_FLUSH_BYTES`].
+const ENCODE_ROWS: usize = 256;
 
 /// Buffer size at which encoded text goes to the underlying writer: large enough that the
 /// writer sees few, big writes; small because a sink may hold many files open at once (one
@@ -170,9 +183,8 @@ impl<W: Write, F: LineFormat> TextWriter<W, F> {
 impl<W: Write + Send, F: LineFormat> RowWriter<W> for TextWriter<W, F> {
     fn write_rows(&mut self, batch: &Batch, rows: &[u32]) -> io::Result<()> {
         let columns = projected_columns(batch, &self.columns, rows)?;
-        for &row in rows {
-            self.format
-                .encode_row(&mut self.buf, &columns, row as usize);
+        for chunk in rows.chunks(ENCODE_ROWS) {
+            self.format.encode_rows(&mut self.buf, &columns, chunk);
             if self.buf.len() >= TEXT_FLUSH_BYTES {
                 self.flush_buf()?;
             }

@@ -277,13 +277,14 @@ fn parallel_sync<'a>(
     .map(|_| ())
 }
 
-/// Asks the kernel to start writing a closed file to disk now, without waiting for it. Files
-/// close all through a run (time buckets complete, files roll) but are fsynced only at the
-/// next checkpoint; left alone, the kernel would write them back only after ~30 s, so the
-/// checkpoint would wait for all of them at once (0.3–0.6 s for the movie job's 42 MB at the
-/// end of a run). Started here, most of that writing overlaps the run and the checkpoint's
-/// fsync finds little left. Only a hint: errors are reported by that fsync.
-fn start_write_back(file: &File) {
+/// Asks the kernel to start writing a file to disk now, without waiting for it: a closed file
+/// here, a growing one every few MB in `stream.rs`. Files close all through a run (time
+/// buckets complete, files roll) but are fsynced only at the next checkpoint; left alone, the
+/// kernel would write them back only after ~30 s, so the checkpoint would wait for all of them
+/// at once (0.3–0.6 s for the movie job's 42 MB at the end of a run). Started here, most of
+/// that writing overlaps the run and the checkpoint's fsync finds little left. Only a hint:
+/// errors are reported by that fsync.
+pub(super) fn start_write_back(file: &File) {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;

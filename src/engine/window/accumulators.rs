@@ -186,6 +186,19 @@ impl Accumulators {
         }
     }
 
+    /// Whether merging one slot into a fresh slot gives back its state exactly, so that a
+    /// group in one pane of a sliding window can be written from that pane's own slot. Not
+    /// for sums and averages of doubles (`0.0 + -0.0` is `0.0`) nor DISTINCT sets (a merged
+    /// set may iterate in another order, and doubles summed in another order may differ).
+    pub fn merge_into_fresh_copies(&self) -> bool {
+        self.accs.iter().all(|acc| {
+            !matches!(
+                acc,
+                Acc::SumDouble { .. } | Acc::AvgDouble { .. } | Acc::Distinct { .. }
+            )
+        })
+    }
+
     /// Merges the state of `src` into `dst` (both keep existing).
     pub fn merge(&mut self, dst: u32, src: u32) {
         for acc in &mut self.accs {

@@ -168,8 +168,10 @@ struct Merge {
     table: HashTable<Group>,
     /// (pane of the window, index in that pane) of each merged group.
     groups: Vec<(u32, u32)>,
-    /// The accumulator slot each group merges into.
+    /// The accumulator slot holding each group's state: its own, or its only pane's.
     targets: Vec<u32>,
+    /// Whether each group's target is its own slot (allocated for the merge, freed after).
+    owned: Vec<bool>,
 }
 
 impl Merge {
@@ -177,6 +179,7 @@ impl Merge {
         self.table.clear();
         self.groups.clear();
         self.targets.clear();
+        self.owned.clear();
     }
 }
 
@@ -255,20 +258,19 @@ impl AlignedWindows {
     /// twice.
     fn emit_window(&mut self, end: i64, out: &mut Emitter) {
         let start = end - self.size;
-        let mut rows: Vec<(i64, i64, &[u8], u32)> = Vec::new();
         if self.size == self.slide {
             let Some(pane) = self.panes.get(&start) else {
                 return;
             };
-            rows.reserve(pane.len().min(OUTPUT_ROWS));
-            for (i, &slot) in pane.slots.iter().enumerate() {
-                rows.push((start, end, pane.key(i), slot));
-                if rows.len() == OUTPUT_ROWS {
-                    out.emit(0, self.core.output(&rows, &[]));
-                    rows.clear();
-                }
+            // Full batches, then the rest (empty when the pane fills whole batches).
+            let full = pane.len() / OUTPUT_ROWS * OUTPUT_ROWS;
+            let mut first = 0;
+            while first <= full {
+                let last = (first + OUTPUT_ROWS).min(pane.len());
+                let groups = (first..last).map(|i| (pane.key(i), pane.slots[i]));
+                out.emit(0, self.core.window_output(start, end, groups));
+                first += OUTPUT_ROWS;
             }
-            out.emit(0, self.core.output(&rows, &[]));
             return;
         }
         // Merge the group states of the window's panes, in order of first appearance. The
@@ -278,6 +280,10 @@ impl AlignedWindows {
             .range(start..=end - self.slide)
             .map(|(_, pane)| pane)
             .collect();
+        // Most groups of a window are in one of its panes only (the long tail): such a group
+        // is written from its pane's slot, and gets a slot of its own to merge into only when
+        // it turns up in a second pane.
+        let single_pane_slots = self.core.accs.merge_into_fresh_copies();
         let merge = &mut self.merge;
         merge.clear();
         for (p, pane) in panes.iter().enumerate() {
@@ -294,10 +300,18 @@ impl AlignedWindows {
                         && other.lens[j as usize] == len
                         && (key.len() <= INLINE || other.key(j as usize) == key)
                 });
-                let target = match found {
-                    Some(g) => merge.targets[g.index as usize],
+                match found {
+                    Some(g) => {
+                        let g = g.index as usize;
+                        if !merge.owned[g] {
+                            let target = self.core.accs.alloc();
+                            self.core.accs.merge(target, merge.targets[g]);
+                            merge.targets[g] = target;
+                            merge.owned[g] = true;
+                        }
+                        self.core.accs.merge(merge.targets[g], slot);
+                    }
                     None => {
-                        let target = self.core.accs.alloc();
                         let index = merge.groups.len() as u32;
                         merge
                             .table
@@ -305,11 +319,17 @@ impl AlignedWindows {
                                 table_hash(g.tag)
                             });
                         merge.groups.push((p as u32, i as u32));
-                        merge.targets.push(target);
-                        target
+                        if single_pane_slots {
+                            merge.targets.push(slot);
+                            merge.owned.push(false);
+                        } else {
+                            let target = self.core.accs.alloc();
+                            self.core.accs.merge(target, slot);
+                            merge.targets.push(target);
+                            merge.owned.push(true);
+                        }
                     }
-                };
-                self.core.accs.merge(target, slot);
+                }
             }
         }
         for (chunk_groups, chunk_targets) in merge
@@ -317,19 +337,16 @@ impl AlignedWindows {
             .chunks(OUTPUT_ROWS)
             .zip(merge.targets.chunks(OUTPUT_ROWS))
         {
-            rows.clear();
-            rows.extend(
-                chunk_groups
-                    .iter()
-                    .zip(chunk_targets)
-                    .map(|(&(p, i), &target)| {
-                        (start, end, panes[p as usize].key(i as usize), target)
-                    }),
-            );
-            out.emit(0, self.core.output(&rows, &[]));
+            let groups = chunk_groups
+                .iter()
+                .zip(chunk_targets)
+                .map(|(&(p, i), &target)| (panes[p as usize].key(i as usize), target));
+            out.emit(0, self.core.window_output(start, end, groups));
         }
-        for &target in &merge.targets {
-            self.core.accs.release(target);
+        for (&target, &owned) in merge.targets.iter().zip(&merge.owned) {
+            if owned {
+                self.core.accs.release(target);
+            }
         }
     }
 

@@ -222,6 +222,31 @@ impl WindowCore {
         self.finish_rows(out)
     }
 
+    /// The rows of window `[start, end)` for `groups` (key, slot), in that order: as
+    /// [`WindowCore::output`] with revision 0, the window bounds and event times written once
+    /// for all rows instead of row by row.
+    pub fn window_output<'k>(
+        &self,
+        start: i64,
+        end: i64,
+        groups: impl Iterator<Item = (&'k [u8], u32)>,
+    ) -> Batch {
+        let mut out = self.output_rows(groups.size_hint().0);
+        let mut rows = 0;
+        for (key, slot) in groups {
+            self.keys.decode_into(key, &mut out.columns[2..]);
+            self.accs.output(slot, &mut out.calls);
+            rows += 1;
+        }
+        out.columns[0].push_repeated_int(start, rows);
+        out.columns[1].push_repeated_int(end, rows);
+        out.times.resize(rows, end - 1);
+        if self.revisions {
+            out.revisions.resize(rows, 0);
+        }
+        self.finish_rows(out)
+    }
+
     /// An empty set of output rows with room for `capacity`, filled by
     /// [`WindowCore::push_row`]: a stage that fires a few rows at a time (sessions) gathers
     /// them into one batch instead of building a batch per firing.

@@ -9,7 +9,7 @@ use std::io;
 
 use memchr::memmem;
 
-use super::text::push_display;
+use super::text::{TimestampText, push_display, push_int, timestamp_in_range};
 use super::{LineFormat, invalid_input};
 use crate::config::sink::CsvOutput;
 use crate::data::{Column, ColumnData, Field};
@@ -96,6 +96,34 @@ impl CsvFormat {
         buf.push(b'"');
     }
 
+    /// How `column`'s values become fields: integers and timestamps are written without a
+    /// look at their text when the delimiter cannot occur in it.
+    fn field_text<'c>(&self, column: &'c Column) -> FieldText<'c> {
+        if self.plain_numbers {
+            let valid = column.valid.as_deref();
+            match &column.data {
+                ColumnData::Int(values) => return FieldText::Int { values, valid },
+                ColumnData::Timestamp(values) => {
+                    return FieldText::Timestamp {
+                        values,
+                        valid,
+                        text: TimestampText::new(),
+                    };
+                }
+                _ => {}
+            }
+        }
+        FieldText::Checked(column)
+    }
+
+    #[inline]
+    fn push_delimiter(&self, buf: &mut Vec<u8>) {
+        match self.delimiter[..] {
+            [byte] => buf.push(byte),
+            _ => buf.extend_from_slice(&self.delimiter),
+        }
+    }
+
     fn needs_quotes(&self, field: &[u8]) -> bool {
         let padded = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
         padded(field.first())
@@ -113,20 +141,82 @@ impl LineFormat for CsvFormat {
     }
 
     fn encode_row(&mut self, buf: &mut Vec<u8>, columns: &[&Column], row: usize) {
-        for (i, column) in columns.iter().enumerate() {
-            if i > 0 {
-                buf.extend_from_slice(&self.delimiter);
+        self.encode_rows(buf, columns, &[row as u32]);
+    }
+
+    /// Column by column, the type decides once how values are written; row by row, the
+    /// fields are laid out.
+    fn encode_rows(&mut self, buf: &mut Vec<u8>, columns: &[&Column], rows: &[u32]) {
+        let mut fields: Vec<FieldText<'_>> = columns.iter().map(|c| self.field_text(c)).collect();
+        let width = columns.len();
+        for &row in rows {
+            let row = row as usize;
+            for (i, field) in fields.iter_mut().enumerate() {
+                if i > 0 {
+                    self.push_delimiter(buf);
+                }
+                match field {
+                    FieldText::Int { values, valid } => {
+                        if valid.is_none_or(|v| v[row]) {
+                            push_int(buf, values[row]);
+                        } else {
+                            push_null(buf, width);
+                        }
+                    }
+                    FieldText::Timestamp {
+                        values,
+                        valid,
+                        text,
+                    } => {
+                        if valid.is_none_or(|v| v[row]) {
+                            let millis = values[row];
+                            if timestamp_in_range(millis) {
+                                buf.extend_from_slice(text.of(millis));
+                            } else {
+                                push_int(buf, millis);
+                            }
+                        } else {
+                            push_null(buf, width);
+                        }
+                    }
+                    FieldText::Checked(column) => {
+                        let start = buf.len();
+                        push_display(buf, column, row);
+                        // NULL is an empty field, which may need quotes too.
+                        self.quote_if_needed(buf, start, width);
+                    }
+                }
             }
-            let start = buf.len();
-            push_display(buf, column, row);
-            // Every other type is checked: with an unusual delimiter (`-`, `:`, `.`, space)
-            // numbers and timestamps need quotes too. NULL is an empty field, which may.
-            let number = matches!(column.data, ColumnData::Int(_) | ColumnData::Timestamp(_));
-            if !(number && self.plain_numbers && buf.len() > start) {
-                self.quote_if_needed(buf, start, columns.len());
-            }
+            buf.push(b'\n');
         }
-        buf.push(b'\n');
+    }
+}
+
+/// How one column's values become CSV fields (see [`CsvFormat::field_text`]).
+enum FieldText<'c> {
+    /// BIGINT values, whose text never needs quotes; `valid` marks NULLs as in [`Column`].
+    Int {
+        values: &'c [i64],
+        valid: Option<&'c [bool]>,
+    },
+    /// TIMESTAMP values, likewise; `text` keeps the last one formatted, which rows of a window
+    /// repeat.
+    Timestamp {
+        values: &'c [i64],
+        valid: Option<&'c [bool]>,
+        text: TimestampText,
+    },
+    /// Any other column (or any column, with a delimiter that numbers may contain): its text,
+    /// quoted when it needs it.
+    Checked(&'c Column),
+}
+
+/// A NULL integer or timestamp: an empty field, quoted when it is the whole row (a blank
+/// line would be skipped by readers).
+#[inline]
+fn push_null(buf: &mut Vec<u8>, width: usize) {
+    if width == 1 {
+        buf.extend_from_slice(b"\"\"");
     }
 }
 
@@ -136,6 +226,7 @@ mod tests {
     use super::super::text::TestRng;
     use super::super::{EncodeOptions, Projection, RowWriter, row_writer};
     use crate::config::sink::{CsvOutput, OutputFormat};
+    use crate::data::time::{MAX_MILLIS, MIN_MILLIS, format_sql};
     use crate::data::{Batch, DataType, Value};
 
     fn writer(
@@ -295,6 +386,71 @@ mod tests {
             encode(false, '§', &batch, &projection, &all_rows(&batch)),
             "\"a§b\"§1\na§2\n"
         );
+    }
+
+    #[test]
+    fn numbers_and_timestamps_are_written_like_their_values() {
+        // More rows than one `encode_rows` call takes, picked out of order and repeated, with
+        // NULLs, runs of one timestamp (as window bounds) and timestamps out of the date range.
+        let mut rng = TestRng(11);
+        let n = 700;
+        let mut ints = Vec::new();
+        let mut times = Vec::new();
+        for i in 0..n {
+            ints.push(match rng.below(5) {
+                0 => Value::Null,
+                1 => Value::Int(i64::MIN),
+                _ => Value::Int(rng.next() as i64 >> rng.below(64)),
+            });
+            times.push(match rng.below(6) {
+                0 => Value::Null,
+                1 => Value::Timestamp(MAX_MILLIS + 1 + rng.below(1000) as i64),
+                2 => Value::Timestamp(MIN_MILLIS - rng.below(1000) as i64),
+                3 => Value::Timestamp(rng.below(MAX_MILLIS as u64) as i64),
+                _ => Value::Timestamp(1_546_819_200_000 + (i / 50) * 2000),
+            });
+        }
+        let text = |v: &Value<'_>| match v {
+            Value::Null => String::new(),
+            Value::Timestamp(t) => format_sql(*t),
+            other => other.to_string(),
+        };
+        let (batch, projection) = batch_of(&[
+            ("n", DataType::Int, ints.clone()),
+            ("t", DataType::Timestamp, times.clone()),
+        ]);
+        let rows: Vec<u32> = (0..2 * n).map(|_| rng.below(n as u64) as u32).collect();
+        let expected: String = rows
+            .iter()
+            .map(|&r| format!("{}|{}\n", text(&ints[r as usize]), text(&times[r as usize])))
+            .collect();
+        assert_eq!(encode(false, '|', &batch, &projection, &rows), expected);
+        // With a delimiter numbers contain, they are quoted when they contain it.
+        let quoted = |t: String| {
+            if t.contains('-') {
+                format!("\"{t}\"")
+            } else {
+                t
+            }
+        };
+        let expected: String = rows
+            .iter()
+            .map(|&r| {
+                let (i, t) = (&ints[r as usize], &times[r as usize]);
+                format!("{}-{}\n", quoted(text(i)), quoted(text(t)))
+            })
+            .collect();
+        assert_eq!(encode(false, '-', &batch, &projection, &rows), expected);
+        // A NULL that is the whole row is quoted.
+        let (batch, projection) = batch_of(&[("t", DataType::Timestamp, times.clone())]);
+        let expected: String = rows
+            .iter()
+            .map(|&r| match &times[r as usize] {
+                Value::Null => "\"\"\n".to_string(),
+                t => format!("{}\n", text(t)),
+            })
+            .collect();
+        assert_eq!(encode(false, ',', &batch, &projection, &rows), expected);
     }
 
     #[test]

@@ -154,11 +154,55 @@ fn parse_exponent(text: &[u8]) -> i32 {
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 
+/// The text of one timestamp in range (years 1–9999), kept to be written again: rows of a
+/// window repeat its start and end, and other times mostly share the day, whose digits are
+/// then not computed again.
+#[derive(Clone, Copy)]
+pub(super) struct TimestampText {
+    millis: i64,
+    text: [u8; 23],
+}
+
+impl TimestampText {
+    pub(super) const fn new() -> TimestampText {
+        // `i64::MIN` is never a day in range, so the first timestamp fills every digit.
+        TimestampText {
+            millis: i64::MIN,
+            text: *b"0000-00-00 00:00:00.000",
+        }
+    }
+
+    /// `yyyy-MM-dd HH:mm:ss.SSS` of `millis`, which must be in `MIN_MILLIS..=MAX_MILLIS`.
+    #[inline]
+    pub(super) fn of(&mut self, millis: i64) -> &[u8; 23] {
+        if self.millis != millis {
+            self.set(millis);
+        }
+        &self.text
+    }
+
+    fn set(&mut self, millis: i64) {
+        let text = &mut self.text;
+        let day = millis.div_euclid(MILLIS_PER_DAY);
+        if self.millis.div_euclid(MILLIS_PER_DAY) != day {
+            let (year, month, day) = civil_from_days(day);
+            put_digits(&mut text[0..4], year as u32);
+            put_digits(&mut text[5..7], month);
+            put_digits(&mut text[8..10], day);
+        }
+        let of_day = millis.rem_euclid(MILLIS_PER_DAY);
+        put_digits(&mut text[11..13], (of_day / 3_600_000) as u32);
+        put_digits(&mut text[14..16], (of_day / 60_000 % 60) as u32);
+        put_digits(&mut text[17..19], (of_day / 1000 % 60) as u32);
+        put_digits(&mut text[20..23], (of_day % 1000) as u32);
+        self.millis = millis;
+    }
+}
+
 /// The text of recently formatted timestamps (see [`push_timestamp`]).
 struct TimestampCache {
-    /// Two timestamps and their text: window rows repeat their start and end row after row,
-    /// alternating, and other times mostly share the day.
-    entries: [(i64, [u8; 23]); 2],
+    /// Window rows repeat their start and end row after row, alternating.
+    entries: [TimestampText; 2],
     /// The entry used last (the other one is replaced on a miss).
     recent: usize,
 }
@@ -166,45 +210,34 @@ struct TimestampCache {
 thread_local! {
     static TIMESTAMPS: RefCell<TimestampCache> = const {
         RefCell::new(TimestampCache {
-            entries: [(i64::MIN, *b"0000-00-00 00:00:00.000"); 2],
+            entries: [TimestampText::new(); 2],
             recent: 0,
         })
     };
 }
 
+/// Whether `millis` is written as a date and time (else as the bare number).
+#[inline]
+pub(super) fn timestamp_in_range(millis: i64) -> bool {
+    (MIN_MILLIS..=MAX_MILLIS).contains(&millis)
+}
+
 /// `yyyy-MM-dd HH:mm:ss.SSS` in UTC, as [`crate::data::time::format_sql`] (which falls back to
 /// the bare number outside years 1–9999).
 pub(super) fn push_timestamp(buf: &mut Vec<u8>, millis: i64) {
-    if !(MIN_MILLIS..=MAX_MILLIS).contains(&millis) {
+    if !timestamp_in_range(millis) {
         push_int(buf, millis);
         return;
     }
     TIMESTAMPS.with_borrow_mut(|cache| {
-        let k = if cache.entries[cache.recent].0 == millis {
+        // The entry used last, else the other one: that one holds `millis` or is replaced.
+        let k = if cache.entries[cache.recent].millis == millis {
             cache.recent
-        } else if cache.entries[1 - cache.recent].0 == millis {
-            1 - cache.recent
         } else {
-            let k = 1 - cache.recent;
-            let (last, text) = &mut cache.entries[k];
-            let day = millis.div_euclid(MILLIS_PER_DAY);
-            // `last` is `i64::MIN` (never a day in range) before the first timestamp.
-            if last.div_euclid(MILLIS_PER_DAY) != day {
-                let (year, month, day) = civil_from_days(day);
-                put_digits(&mut text[0..4], year as u32);
-                put_digits(&mut text[5..7], month);
-                put_digits(&mut text[8..10], day);
-            }
-            let of_day = millis.rem_euclid(MILLIS_PER_DAY);
-            put_digits(&mut text[11..13], (of_day / 3_600_000) as u32);
-            put_digits(&mut text[14..16], (of_day / 60_000 % 60) as u32);
-            put_digits(&mut text[17..19], (of_day / 1000 % 60) as u32);
-            put_digits(&mut text[20..23], (of_day % 1000) as u32);
-            *last = millis;
-            k
+            1 - cache.recent
         };
         cache.recent = k;
-        buf.extend_from_slice(&cache.entries[k].1);
+        buf.extend_from_slice(cache.entries[k].of(millis));
     });
 }
 
