@@ -578,7 +578,10 @@ mod tests {
         });
         let error = result.unwrap_err().to_string();
         assert!(error.contains("item 10 failed"), "{error}");
-        assert!(started.into_inner() < 1000, "no new items after the failure");
+        assert!(
+            started.into_inner() < 1000,
+            "no new items after the failure"
+        );
     }
 
     #[test]
