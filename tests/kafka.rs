@@ -3,7 +3,8 @@
 //! computation; metadata fields and the Kafka sink, checked with another Kafka client
 //! (confluent-kafka); SIGKILL and restart from checkpoints with every row exactly once and
 //! the group's offsets at the end; two processes in one group; a missing topic and an
-//! unreachable broker. Every test uses its own topics and groups.
+//! unreachable broker; the Kafka sink across broker restarts and through our proxy cutting
+//! connections inside produce requests. Every test uses its own topics and groups.
 
 mod common;
 
@@ -902,11 +903,188 @@ sinks:
     }
 }
 
+/// One generated movie impression: timestamp (unique: one second apart), movie, user.
+type Impression = (i64, String, String);
+
+fn impression(v: &serde_json::Value) -> Impression {
+    (
+        v["timestamp"].as_i64().unwrap(),
+        v["movieId"].as_str().unwrap().to_string(),
+        v["userId"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The records [`start_sink_run`]'s generator makes (same preset, seed, interval), written by
+/// `streamctl generate`, by timestamp: what the topic must hold.
+fn generated_impressions(dir: &Path, count: u64) -> BTreeMap<i64, Impression> {
+    let file = dir.join("expected.jsonl");
+    let o = streamctl()
+        .args(["generate", "movie_impressions", "--interval", "1s"])
+        .args(["--count", &count.to_string(), "-o"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected: BTreeMap<i64, Impression> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let r = impression(&serde_json::from_str(l).unwrap());
+            (r.0, r)
+        })
+        .collect();
+    assert_eq!(expected.len() as u64, count, "timestamps are unique");
+    expected
+}
+
+/// Starts a paced pipeline, `count` generated impressions at `rate` a second → a `type:
+/// kafka` sink (key `movieId`, JSON) into `topic` on `brokers`, with checkpoints every second
+/// in `dir/checkpoints` and its standard error in `dir/run.log`; `properties` for the
+/// producer.
+fn start_sink_run(
+    dir: &Path,
+    count: u64,
+    rate: u64,
+    brokers: &str,
+    topic: &str,
+    properties: &[(&str, &str)],
+) -> std::process::Child {
+    let properties: Vec<String> = properties
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect();
+    let pipeline = dir.join("sink.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"version: 1
+name: kafka-sink
+sources:
+  impressions:
+    type: generator
+    preset: movie_impressions
+    count: {count}
+    rate: {rate}
+    interval: 1s
+sinks:
+  topic:
+    type: kafka
+    inputs: [impressions]
+    brokers: {brokers}
+    topic: {topic}
+    key: movieId
+    format: json
+    properties: {{{properties}}}
+"#,
+            properties = properties.join(", ")
+        ),
+    )
+    .unwrap();
+    streamctl()
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--progress", "off", "--checkpoint-interval", "1s"])
+        .arg("--checkpoint-dir")
+        .arg(dir.join("checkpoints"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("run.log")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Reads `topic` on `brokers` back with another client (confluent-kafka) and checks it holds
+/// exactly the `expected` records: none missing, none written twice, none that was not
+/// generated, each with its key and in the order of its key's records. Prints the counts;
+/// `context` (logs) goes into failure messages.
+fn check_sink_topic(
+    kafka: &common::Service,
+    brokers: &str,
+    topic: &str,
+    expected: &BTreeMap<i64, Impression>,
+    context: &dyn Fn() -> String,
+) {
+    let dumped: Vec<serde_json::Value> =
+        common::kafka_broker::kafka_tool(kafka, brokers, &["dump", topic])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let mut seen: BTreeMap<i64, u32> = BTreeMap::new();
+    // Per key, the timestamps in offset order (the dump lists each partition in order).
+    let mut last_of_key: HashMap<String, i64> = HashMap::new();
+    let mut out_of_order = Vec::new();
+    let mut strangers = Vec::new();
+    for r in &dumped {
+        let value: serde_json::Value = serde_json::from_str(r["value"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("{r}: {e}"));
+        let got = impression(&value);
+        if expected.get(&got.0) != Some(&got) {
+            strangers.push(r.to_string());
+            continue;
+        }
+        assert_eq!(r["key"].as_str(), Some(got.1.as_str()), "{r}");
+        *seen.entry(got.0).or_default() += 1;
+        if let Some(&last) = last_of_key.get(&got.1)
+            && last >= got.0
+        {
+            out_of_order.push(r.to_string());
+        }
+        last_of_key.insert(got.1.clone(), got.0);
+    }
+    let missing: Vec<i64> = expected
+        .keys()
+        .filter(|t| !seen.contains_key(t))
+        .copied()
+        .collect();
+    let twice: Vec<(i64, u32)> = seen
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(t, n)| (*t, *n))
+        .collect();
+    let summary = format!(
+        "{} records in the topic for {} generated: {} missing (first: {:?}), {} written more than once (first: {:?}), {} not generated (first: {:?}), {} out of their key's order (first: {:?})",
+        dumped.len(),
+        expected.len(),
+        missing.len(),
+        missing.first(),
+        twice.len(),
+        twice.first(),
+        strangers.len(),
+        strangers.first(),
+        out_of_order.len(),
+        out_of_order.first()
+    );
+    println!("{summary}");
+    assert!(
+        missing.is_empty() && strangers.is_empty(),
+        "{summary}\n{}",
+        context()
+    );
+    assert!(
+        twice.is_empty() && out_of_order.is_empty(),
+        "{summary}\n{}",
+        context()
+    );
+}
+
+/// Waits up to `limit` for `run` to end by itself and fails the test unless it succeeded;
+/// `context` (logs) goes into failure messages.
+fn expect_success(run: &mut std::process::Child, limit: Duration, context: &dyn Fn() -> String) {
+    let Some(status) = common::wait_for(run, limit) else {
+        run.kill().unwrap();
+        let _ = run.wait();
+        panic!("the run did not end within {limit:?}:\n{}", context());
+    };
+    assert!(status.success(), "{status}:\n{}", context());
+}
+
 /// The Kafka sink across broker restarts: a paced pipeline (generated impressions →
 /// `type: kafka` sink, checkpoints every second) keeps writing while its broker (a tansu of
 /// this test's own, with S3 storage so a restart keeps the log) is killed with SIGKILL and
 /// restarted, then stopped with SIGTERM and restarted, both in the middle of the run (see
-/// below for when exactly).
+/// below for when exactly). The broker is stopped between two produce requests (killed
+/// inside one, the test broker loses the batch by itself); what the client does when a
+/// connection dies inside one is tested by
+/// `a_kafka_sink_loses_nothing_when_connections_are_cut_inside_produce_requests`.
 ///
 /// The guarantee tested is the documented one (README, "Checkpoints and exactly-once
 /// output"): the sink is at-least-once. The run must end by itself, successfully (no hang, no
@@ -932,72 +1110,11 @@ fn a_kafka_sink_loses_nothing_when_its_broker_is_killed_and_restarted_mid_run() 
     let b = broker.address();
     let topic = common::unique("sink-restart");
     kafka_tool(&kafka, &b, &["create", &topic, "3"]);
+    let expected = generated_impressions(dir.path(), RECORDS);
 
-    // The same records as the pipeline's generator (same preset, seed, interval), written
-    // by `streamctl generate`: what the topic must hold. One second apart, so every record's
-    // timestamp is unique and identifies it.
-    let expected_file = dir.path().join("expected.jsonl");
-    let o = streamctl()
-        .args(["generate", "movie_impressions", "--interval", "1s"])
-        .args(["--count", &RECORDS.to_string(), "-o"])
-        .arg(&expected_file)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let record = |v: &serde_json::Value| {
-        (
-            v["timestamp"].as_i64().unwrap(),
-            v["movieId"].as_str().unwrap().to_string(),
-            v["userId"].as_str().unwrap().to_string(),
-        )
-    };
-    let expected: BTreeMap<i64, (i64, String, String)> = std::fs::read_to_string(&expected_file)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let r = record(&serde_json::from_str(l).unwrap());
-            (r.0, r)
-        })
-        .collect();
-    assert_eq!(expected.len() as u64, RECORDS, "timestamps are unique");
-
-    let pipeline = dir.path().join("sink.yaml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            r#"version: 1
-name: sink-restart
-sources:
-  impressions:
-    type: generator
-    preset: movie_impressions
-    count: {RECORDS}
-    rate: {RATE}
-    interval: 1s
-sinks:
-  topic:
-    type: kafka
-    inputs: [impressions]
-    brokers: {b}
-    topic: {topic}
-    key: movieId
-    format: json
-"#
-        ),
-    )
-    .unwrap();
     let checkpoints = dir.path().join("checkpoints");
     let log = dir.path().join("run.log");
-    let mut run = streamctl()
-        .arg("run")
-        .arg(&pipeline)
-        .args(["--progress", "off", "--checkpoint-interval", "1s"])
-        .arg("--checkpoint-dir")
-        .arg(&checkpoints)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut run = start_sink_run(dir.path(), RECORDS, RATE, &b, &topic, &[]);
     let run_log = || std::fs::read_to_string(&log).unwrap_or_default();
     // Waits for checkpoint `id` (a checkpoint completes only after the sink's flush: every
     // record before it acknowledged), failing the test if the run ends or takes too long.
@@ -1056,77 +1173,116 @@ sinks:
         let next = common::newest_checkpoint(&checkpoints) + 2;
         await_checkpoint(&mut run, next, &broker);
     }
-    if common::wait_for(&mut run, Duration::from_secs(60)).is_none() {
-        run.kill().unwrap();
-        let _ = run.wait();
-        panic!("the run did not end within 60 s:\n{}", run_log());
-    }
-    let status = run.wait().unwrap();
-    assert!(
-        status.success(),
-        "{status}:\n{}\nbroker:\n{}",
-        run_log(),
-        broker.log_tail()
-    );
+    let context = || format!("run:\n{}\nbroker:\n{}", run_log(), broker.log_tail());
+    expect_success(&mut run, Duration::from_secs(60), &context);
+    check_sink_topic(&kafka, &b, &topic, &expected, &context);
+}
 
-    let dumped: Vec<serde_json::Value> = kafka_tool(&kafka, &b, &["dump", &topic])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let mut seen: BTreeMap<i64, u32> = BTreeMap::new();
-    // Per key, the timestamps in offset order (the dump lists each partition in order).
-    let mut last_of_key: HashMap<String, i64> = HashMap::new();
-    let mut out_of_order = Vec::new();
-    let mut strangers = Vec::new();
-    for r in &dumped {
-        let value: serde_json::Value = serde_json::from_str(r["value"].as_str().unwrap())
-            .unwrap_or_else(|e| panic!("{r}: {e}"));
-        let got = record(&value);
-        if expected.get(&got.0) != Some(&got) {
-            strangers.push(r.to_string());
-            continue;
-        }
-        assert_eq!(r["key"].as_str(), Some(got.1.as_str()), "{r}");
-        *seen.entry(got.0).or_default() += 1;
-        if let Some(&last) = last_of_key.get(&got.1)
-            && last >= got.0
-        {
-            out_of_order.push(r.to_string());
-        }
-        last_of_key.insert(got.1.clone(), got.0);
+/// The Kafka sink when connections die inside produce requests, on the client's side: the
+/// pipeline of the broker-restart test above (paced, checkpoints every second) writes to a
+/// broker of its own (tansu, memory storage) through our fault-injecting proxy
+/// (tests/common/kafka_proxy.rs), which for most of the run cuts connections in the middle
+/// of produce requests (the broker never gets them whole), loses the broker's answers to
+/// produce requests it stored, and resets connections between requests. The run must end
+/// by itself, successfully, and the topic (read back with confluent-kafka) must hold every
+/// generated record exactly once, with its key, in its key's order; the proxy must have
+/// injected at least 3 faults of each kind, and have seen every batch of a lost answer sent
+/// again (same producer id, epoch and sequence: the broker answers it as a duplicate rather
+/// than storing it twice). `CHAOS_SEED` repeats a run's schedule of faults (not its timing).
+/// About 17 s.
+#[test]
+fn a_kafka_sink_loses_nothing_when_connections_are_cut_inside_produce_requests() {
+    use common::kafka_broker::{Broker, Storage, kafka_tool};
+    use common::kafka_proxy::{Faults, Proxy};
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    // 15 s of records at 1000/s, faults for the first 12 s.
+    const RECORDS: u64 = 15_000;
+    const RATE: u64 = 1_000;
+    let seed = common::seed();
+    let dir = tempfile::tempdir().unwrap();
+    let kafka = common::service("kafka");
+    let proxy = Proxy::bind();
+    let b = proxy.address();
+    let broker = Broker::with(
+        &kafka,
+        Storage::Memory,
+        Some(b.clone()),
+        dir.path().join("broker.log"),
+    );
+    let faults = Arc::new(Faults::new(seed, Duration::from_millis(300)));
+    faults.failing.store(false, Ordering::Relaxed);
+    proxy.start(broker.address(), faults.clone());
+    let topic = common::unique("sink-proxy");
+    kafka_tool(&kafka, &b, &["create", &topic, "3"]);
+    let expected = generated_impressions(dir.path(), RECORDS);
+
+    let log = dir.path().join("run.log");
+    let started = Instant::now();
+    faults.failing.store(true, Ordering::Relaxed);
+    // librdkafka waits twice as long before each reconnection (from 100 ms), until it has
+    // not reconnected for reconnect.backoff.max.ms (10 s by default): capped at 0.5 s, so the
+    // faults keep coming instead of being spaced out ever more. Delivery does not depend on
+    // it.
+    let mut run = start_sink_run(
+        dir.path(),
+        RECORDS,
+        RATE,
+        &b,
+        &topic,
+        &[("reconnect.backoff.max.ms", "500")],
+    );
+    let context = || {
+        format!(
+            "seed {seed}; proxy: {}\nrun:\n{}\nbroker:\n{}",
+            faults.summary(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            broker.log_tail()
+        )
+    };
+    while started.elapsed() < Duration::from_secs(12) {
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "the run ended while faults were on:\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
-    let missing: Vec<i64> = expected
-        .keys()
-        .filter(|t| !seen.contains_key(t))
-        .copied()
-        .collect();
-    let twice: Vec<(i64, u32)> = seen
-        .iter()
-        .filter(|(_, n)| **n > 1)
-        .map(|(t, n)| (*t, *n))
-        .collect();
-    let summary = format!(
-        "{} records in the topic for {RECORDS} generated: {} missing (first: {:?}), {} written more than once (first: {:?}), {} not generated (first: {:?}), {} out of their key's order (first: {:?})",
-        dumped.len(),
-        missing.len(),
-        missing.first(),
-        twice.len(),
-        twice.first(),
-        strangers.len(),
-        strangers.first(),
-        out_of_order.len(),
-        out_of_order.first()
-    );
-    println!("{summary}");
-    assert!(
-        missing.is_empty() && strangers.is_empty(),
-        "{summary}\nrun:\n{}",
-        run_log()
+    faults.failing.store(false, Ordering::Relaxed);
+    // Checkpoints (each waiting for every record before it to be acknowledged) completed
+    // while the faults went on.
+    let checkpoints = common::newest_checkpoint(&dir.path().join("checkpoints"));
+    expect_success(&mut run, Duration::from_secs(30), &context);
+    let elapsed = started.elapsed();
+    println!(
+        "seed {seed}: proxy: {} (run: {elapsed:?}, {checkpoints} checkpoints while failing)",
+        faults.summary()
     );
     assert!(
-        twice.is_empty() && out_of_order.is_empty(),
-        "{summary}\nrun:\n{}",
-        run_log()
+        checkpoints >= 4,
+        "seed {seed}: only {checkpoints} checkpoints in 12 s of faults:\n{}",
+        context()
+    );
+    check_sink_topic(&kafka, &b, &topic, &expected, &context);
+    for (kind, n) in [
+        ("connections cut mid-request", &faults.cut_mid_request),
+        ("lost answers", &faults.lost_answers),
+        ("resets between requests", &faults.resets),
+    ] {
+        assert!(
+            n.load(Ordering::Relaxed) >= 3,
+            "seed {seed}: too few {kind} injected: {}",
+            faults.summary()
+        );
+    }
+    // The producer did not know the broker stored the batches of the lost answers: it sent
+    // each again (same producer id, epoch and sequence), and none is in the topic twice.
+    assert_eq!(
+        faults.not_resent(),
+        Vec::new(),
+        "seed {seed}: batches of lost answers not sent again: {}",
+        faults.summary()
     );
 }
 

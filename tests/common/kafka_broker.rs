@@ -47,13 +47,21 @@ pub enum Stop {
     Kill,
 }
 
-/// A tansu broker on a free port of 127.0.0.1 with `s3://BUCKET/` storage. Dropping it kills
-/// it.
+/// Where a [`Broker`] keeps its log.
+pub enum Storage<'a> {
+    /// In the broker's memory: lost when it stops.
+    Memory,
+    /// In `bucket` (which must exist) of the S3 service: kept across restarts.
+    S3 { s3: &'a Service, bucket: &'a str },
+}
+
+/// A tansu broker on a free port of 127.0.0.1. Dropping it kills it.
 pub struct Broker {
     bin: PathBuf,
     port: u16,
     storage: String,
-    s3: Service,
+    s3: Option<Service>,
+    advertised: Option<String>,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -62,6 +70,18 @@ impl Broker {
     /// Starts a broker storing into `bucket` (which must exist) of the S3 service `s3`,
     /// appending its output to `log`. Fails the test if it does not listen within 30 s.
     pub fn new(kafka: &Service, s3: &Service, bucket: &str, log: PathBuf) -> Broker {
+        Broker::with(kafka, Storage::S3 { s3, bucket }, None, log)
+    }
+
+    /// Starts a broker with `storage` that advertises `advertised` (`host:port`, e.g. a
+    /// proxy's; its own address if `None`) to clients in metadata, appending its output to
+    /// `log`. Fails the test if it does not listen within 30 s.
+    pub fn with(
+        kafka: &Service,
+        storage: Storage<'_>,
+        advertised: Option<String>,
+        log: PathBuf,
+    ) -> Broker {
         let o = Command::new(kafka.get("KAFKA_PYTHON"))
             .args([
                 "-c",
@@ -79,11 +99,16 @@ impl Broker {
             .local_addr()
             .unwrap()
             .port();
+        let (storage, s3) = match storage {
+            Storage::Memory => ("memory://tansu/".to_string(), None),
+            Storage::S3 { s3, bucket } => (format!("s3://{bucket}/"), Some(s3.clone())),
+        };
         let mut broker = Broker {
             bin: PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()),
             port,
-            storage: format!("s3://{bucket}/"),
-            s3: s3.clone(),
+            storage,
+            s3,
+            advertised,
             log,
             child: None,
         };
@@ -100,19 +125,28 @@ impl Broker {
     pub fn start(&mut self) {
         assert!(self.child.is_none(), "the broker is already running");
         let listener = format!("tcp://{}", self.address());
+        let advertised = match &self.advertised {
+            Some(a) => format!("tcp://{a}"),
+            None => listener.clone(),
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = super::with_aws(Command::new(&self.bin), &self.s3)
-            .args(["broker", "--listener-url", &listener])
-            .args(["--advertised-listener-url", &listener])
-            .args(["--storage-engine", &self.storage])
+        let mut command = Command::new(&self.bin);
+        if let Some(s3) = &self.s3 {
+            command = super::with_aws(command, s3);
             // tansu's object store reads these.
-            .env("AWS_ENDPOINT", self.s3.get("S3_ENDPOINT"))
-            .env("AWS_ALLOW_HTTP", "true")
-            .env("AWS_DEFAULT_REGION", "us-east-1")
+            command
+                .env("AWS_ENDPOINT", s3.get("S3_ENDPOINT"))
+                .env("AWS_ALLOW_HTTP", "true")
+                .env("AWS_DEFAULT_REGION", "us-east-1");
+        }
+        let child = command
+            .args(["broker", "--listener-url", &listener])
+            .args(["--advertised-listener-url", &advertised])
+            .args(["--storage-engine", &self.storage])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

@@ -143,6 +143,7 @@ pub fn files(dir: &std::path::Path) -> Vec<PathBuf> {
 }
 
 pub mod kafka_broker;
+pub mod kafka_proxy;
 pub mod s3_proxy;
 
 /// `yyyy-MM-dd--HH` of an epoch-millisecond instant in UTC (computed without a date crate,
