@@ -4,7 +4,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::values::{Duration, FieldType, Instant};
+use super::values::{ByteSize, Duration, FieldType, Instant};
 
 /// A source of records. `type` picks the connector.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -230,6 +230,11 @@ pub struct KafkaSource {
     /// Extra librdkafka consumer properties, e.g. `{security.protocol: SASL_SSL}`.
     #[serde(default)]
     pub properties: IndexMap<String, String>,
+    /// How much to read while the consumer group forms (brokers hold a new group's first
+    /// join for about 3 s): the partitions are read from where the group will start them
+    /// and kept in memory until it assigns them. Default `256MiB`; `0` turns it off.
+    #[serde(default)]
+    pub read_ahead: Option<ByteSize>,
     #[serde(flatten)]
     pub decoding: Decoding,
 }

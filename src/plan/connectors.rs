@@ -126,7 +126,14 @@ pub struct KafkaSource {
     pub value_fields: usize,
     /// The metadata fields, in schema order after the value fields.
     pub metadata: Vec<KafkaMetadata>,
+    /// Bytes of records to read while the group forms (0: none).
+    pub read_ahead_bytes: usize,
 }
+
+/// `read_ahead` when the pipeline does not say: a 3 s join hold at a few million small
+/// records a second is about half a GiB; a quarter of that covers much of the hold without
+/// making memory depend on the backlog.
+pub const KAFKA_READ_AHEAD_BYTES: usize = 256 << 20;
 
 #[derive(Debug, Clone)]
 pub struct KinesisSource {
@@ -261,6 +268,9 @@ pub fn source(config: &SourceConfig, pipeline: &str) -> SourceConnector {
             },
             value_fields: k.decoding.schema.len(),
             metadata: k.metadata.values().copied().collect(),
+            read_ahead_bytes: k.read_ahead.map_or(KAFKA_READ_AHEAD_BYTES, |b| {
+                usize::try_from(b.bytes).unwrap_or(usize::MAX)
+            }),
         }),
         SourceConfig::Kinesis(k) => SourceConnector::Kinesis(KinesisSource {
             stream: k.stream.clone(),

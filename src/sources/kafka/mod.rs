@@ -40,6 +40,10 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset as KafkaOffset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
+mod read_ahead;
+
+use read_ahead::{AheadFrom, AheadPartition, ReadAhead};
+
 use super::extract_event_time;
 use super::pool::{Decoded, OrderedPool, Worker, worker_count};
 use crate::data::{Batch, Column, DataType};
@@ -120,7 +124,7 @@ impl Source for KafkaSource {
         };
         // Forwarding partition queues into one queue of our own must happen before any
         // partition is assigned; the queue lives as long as the consumer.
-        let data_queue = DataQueue::new(&consumer)?;
+        let data_queue = DataQueue::new(consumer.client().native_ptr())?;
         consumer
             .context()
             .data_queue
@@ -139,6 +143,9 @@ impl Source for KafkaSource {
             }
         }
         consumer.context().reader().expect(expected);
+        // Read while the group forms (see read_ahead.rs); without it if that cannot start.
+        let ahead = start_read_ahead(&consumer, &config, &ctx, s, &counts);
+        consumer.context().reader().read_ahead = ahead;
         let subscription: Vec<String> = match &s.pattern {
             Some(p) => vec![format!("^({p})$")],
             None => s.topics.clone(),
@@ -160,6 +167,76 @@ impl Source for KafkaSource {
         drop(consumer);
         result
     }
+}
+
+/// How long the source waits for partitions to read ahead before it checks the group again.
+const READ_AHEAD_WAIT_MS: i32 = 10;
+/// How long looking up the group's committed offsets for reading ahead may take.
+const READ_AHEAD_LOOKUP: Duration = Duration::from_secs(5);
+
+/// Starts reading the topics' partitions from where the group will start them, while the
+/// group forms: checkpoint offsets, else the group's committed offsets or the earliest
+/// (`start_from: latest` or a timestamp: nothing to gain). Not for patterns (the topics are
+/// not known before the group assigns them).
+fn start_read_ahead(
+    consumer: &BaseConsumer<Group>,
+    config: &rdkafka::ClientConfig,
+    ctx: &SourceContext,
+    s: &Settings,
+    counts: &[(String, usize)],
+) -> Option<ReadAhead> {
+    if s.pattern.is_some() || s.read_ahead_bytes == 0 {
+        return None;
+    }
+    let mut restored = Vec::new();
+    let mut from_group = Vec::new();
+    for (topic, partitions) in counts {
+        for partition in 0..*partitions as i32 {
+            match ctx.start.get(&format!("{topic}/{partition}")) {
+                Some(Offset::Next(n)) => restored.push((topic.clone(), partition, *n)),
+                Some(_) => {}
+                None => from_group.push((topic.clone(), partition)),
+            }
+        }
+    }
+    let mut partitions: Vec<(String, i32, AheadFrom)> = restored
+        .into_iter()
+        .map(|(t, p, n)| (t, p, AheadFrom::Restored(n)))
+        .collect();
+    match s.start {
+        KafkaStart::Earliest => partitions.extend(
+            from_group
+                .into_iter()
+                .map(|(t, p)| (t, p, AheadFrom::Earliest)),
+        ),
+        KafkaStart::Committed if !from_group.is_empty() => {
+            let committed = read_ahead::committed(consumer, &from_group, READ_AHEAD_LOOKUP)?;
+            partitions.extend(from_group.into_iter().filter_map(|(t, p)| {
+                let c = *committed.get(&(t.clone(), p))?;
+                Some((t, p, AheadFrom::Committed(c)))
+            }));
+        }
+        _ => {}
+    }
+    if partitions.is_empty() {
+        return None;
+    }
+    let mut reader = consumer.context().reader();
+    let partitions = partitions
+        .into_iter()
+        .map(|(topic, partition, from)| {
+            let name = format!("{topic}/{partition}");
+            AheadPartition {
+                id: reader.id(&name),
+                name: Arc::from(name),
+                topic,
+                partition,
+                from,
+            }
+        })
+        .collect();
+    drop(reader);
+    ReadAhead::start(config, partitions, s.read_ahead_bytes).ok()
 }
 
 /// When a bounded run may end once its partitions reached their ends.
@@ -212,12 +289,13 @@ fn consume(
         if let Some(e) = group.take_failure() {
             return Err(e);
         }
+        let reading_ahead = read_ahead(group);
         // SAFETY: the queue and the consumer are alive; librdkafka writes at most
         // `messages.len()` message pointers, which we own until destroyed below.
         let n = unsafe {
             rdsys::rd_kafka_consume_batch_queue(
                 data_queue.0,
-                WAIT_MS,
+                if reading_ahead { 0 } else { WAIT_MS },
                 messages.as_mut_ptr(),
                 messages.len(),
             )
@@ -266,6 +344,27 @@ fn consume(
     }
 }
 
+/// Until the group's first assignment, reads ahead (waiting briefly for it); then lets the
+/// read-ahead go. Whether it is still reading ahead.
+fn read_ahead(group: &Group) -> bool {
+    let mut guard = group.reader();
+    let reader = &mut *guard;
+    if reader.read_ahead.is_none() {
+        return false;
+    }
+    if reader.assigned_once {
+        // Closed outside the lock: closing a client can take a moment.
+        let done = reader.read_ahead.take();
+        drop(guard);
+        drop(done);
+        return false;
+    }
+    if let Some(ahead) = reader.read_ahead.as_mut() {
+        ahead.read(READ_AHEAD_WAIT_MS, &reader.settings.metadata);
+    }
+    true
+}
+
 /// After reading: waits until the run is over, serving the group meanwhile, then commits the
 /// newest positions the engine said are safe (synchronously: the process is about to exit).
 fn finish(consumer: &BaseConsumer<Group>, ctx: &SourceContext) -> Result<(), ConnectorError> {
@@ -308,9 +407,10 @@ fn handle_group_error(e: &KafkaError, group: &Group) -> Result<(), ConnectorErro
 struct DataQueue(*mut rdsys::rd_kafka_queue_t);
 
 impl DataQueue {
-    fn new(consumer: &BaseConsumer<Group>) -> Result<DataQueue, ConnectorError> {
-        // SAFETY: the client pointer is valid while the consumer lives.
-        let q = unsafe { rdsys::rd_kafka_queue_new(consumer.client().native_ptr()) };
+    /// A queue of `client`, which must be a live client's pointer.
+    fn new(client: *mut rdsys::rd_kafka_t) -> Result<DataQueue, ConnectorError> {
+        // SAFETY: the caller passes a live client.
+        let q = unsafe { rdsys::rd_kafka_queue_new(client) };
         if q.is_null() {
             return Err(ConnectorError::internal(
                 "librdkafka could not create a queue",
@@ -325,6 +425,31 @@ impl Drop for DataQueue {
         // SAFETY: created by rd_kafka_queue_new and destroyed once.
         unsafe { rdsys::rd_kafka_queue_destroy(self.0) };
     }
+}
+
+/// Sends the fetched messages of `topic/partition` of `client` (a live client's pointer) to
+/// `queue` (one of the same client's, alive).
+fn forward_partition(
+    client: *mut rdsys::rd_kafka_t,
+    queue: *mut rdsys::rd_kafka_queue_t,
+    topic: &str,
+    partition: i32,
+) -> Result<(), ConnectorError> {
+    let c_topic = CString::new(topic)
+        .map_err(|_| ConnectorError::user(format!("topic name `{topic}` holds a NUL byte")))?;
+    // SAFETY: valid client and queue (the caller's promise); the partition queue handle is
+    // released at once (the forwarding stays with the partition).
+    unsafe {
+        let q = rdsys::rd_kafka_queue_get_partition(client, c_topic.as_ptr(), partition);
+        if q.is_null() {
+            return Err(ConnectorError::internal(format!(
+                "librdkafka has no queue for {topic}/{partition}"
+            )));
+        }
+        rdsys::rd_kafka_queue_forward(q, queue);
+        rdsys::rd_kafka_queue_destroy(q);
+    }
+    Ok(())
 }
 
 /// The consumer's context: librdkafka calls its rebalance handler from within `poll` on the
@@ -450,6 +575,8 @@ struct Reader {
     handles: HashMap<usize, u32>,
     /// Engine partition ids by name: a partition that comes back keeps its id.
     ids: HashMap<String, u32>,
+    /// Records read while the group formed, until its first assignment takes them.
+    read_ahead: Option<ReadAhead>,
     /// Partitions assigned before in this run: when they come back, the group's offset
     /// (committed when they were handed over) is where to resume, not the checkpoint's.
     seen: HashSet<String>,
@@ -486,6 +613,7 @@ impl Reader {
             topic_indexes: HashMap::new(),
             handles: HashMap::new(),
             ids: HashMap::new(),
+            read_ahead: None,
             seen: HashSet::new(),
             assigned_once: false,
             assigned_at: None,
@@ -582,6 +710,7 @@ impl Reader {
             .iter()
             .map(|e| (e.topic().to_string(), e.partition()))
             .collect();
+        let committed_now = self.committed_now(consumer, &partitions);
         for (topic, partition) in partitions {
             let name = format!("{topic}/{partition}");
             let restored = if self.seen.contains(&name) {
@@ -589,7 +718,7 @@ impl Reader {
             } else {
                 self.ctx.start.get(&name).cloned()
             };
-            let start = match restored {
+            let mut start = match restored {
                 Some(Offset::Next(n)) => KafkaOffset::Offset(n),
                 Some(Offset::End) if self.ctx.bounded => {
                     finished.push((self.topic_index(&topic), partition));
@@ -609,6 +738,25 @@ impl Reader {
                     }
                 },
             };
+            // What was read ahead from the same start goes first; the group continues after.
+            let from = match (&restored, self.settings.start) {
+                _ if self.seen.contains(&name) => None,
+                (Some(Offset::Next(n)), _) => Some(AheadFrom::Restored(*n)),
+                (Some(_), _) => None,
+                (None, KafkaStart::Earliest) => Some(AheadFrom::Earliest),
+                (None, KafkaStart::Committed) => committed_now
+                    .get(&(topic.clone(), partition))
+                    .map(|c| AheadFrom::Committed(*c)),
+                (None, _) => None,
+            };
+            let ahead = from.and_then(|from| {
+                self.read_ahead
+                    .as_mut()?
+                    .take_partition(&topic, partition, from)
+            });
+            if let Some((_, continue_at)) = &ahead {
+                start = KafkaOffset::Offset(*continue_at);
+            }
             let next = match start {
                 KafkaOffset::Offset(n) => Some(n),
                 _ => None,
@@ -635,6 +783,11 @@ impl Reader {
                     done: false,
                 },
             );
+            for run in ahead.map(|(runs, _)| runs).unwrap_or_default() {
+                if !run.is_empty() && !self.pool.submit(run) {
+                    break;
+                }
+            }
         }
         if by_time.count() > 0 {
             let found = consumer
@@ -659,6 +812,28 @@ impl Reader {
         Ok(())
     }
 
+    /// The group's committed offsets now (`None`: none) of those of `partitions` that were
+    /// read ahead from an earlier lookup of them: another member may have committed since.
+    fn committed_now(
+        &self,
+        consumer: &BaseConsumer<Group>,
+        partitions: &[(String, i32)],
+    ) -> HashMap<(String, i32), Option<i64>> {
+        let Some(ahead) = &self.read_ahead else {
+            return HashMap::new();
+        };
+        let wanted: Vec<(String, i32)> = ahead
+            .committed_partitions()
+            .filter(|(t, p)| partitions.iter().any(|(t2, p2)| t2 == t && p2 == p))
+            .map(|(t, p)| (t.to_string(), p))
+            .collect();
+        if wanted.is_empty() {
+            return HashMap::new();
+        }
+        // A failed lookup leaves them out: they are read again from the group's start.
+        read_ahead::committed(consumer, &wanted, READ_AHEAD_LOOKUP).unwrap_or_default()
+    }
+
     /// Sends `topic/partition`'s fetched messages to our queue.
     fn forward(
         &self,
@@ -671,25 +846,7 @@ impl Reader {
         if data_queue.is_null() {
             return Ok(());
         }
-        let c_topic = CString::new(topic)
-            .map_err(|_| ConnectorError::user(format!("topic name `{topic}` holds a NUL byte")))?;
-        // SAFETY: valid client and queue; the partition queue handle is released at once
-        // (the forwarding stays with the partition).
-        unsafe {
-            let q = rdsys::rd_kafka_queue_get_partition(
-                consumer.client().native_ptr(),
-                c_topic.as_ptr(),
-                partition,
-            );
-            if q.is_null() {
-                return Err(ConnectorError::internal(format!(
-                    "librdkafka has no queue for {topic}/{partition}"
-                )));
-            }
-            rdsys::rd_kafka_queue_forward(q, data_queue);
-            rdsys::rd_kafka_queue_destroy(q);
-        }
-        Ok(())
+        forward_partition(consumer.client().native_ptr(), data_queue, topic, partition)
     }
 
     /// Partitions are being taken away: hands what was read from them to the engine, which
