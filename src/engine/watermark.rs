@@ -224,15 +224,27 @@ impl WatermarkTracker {
         let Some(timeout) = self.idle_timeout else {
             return false;
         };
-        let mut changed = false;
-        for p in self.partitions.values_mut() {
-            if !p.idle && now_ms.saturating_sub(p.last_data_ms) >= timeout {
-                p.idle = true;
-                changed = true;
-            }
-        }
+        // One at a time, the longest quiet first, the watermark recomputed after each, as
+        // finer ticks would have seen it. Marking them all at once left no partition active
+        // when they went quiet together (records that came with the partitions'
+        // assignment): the watermark then stayed short of the partitions that had data and
+        // no window closed. On a tie, one that never had data goes first (it knows nothing),
+        // then the furthest ahead (so the watermark stops at the slowest one with data).
+        let mut quiet: Vec<(i64, bool, std::cmp::Reverse<i64>, u32)> = self
+            .partitions
+            .iter()
+            .filter(|(_, p)| !p.idle && now_ms.saturating_sub(p.last_data_ms) >= timeout)
+            .map(|(id, p)| {
+                let had_data = p.max_time != MIN_WATERMARK;
+                (p.last_data_ms, had_data, std::cmp::Reverse(p.max_time), *id)
+            })
+            .collect();
+        quiet.sort_unstable();
         let before = self.current;
-        if changed {
+        for (_, _, _, id) in quiet {
+            if let Some(p) = self.partitions.get_mut(&id) {
+                p.idle = true;
+            }
             self.recompute();
         }
         self.current > before
@@ -283,6 +295,26 @@ mod tests {
         assert_eq!(t.current(), 50);
         t.close(1);
         assert_eq!(t.current(), 200);
+    }
+
+    #[test]
+    fn partitions_going_quiet_together_still_let_the_watermark_through() {
+        // Partition 1 never had data; 0 and 2 had theirs when 1 was opened (records read
+        // ahead arrive with the assignment). All three go quiet at the same tick: the empty
+        // one goes idle first, so the watermark reaches the others' newest time.
+        let mut t = WatermarkTracker::new(0, Some(1000));
+        let mut w = Vec::new();
+        t.open(1, 0);
+        t.assign(0, &[59_000], 0, &mut w);
+        t.assign(2, &[40_000], 0, &mut w);
+        assert_eq!(t.current(), MIN_WATERMARK);
+        assert!(t.check_idle(1000));
+        assert_eq!(
+            t.current(),
+            40_000,
+            "the slower of the partitions with data"
+        );
+        assert!(t.is_idle());
     }
 
     #[test]
