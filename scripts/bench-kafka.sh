@@ -3,8 +3,10 @@
 # on the local test broker (scripts/services/kafka.sh), beside the same job reading the same
 # records from a file, in the same run. Checks both produce the same rows. Per run it records
 # wall time, peak RSS and CPU seconds of streamctl, and the CPU seconds the broker used during
-# the Kafka run (what bounds the number), with the load average. Results go to
-# $DIR/results-kafka.md (copy them into BENCHMARKS.md with this command).
+# the Kafka run (what bounds the number), with the load average. Each round also runs the Kafka
+# job with `read_ahead: 0` (no reading while the consumer group forms) to show what the
+# read-ahead buys and costs. Results go to $DIR/results-kafka.md (copy them into BENCHMARKS.md
+# with this command).
 #
 # usage: scripts/bench-kafka.sh [EVENTS] [DIR]
 set -euo pipefail
@@ -50,6 +52,10 @@ run_kafka() {
   local out="$DIR/kafka-out-$1"
   # A new group each run: `start_from: committed` then starts at the beginning.
   sed "s/group_id: movie-impressions-agg/group_id: bench-$$-$1/" pipelines/movie-impressions.yaml >"$DIR/kafka-$1.yaml"
+  if [ -n "${2:-}" ]; then
+    sed -i "s/^    start_from: committed .*/&\n    read_ahead: $2/" "$DIR/kafka-$1.yaml"
+    grep -q "read_ahead: $2" "$DIR/kafka-$1.yaml"
+  fi
   measure env KAFKA_BROKERS="$KAFKA_BROKERS" TOPIC="$TOPIC" OUTPUT="file://$out/" \
     "$BIN" run "$DIR/kafka-$1.yaml" --bounded --progress off
 }
@@ -67,13 +73,14 @@ for i in $(seq 1 "$RUNS"); do
   b1=$(broker_cpu)
   b_cpu=$(awk -v a="$b0" -v b="$b1" 'BEGIN { if (a == "nan" || b == "nan") print "nan"; else printf "%.2f", b - a }')
   read -r f_wall f_rss f_cpu < <(run_file "$i")
-  results+=("$i $k_wall $k_rss $k_cpu $b_cpu $f_wall $f_rss $f_cpu")
-  echo "run $i: kafka ${k_wall}s ${k_rss}KB ${k_cpu} CPU-s (broker ${b_cpu} CPU-s)   file ${f_wall}s ${f_rss}KB ${f_cpu} CPU-s"
+  read -r n_wall n_rss n_cpu < <(run_kafka "$i-no-read-ahead" 0)
+  results+=("$i $k_wall $k_rss $k_cpu $b_cpu $f_wall $f_rss $f_cpu $n_wall $n_rss")
+  echo "run $i: kafka ${k_wall}s ${k_rss}KB ${k_cpu} CPU-s (broker ${b_cpu} CPU-s)   file ${f_wall}s ${f_rss}KB ${f_cpu} CPU-s   kafka without read-ahead ${n_wall}s ${n_rss}KB"
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The same rows from both sources.
-python3 - "$DIR/kafka-out-1" "$DIR/file-out-1" <<'PY'
+python3 - "$DIR/kafka-out-1" "$DIR/file-out-1" "$DIR/kafka-out-1-no-read-ahead" <<'PY'
 import collections, glob, os, sys
 def rows(root):
     c = collections.Counter()
@@ -84,18 +91,18 @@ def rows(root):
             for line in fh:
                 c[(bucket, line)] += 1
     return c
-a, b = rows(sys.argv[1]), rows(sys.argv[2])
-print(f"rows: kafka {sum(a.values())}, file {sum(b.values())}, identical: {a == b}")
-sys.exit(0 if a == b else 1)
+a, b, c = rows(sys.argv[1]), rows(sys.argv[2]), rows(sys.argv[3])
+print(f"rows: kafka {sum(a.values())}, file {sum(b.values())}, kafka without read-ahead {sum(c.values())}, identical: {a == b == c}")
+sys.exit(0 if a == b == c else 1)
 PY
 
 {
-  echo "| run | Kafka wall (s) | Kafka events/s | Kafka peak RSS (MiB) | streamctl CPU (s) | broker CPU (s) | file wall (s) | file events/s | file peak RSS (MiB) | file CPU (s) |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
+  echo "| run | Kafka wall (s) | Kafka events/s | Kafka peak RSS (MiB) | streamctl CPU (s) | broker CPU (s) | file wall (s) | file events/s | file peak RSS (MiB) | file CPU (s) | Kafka, \`read_ahead: 0\`: wall (s) | events/s | peak RSS (MiB) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   for r in "${results[@]}"; do
-    read -r i kw kr kc bc fw fr fc <<<"$r"
-    awk -v i="$i" -v kw="$kw" -v kr="$kr" -v kc="$kc" -v bc="$bc" -v fw="$fw" -v fr="$fr" -v fc="$fc" -v n="$EVENTS" \
-      'BEGIN { printf "| %d | %.2f | %.2fM | %.0f | %.2f | %s | %.2f | %.2fM | %.0f | %.2f |\n", i, kw, n/kw/1e6, kr/1024, kc, bc, fw, n/fw/1e6, fr/1024, fc }'
+    read -r i kw kr kc bc fw fr fc nw nr <<<"$r"
+    awk -v i="$i" -v kw="$kw" -v kr="$kr" -v kc="$kc" -v bc="$bc" -v fw="$fw" -v fr="$fr" -v fc="$fc" -v nw="$nw" -v nr="$nr" -v n="$EVENTS" \
+      'BEGIN { printf "| %d | %.2f | %.2fM | %.0f | %.2f | %s | %.2f | %.2fM | %.0f | %.2f | %.2f | %.2fM | %.0f |\n", i, kw, n/kw/1e6, kr/1024, kc, bc, fw, n/fw/1e6, fr/1024, fc, nw, n/nw/1e6, nr/1024 }'
   done
   echo
   echo "input: $EVENTS events in a 4-partition topic (loaded by streamctl replay in ${REPLAY_SECS}s) and in one file; $(nproc) cores; load average before $LOAD_BEFORE, after $LOAD_AFTER; $(date -u '+%Y-%m-%d %H:%M') UTC"

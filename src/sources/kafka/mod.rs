@@ -143,9 +143,6 @@ impl Source for KafkaSource {
             }
         }
         consumer.context().reader().expect(expected);
-        // Read while the group forms (see read_ahead.rs); without it if that cannot start.
-        let ahead = start_read_ahead(&consumer, &config, &ctx, s, &counts);
-        consumer.context().reader().read_ahead = ahead;
         let subscription: Vec<String> = match &s.pattern {
             Some(p) => vec![format!("^({p})$")],
             None => s.topics.clone(),
@@ -154,6 +151,11 @@ impl Source for KafkaSource {
         consumer
             .subscribe(&names)
             .map_err(|e| kafka::error("subscribing to the topics", &e))?;
+        // Read while the group forms (see read_ahead.rs); without it if that cannot start.
+        // After subscribing, so the join is under way meanwhile; the group's assignment is
+        // applied only within `poll` on this thread, after this.
+        let ahead = start_read_ahead(&consumer, &config, &ctx, s, &counts);
+        consumer.context().reader().read_ahead = ahead;
         let result = consume(&consumer, &data_queue, &ctx, &end);
         // A failure goes to the engine first (the run ends with it); otherwise commit what
         // the engine says is safe once the run is over, then leave the group.
@@ -353,10 +355,12 @@ fn read_ahead(group: &Group) -> bool {
         return false;
     }
     if reader.assigned_once {
-        // Closed outside the lock: closing a client can take a moment.
+        // Closed first (outside the lock: closing a client can take a moment), then what
+        // the assignment took from it goes to the decoders.
         let done = reader.read_ahead.take();
         drop(guard);
         drop(done);
+        group.reader().submit_read_ahead();
         return false;
     }
     if let Some(ahead) = reader.read_ahead.as_mut() {
@@ -577,6 +581,8 @@ struct Reader {
     ids: HashMap<String, u32>,
     /// Records read while the group formed, until its first assignment takes them.
     read_ahead: Option<ReadAhead>,
+    /// Runs read ahead of partitions just assigned, still to go to the decoders.
+    ahead_runs: std::collections::VecDeque<Run>,
     /// Partitions assigned before in this run: when they come back, the group's offset
     /// (committed when they were handed over) is where to resume, not the checkpoint's.
     seen: HashSet<String>,
@@ -614,6 +620,7 @@ impl Reader {
             handles: HashMap::new(),
             ids: HashMap::new(),
             read_ahead: None,
+            ahead_runs: std::collections::VecDeque::new(),
             seen: HashSet::new(),
             assigned_once: false,
             assigned_at: None,
@@ -783,10 +790,12 @@ impl Reader {
                     done: false,
                 },
             );
-            for run in ahead.map(|(runs, _)| runs).unwrap_or_default() {
-                if !run.is_empty() && !self.pool.submit(run) {
-                    break;
-                }
+            // Handed to the decoders by the source loop, after the assignment took effect
+            // (so the group's fetching overlaps their decoding) and before any message of the
+            // group's consumer is taken.
+            if let Some((runs, _)) = ahead {
+                self.ahead_runs
+                    .extend(runs.into_iter().filter(|r| !r.is_empty()));
             }
         }
         if by_time.count() > 0 {
@@ -857,6 +866,9 @@ impl Reader {
         tpl: &TopicPartitionList,
         over: bool,
     ) -> Result<(), ConnectorError> {
+        // Runs read ahead go before anything else of these partitions (the source loop
+        // hands them over right after the assignment; this is for safety).
+        self.submit_read_ahead();
         let mut ids = Vec::new();
         let released: Vec<(u32, i32)> = tpl
             .elements()
@@ -1028,6 +1040,17 @@ impl Reader {
         } else {
             // Fetch errors librdkafka retries by itself.
             Ok(())
+        }
+    }
+
+    /// Hands the runs read ahead of assigned partitions to the decoders (in order, before
+    /// anything the group's consumer read of them).
+    fn submit_read_ahead(&mut self) {
+        while let Some(run) = self.ahead_runs.pop_front() {
+            if !self.pool.submit(run) {
+                self.ahead_runs.clear();
+                return;
+            }
         }
     }
 

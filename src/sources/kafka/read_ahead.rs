@@ -106,7 +106,10 @@ impl ReadAhead {
             // An offset out of range is an error here, not a silent jump: a read that does
             // not start where it was asked to is dropped.
             .set("auto.offset.reset", "error")
-            .remove("group.instance.id");
+            .remove("group.instance.id")
+            // Drained into runs as it arrives: a small pre-fetch queue is enough and keeps
+            // the read-ahead's memory close to `read_ahead`.
+            .set("queued.max.messages.kbytes", "16384");
         let consumer: BaseConsumer<DefaultConsumerContext> =
             kafka::create(&config, DefaultConsumerContext)?;
         let queue = DataQueue::new(consumer.client().native_ptr())?;
