@@ -1292,3 +1292,92 @@ fn signal(child: &std::process::Child, sig: i32) {
     let rc = unsafe { libc::kill(child.id() as i32, sig) };
     assert_eq!(rc, 0, "kill({sig})");
 }
+
+/// Records read ahead while the group forms reach the engine in the order they were read
+/// across partitions, not one partition after another: partition 0 holds 2,000,000 records and
+/// partitions 1 to 3 two thousand each over the same event times. Handed over partition by
+/// partition, the engine spent longer than `idle_timeout` on partition 0's while the others
+/// had nothing, they went idle, the watermark jumped to partition 0's newest time, and their
+/// records, read ahead but not yet applied, were all late (this test then fails: processing
+/// 2M records takes seconds in a debug build). In read order the others' first runs come
+/// after at most one fetch of partition 0 (the broker's 5 MiB answer), well within the 1 s.
+#[test]
+fn records_read_ahead_reach_the_engine_interleaved_across_partitions() {
+    let topic = create_topic(4);
+    const BIG: i64 = 2_000_000;
+    const SMALL: i64 = 2_000;
+    let mut records = String::new();
+    let mut push = |partition: i64, t: i64| {
+        let value = format!("{{\"p\":\"p{partition}\",\"t\":{t}}}");
+        records.push_str(
+            &serde_json::json!({"key": format!("p{partition}"), "value": value, "timestamp": 0, "partition": partition})
+                .to_string(),
+        );
+        records.push('\n');
+    };
+    // Event times 0 to 2,000 s on every partition: 1 ms apart on partition 0, 1 s apart on
+    // the others.
+    for i in 0..BIG {
+        push(0, i);
+    }
+    for partition in 1..4 {
+        for j in 0..SMALL {
+            push(partition, j * (BIG / SMALL));
+        }
+    }
+    tool_with_input(&["produce", &topic], &records);
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("interleaved.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"version: 1
+name: interleaved
+sources:
+  rows:
+    type: kafka
+    brokers: {b}
+    topic: {topic}
+    group_id: {group}
+    start_from: earliest
+    schema: {{p: string, t: timestamp_ms}}
+    event_time: {{field: t, max_out_of_orderness: 0s, idle_timeout: 1s}}
+transforms:
+  counts:
+    type: window
+    inputs: [rows]
+    window: {{type: tumbling, size: 10s}}
+    group_by: [p]
+    aggregates:
+      n: COUNT(*)
+sinks:
+  out:
+    type: stdout
+    inputs: [counts]
+    format: csv
+"#,
+            b = brokers(),
+            group = common::unique("group"),
+        ),
+    )
+    .unwrap();
+    let o = streamctl()
+        .arg("run")
+        .arg(&pipeline)
+        .args(["--bounded", "--progress", "off"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // Records per partition over all windows (a late record is in none).
+    let mut per_partition: BTreeMap<String, i64> = BTreeMap::new();
+    for row in out.lines().skip(1) {
+        let fields: Vec<&str> = row.split(',').collect();
+        *per_partition.entry(fields[2].to_string()).or_default() +=
+            fields[3].parse::<i64>().unwrap();
+    }
+    let expected: BTreeMap<String, i64> = (0..4)
+        .map(|p| (format!("p{p}"), if p == 0 { BIG } else { SMALL }))
+        .collect();
+    assert_eq!(per_partition, expected, "{}", stderr(&o));
+}

@@ -90,9 +90,14 @@ def main():
         failed = []
         for line in sys.stdin:
             r = json.loads(line)
-            p.produce(args[0], value=r["value"].encode(), key=r["key"].encode(),
-                      timestamp=r["timestamp"], partition=r.get("partition", -1),
-                      on_delivery=lambda err, _m: err and failed.append(str(err)))
+            while True:
+                try:
+                    p.produce(args[0], value=r["value"].encode(), key=r["key"].encode(),
+                              timestamp=r["timestamp"], partition=r.get("partition", -1),
+                              on_delivery=lambda err, _m: err and failed.append(str(err)))
+                    break
+                except BufferError:  # the local queue is full: let deliveries drain it
+                    p.poll(0.1)
             p.poll(0)
         if p.flush(15) or failed:
             raise SystemExit(f"not delivered: {failed[:3]}")

@@ -26,7 +26,7 @@
 //! of when the run caught up with it (not at the broker's high watermark, which some brokers
 //! report wrongly).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::{CStr, CString, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::channel;
@@ -157,6 +157,9 @@ impl Source for KafkaSource {
         let ahead = start_read_ahead(&consumer, &config, &ctx, s, &counts);
         consumer.context().reader().read_ahead = ahead;
         let result = consume(&consumer, &data_queue, &ctx, &end);
+        // A run that ended before the group's first assignment read ahead for nothing.
+        let unused = consumer.context().reader().read_ahead.take();
+        drop(unused);
         // A failure goes to the engine first (the run ends with it); otherwise commit what
         // the engine says is safe once the run is over, then leave the group.
         let result = result.and_then(|()| finish(&consumer, &ctx));
@@ -173,8 +176,10 @@ impl Source for KafkaSource {
 
 /// How long the source waits for partitions to read ahead before it checks the group again.
 const READ_AHEAD_WAIT_MS: i32 = 10;
-/// How long looking up the group's committed offsets for reading ahead may take.
+/// How long looking up the group's committed offsets for reading ahead may take (before the
+/// group's assignment, and again when it comes).
 const READ_AHEAD_LOOKUP: Duration = Duration::from_secs(5);
+const READ_AHEAD_RECHECK: Duration = Duration::from_secs(1);
 
 /// Starts reading the topics' partitions from where the group will start them, while the
 /// group forms: checkpoint offsets, else the group's committed offsets or the earliest
@@ -212,7 +217,9 @@ fn start_read_ahead(
                 .map(|(t, p)| (t, p, AheadFrom::Earliest)),
         ),
         KafkaStart::Committed if !from_group.is_empty() => {
-            let committed = read_ahead::committed(consumer, &from_group, READ_AHEAD_LOOKUP)?;
+            // Without the group's offsets, only the checkpoint's partitions are read ahead.
+            let committed =
+                read_ahead::committed(consumer, &from_group, READ_AHEAD_LOOKUP).unwrap_or_default();
             partitions.extend(from_group.into_iter().filter_map(|(t, p)| {
                 let c = *committed.get(&(t.clone(), p))?;
                 Some((t, p, AheadFrom::Committed(c)))
@@ -291,7 +298,7 @@ fn consume(
         if let Some(e) = group.take_failure() {
             return Err(e);
         }
-        let reading_ahead = read_ahead(group);
+        let reading_ahead = step_read_ahead(group);
         // SAFETY: the queue and the consumer are alive; librdkafka writes at most
         // `messages.len()` message pointers, which we own until destroyed below.
         let n = unsafe {
@@ -348,15 +355,16 @@ fn consume(
 
 /// Until the group's first assignment, reads ahead (waiting briefly for it); then lets the
 /// read-ahead go. Whether it is still reading ahead.
-fn read_ahead(group: &Group) -> bool {
+fn step_read_ahead(group: &Group) -> bool {
     let mut guard = group.reader();
     let reader = &mut *guard;
     if reader.read_ahead.is_none() {
         return false;
     }
     if reader.assigned_once {
-        // Closed first (outside the lock: closing a client can take a moment), then what
-        // the assignment took from it goes to the decoders.
+        // Closed before what the assignment took from it goes to the decoders: its fetching
+        // would compete with the group's consumer and its queue holds memory. Outside the
+        // lock: closing a client can take a moment.
         let done = reader.read_ahead.take();
         drop(guard);
         drop(done);
@@ -582,7 +590,7 @@ struct Reader {
     /// Records read while the group formed, until its first assignment takes them.
     read_ahead: Option<ReadAhead>,
     /// Runs read ahead of partitions just assigned, still to go to the decoders.
-    ahead_runs: std::collections::VecDeque<Run>,
+    ahead_runs: VecDeque<Run>,
     /// Partitions assigned before in this run: when they come back, the group's offset
     /// (committed when they were handed over) is where to resume, not the checkpoint's.
     seen: HashSet<String>,
@@ -620,7 +628,7 @@ impl Reader {
             handles: HashMap::new(),
             ids: HashMap::new(),
             read_ahead: None,
-            ahead_runs: std::collections::VecDeque::new(),
+            ahead_runs: VecDeque::new(),
             seen: HashSet::new(),
             assigned_once: false,
             assigned_at: None,
@@ -718,6 +726,7 @@ impl Reader {
             .map(|e| (e.topic().to_string(), e.partition()))
             .collect();
         let committed_now = self.committed_now(consumer, &partitions);
+        let mut taken: Vec<(u64, Run)> = Vec::new();
         for (topic, partition) in partitions {
             let name = format!("{topic}/{partition}");
             let restored = if self.seen.contains(&name) {
@@ -725,37 +734,34 @@ impl Reader {
             } else {
                 self.ctx.start.get(&name).cloned()
             };
-            let mut start = match restored {
-                Some(Offset::Next(n)) => KafkaOffset::Offset(n),
+            // Where the group starts the partition, and that start in the read-ahead's terms
+            // (`None`: nothing read ahead can match it).
+            let (mut start, from) = match restored {
+                Some(Offset::Next(n)) => (KafkaOffset::Offset(n), Some(AheadFrom::Restored(n))),
                 Some(Offset::End) if self.ctx.bounded => {
                     finished.push((self.topic_index(&topic), partition));
-                    KafkaOffset::End
+                    (KafkaOffset::End, None)
                 }
-                _ if self.seen.contains(&name) => KafkaOffset::Stored,
+                _ if self.seen.contains(&name) => (KafkaOffset::Stored, None),
                 _ => match self.settings.start {
-                    KafkaStart::Committed => KafkaOffset::Stored,
-                    KafkaStart::Earliest => KafkaOffset::Beginning,
-                    KafkaStart::Latest => KafkaOffset::End,
+                    KafkaStart::Committed => (
+                        KafkaOffset::Stored,
+                        committed_now
+                            .get(&(topic.clone(), partition))
+                            .map(|c| AheadFrom::Committed(*c)),
+                    ),
+                    KafkaStart::Earliest => (KafkaOffset::Beginning, Some(AheadFrom::Earliest)),
+                    KafkaStart::Latest => (KafkaOffset::End, None),
                     KafkaStart::Timestamp => {
                         let ts = self.settings.start_timestamp_ms.unwrap_or(0);
                         by_time
                             .add_partition_offset(&topic, partition, KafkaOffset::Offset(ts))
                             .map_err(|e| kafka::error("looking up offsets by time", &e))?;
-                        KafkaOffset::Stored
+                        (KafkaOffset::Stored, None)
                     }
                 },
             };
             // What was read ahead from the same start goes first; the group continues after.
-            let from = match (&restored, self.settings.start) {
-                _ if self.seen.contains(&name) => None,
-                (Some(Offset::Next(n)), _) => Some(AheadFrom::Restored(*n)),
-                (Some(_), _) => None,
-                (None, KafkaStart::Earliest) => Some(AheadFrom::Earliest),
-                (None, KafkaStart::Committed) => committed_now
-                    .get(&(topic.clone(), partition))
-                    .map(|c| AheadFrom::Committed(*c)),
-                (None, _) => None,
-            };
             let ahead = from.and_then(|from| {
                 self.read_ahead
                     .as_mut()?
@@ -790,14 +796,19 @@ impl Reader {
                     done: false,
                 },
             );
-            // Handed to the decoders by the source loop, after the assignment took effect
-            // (so the group's fetching overlaps their decoding) and before any message of the
-            // group's consumer is taken.
             if let Some((runs, _)) = ahead {
-                self.ahead_runs
-                    .extend(runs.into_iter().filter(|r| !r.is_empty()));
+                taken.extend(runs.into_iter().filter(|(_, r)| !r.is_empty()));
             }
         }
+        // Handed to the decoders by the source loop, after the assignment took effect (so the
+        // group's fetching overlaps their decoding) and before any message of the group's
+        // consumer is taken; in the order they were read across partitions, as the group's
+        // consumer would have delivered them (one partition's runs after another's would
+        // leave the later partitions without records long enough to go idle, and their
+        // records late).
+        taken.sort_unstable_by_key(|(order, _)| *order);
+        self.ahead_runs
+            .extend(taken.into_iter().map(|(_, run)| run));
         if by_time.count() > 0 {
             let found = consumer
                 .offsets_for_times(by_time, kafka::CONNECT_TIMEOUT)
@@ -839,8 +850,9 @@ impl Reader {
         if wanted.is_empty() {
             return HashMap::new();
         }
-        // A failed lookup leaves them out: they are read again from the group's start.
-        read_ahead::committed(consumer, &wanted, READ_AHEAD_LOOKUP).unwrap_or_default()
+        // A failed lookup leaves them out: they are read again from the group's start. Short:
+        // this runs inside the rebalance callback, holding back the whole assignment.
+        read_ahead::committed(consumer, &wanted, READ_AHEAD_RECHECK).unwrap_or_default()
     }
 
     /// Sends `topic/partition`'s fetched messages to our queue.
@@ -1047,7 +1059,7 @@ impl Reader {
     /// anything the group's consumer read of them).
     fn submit_read_ahead(&mut self) {
         while let Some(run) = self.ahead_runs.pop_front() {
-            if !self.pool.submit(run) {
+            if self.ctx.stopped() || !self.pool.submit(run) {
                 self.ahead_runs.clear();
                 return;
             }
@@ -1087,6 +1099,8 @@ struct Run {
     key_bytes: Vec<u8>,
     /// Headers as JSON objects (when a metadata field wants them).
     headers: Vec<String>,
+    /// Bytes of text in `headers`.
+    header_bytes: usize,
     topic: String,
 }
 
@@ -1103,6 +1117,7 @@ impl Run {
             keys: Vec::new(),
             key_bytes: Vec::new(),
             headers: Vec::new(),
+            header_bytes: 0,
             topic: String::new(),
         }
     }
@@ -1153,11 +1168,23 @@ impl Run {
             }
         }
         if metadata.contains(&KafkaMetadata::Headers) {
-            self.headers.push(unsafe { headers_json(m) });
+            let headers = unsafe { headers_json(m) };
+            self.header_bytes += headers.len();
+            self.headers.push(headers);
         }
         if self.topic.is_empty() {
             self.topic = topic.to_string();
         }
+    }
+
+    /// Heap bytes the run's buffers hold (their capacities; headers by their text).
+    fn heap_bytes(&self) -> usize {
+        self.values.capacity()
+            + self.ends.capacity() * std::mem::size_of::<u32>()
+            + (self.offsets.capacity() + self.timestamps.capacity()) * std::mem::size_of::<i64>()
+            + self.keys.capacity() * std::mem::size_of::<Option<std::ops::Range<usize>>>()
+            + self.key_bytes.capacity()
+            + self.header_bytes
     }
 
     fn value(&self, i: usize) -> &[u8] {

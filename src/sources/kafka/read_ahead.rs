@@ -27,9 +27,6 @@ use crate::kafka;
 use crate::plan::connectors::KafkaMetadata;
 use crate::runtime::ConnectorError;
 
-/// Per message, beside its value: the run's end, offset and timestamp entries.
-const MESSAGE_OVERHEAD: usize = 20;
-
 /// Where a partition's read-ahead started, in the terms the group's start is decided in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AheadFrom {
@@ -62,8 +59,9 @@ pub struct AheadPartition {
 
 struct Ahead {
     spec: AheadPartition,
-    /// Runs read, oldest first; the last may be partial.
-    runs: Vec<Run>,
+    /// Runs read, oldest first, each with its place in the order runs were started across
+    /// partitions; the last may be partial.
+    runs: Vec<(u64, Run)>,
     /// The offset after the last record read (`None`: nothing read yet).
     next: Option<i64>,
     /// An error (offset out of range, …): what was read cannot be trusted to line up.
@@ -78,9 +76,12 @@ pub struct ReadAhead {
     partitions: Vec<Ahead>,
     /// Messages carry their topic's handle: (handle, partition) → index in `partitions`.
     by_handle: HashMap<(usize, i32), usize>,
+    /// Heap bytes the runs hold (their buffers' capacities).
     bytes: usize,
-    /// `read_ahead`: at most this many bytes (message bytes plus per-message bookkeeping).
+    /// `read_ahead`: at most this many bytes.
     limit: usize,
+    /// Runs started so far, across partitions.
+    runs_started: u64,
     messages: Vec<*mut rdsys::rd_kafka_message_t>,
 }
 
@@ -106,6 +107,10 @@ impl ReadAhead {
             // An offset out of range is an error here, not a silent jump: a read that does
             // not start where it was asked to is dropped.
             .set("auto.offset.reset", "error")
+            // librdkafka's assign needs a `group.id` (without one it fails with "Unknown
+            // group"), but this client never subscribes, so it never joins the group, and
+            // never commits (`enable.auto.commit` is off and reserved). Static membership is
+            // the group consumer's alone.
             .remove("group.instance.id")
             // Drained into runs as it arrives: a small pre-fetch queue is enough and keeps
             // the read-ahead's memory close to `read_ahead`.
@@ -142,6 +147,7 @@ impl ReadAhead {
             by_handle: HashMap::new(),
             bytes: 0,
             limit,
+            runs_started: 0,
             messages: vec![std::ptr::null_mut(); FETCH_BATCH],
         })
     }
@@ -152,8 +158,9 @@ impl ReadAhead {
     }
 
     /// Copies what has been fetched into runs, waiting up to `wait_ms` for the first
-    /// message. Does nothing once full (librdkafka then stops fetching when its own
-    /// pre-fetch queue is full).
+    /// message. Once full it takes no more (what was fetched is dropped, so each partition's
+    /// records stay contiguous) and stops consuming (librdkafka then stops fetching when its
+    /// own pre-fetch queue is full).
     pub fn read(&mut self, wait_ms: i32, metadata: &[KafkaMetadata]) {
         if self.full() {
             std::thread::sleep(Duration::from_millis(wait_ms.max(0) as u64));
@@ -206,6 +213,9 @@ impl ReadAhead {
                 i
             }
         };
+        if self.full() {
+            return;
+        }
         let a = &mut self.partitions[index];
         if a.failed {
             return;
@@ -218,16 +228,16 @@ impl ReadAhead {
             return; // delivered twice (librdkafka may around a retry)
         }
         a.next = Some(msg.offset + 1);
-        let full = a.runs.last().is_none_or(Run::is_full);
-        if full {
-            a.runs
-                .push(Run::new(a.spec.id, a.spec.name.clone(), a.spec.partition));
+        if a.runs.last().is_none_or(|(_, r)| r.is_full()) {
+            let run = Run::new(a.spec.id, a.spec.name.clone(), a.spec.partition);
+            a.runs.push((self.runs_started, run));
+            self.runs_started += 1;
         }
-        let run = a.runs.last_mut().expect("pushed above");
-        let before = run.values.len() + run.key_bytes.len();
+        let (_, run) = a.runs.last_mut().expect("pushed above");
+        let before = run.heap_bytes();
         // SAFETY: `m` is valid.
         unsafe { run.push(m, metadata, &a.spec.topic) };
-        self.bytes += run.values.len() + run.key_bytes.len() - before + MESSAGE_OVERHEAD;
+        self.bytes += run.heap_bytes().saturating_sub(before);
     }
 
     /// The partitions read from the group's committed offsets (the group's start must be
@@ -240,13 +250,14 @@ impl ReadAhead {
     }
 
     /// Takes what was read of `topic/partition` if reading started at `from` (where the
-    /// group starts it now): the runs and the offset to continue at.
+    /// group starts it now): the runs, each with its place in the order runs were started
+    /// across partitions, and the offset to continue at.
     pub fn take_partition(
         &mut self,
         topic: &str,
         partition: i32,
         from: AheadFrom,
-    ) -> Option<(Vec<Run>, i64)> {
+    ) -> Option<(Vec<(u64, Run)>, i64)> {
         let a = self
             .partitions
             .iter_mut()
