@@ -44,6 +44,51 @@ fn create_topic(partitions: u32) -> String {
     topic
 }
 
+/// A pipeline reading `topic` from the earliest offsets (records `{k: string, t:
+/// timestamp_ms}`, `t` the event time with no out-of-orderness and `idle_timeout`) that counts
+/// records per `k` in 10 s tumbling windows and writes CSV rows to standard output.
+fn counts_per_key_pipeline(
+    dir: &std::path::Path,
+    topic: &str,
+    idle_timeout: &str,
+) -> std::path::PathBuf {
+    let pipeline = dir.join("counts.yaml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            r#"version: 1
+name: counts
+sources:
+  rows:
+    type: kafka
+    brokers: {b}
+    topic: {topic}
+    group_id: {group}
+    start_from: earliest
+    schema: {{k: string, t: timestamp_ms}}
+    event_time: {{field: t, max_out_of_orderness: 0s, idle_timeout: {idle_timeout}}}
+transforms:
+  counts:
+    type: window
+    inputs: [rows]
+    window: {{type: tumbling, size: 10s}}
+    group_by: [k]
+    aggregates:
+      n: COUNT(*)
+sinks:
+  out:
+    type: stdout
+    inputs: [counts]
+    format: csv
+"#,
+            b = brokers(),
+            group = common::unique("group"),
+        ),
+    )
+    .unwrap();
+    pipeline
+}
+
 /// Records per partition, read to the end with another client.
 fn counts(topic: &str) -> BTreeMap<String, i64> {
     serde_json::from_str(&tool(&["counts", topic])).unwrap()
@@ -821,40 +866,7 @@ fn an_empty_partition_stops_holding_windows_back_after_the_idle_timeout() {
         .collect();
     tool_with_input(&["produce", &topic], &records);
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = dir.path().join("idle.yaml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            r#"version: 1
-name: idle
-sources:
-  rows:
-    type: kafka
-    brokers: {b}
-    topic: {topic}
-    group_id: {group}
-    start_from: earliest
-    schema: {{k: string, t: timestamp_ms}}
-    event_time: {{field: t, max_out_of_orderness: 0s, idle_timeout: 2s}}
-transforms:
-  counts:
-    type: window
-    inputs: [rows]
-    window: {{type: tumbling, size: 10s}}
-    group_by: [k]
-    aggregates:
-      n: COUNT(*)
-sinks:
-  out:
-    type: stdout
-    inputs: [counts]
-    format: csv
-"#,
-            b = brokers(),
-            group = common::unique("group"),
-        ),
-    )
-    .unwrap();
+    let pipeline = counts_per_key_pipeline(dir.path(), &topic, "2s");
     let mut child = streamctl()
         .arg("run")
         .arg(&pipeline)
@@ -1308,7 +1320,7 @@ fn records_read_ahead_reach_the_engine_interleaved_across_partitions() {
     const SMALL: i64 = 2_000;
     let mut records = String::new();
     let mut push = |partition: i64, t: i64| {
-        let value = format!("{{\"p\":\"p{partition}\",\"t\":{t}}}");
+        let value = format!("{{\"k\":\"p{partition}\",\"t\":{t}}}");
         records.push_str(
             &serde_json::json!({"key": format!("p{partition}"), "value": value, "timestamp": 0, "partition": partition})
                 .to_string(),
@@ -1327,40 +1339,7 @@ fn records_read_ahead_reach_the_engine_interleaved_across_partitions() {
     }
     tool_with_input(&["produce", &topic], &records);
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = dir.path().join("interleaved.yaml");
-    std::fs::write(
-        &pipeline,
-        format!(
-            r#"version: 1
-name: interleaved
-sources:
-  rows:
-    type: kafka
-    brokers: {b}
-    topic: {topic}
-    group_id: {group}
-    start_from: earliest
-    schema: {{p: string, t: timestamp_ms}}
-    event_time: {{field: t, max_out_of_orderness: 0s, idle_timeout: 1s}}
-transforms:
-  counts:
-    type: window
-    inputs: [rows]
-    window: {{type: tumbling, size: 10s}}
-    group_by: [p]
-    aggregates:
-      n: COUNT(*)
-sinks:
-  out:
-    type: stdout
-    inputs: [counts]
-    format: csv
-"#,
-            b = brokers(),
-            group = common::unique("group"),
-        ),
-    )
-    .unwrap();
+    let pipeline = counts_per_key_pipeline(dir.path(), &topic, "1s");
     let o = streamctl()
         .arg("run")
         .arg(&pipeline)
