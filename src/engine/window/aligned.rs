@@ -40,12 +40,151 @@ fn tag_of(hash: u64) -> u32 {
     (hash >> 32) as u32 ^ hash as u32
 }
 
+/// Entries in one bucket of a pane's table: one cache line.
+const BUCKET: usize = 8;
+
+/// An empty entry's index.
+const EMPTY: u32 = u32::MAX;
+
+/// One cache line of a pane's table.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Bucket([Group; BUCKET]);
+
+const EMPTY_BUCKET: Bucket = Bucket(
+    [Group {
+        index: EMPTY,
+        tag: 0,
+    }; BUCKET],
+);
+
+/// A pane's table of groups: open addressing over cache-line buckets of (index, tag)
+/// entries, probed bucket after bucket. A lookup for a key not in the table (most records of
+/// a high-cardinality job) reads one cache line, whose address is known from the hash alone:
+/// [`GroupTable::prefetch`] asks for it a few records ahead. Entries are never removed (a
+/// pane is cleared whole), so the first empty entry ends a probe and is where the key goes.
+#[derive(Default)]
+struct GroupTable {
+    buckets: Vec<Bucket>,
+    len: usize,
+}
+
+/// Where a probe ended: the group's index, or the free entry (bucket, position) for it.
+enum Probe {
+    Found(usize),
+    Vacant(usize, usize),
+}
+
+impl GroupTable {
+    /// Groups the table holds without growing (7/8 of its entries).
+    fn capacity(&self) -> usize {
+        self.buckets.len() * BUCKET / 8 * 7
+    }
+
+    fn clear(&mut self) {
+        self.buckets.fill(EMPTY_BUCKET);
+        self.len = 0;
+    }
+
+    /// Heap bytes of the table.
+    fn bytes(&self) -> usize {
+        self.buckets.capacity() * std::mem::size_of::<Bucket>()
+    }
+
+    /// The first bucket to probe for `tag` (the buckets are a power of two, at least one).
+    #[inline]
+    fn home(&self, tag: u32) -> usize {
+        (table_hash(tag) >> 32) as usize & (self.buckets.len() - 1)
+    }
+
+    /// Asks the CPU to fetch the bucket a probe for `tag` starts at.
+    #[inline]
+    fn prefetch(&self, tag: u32) {
+        if self.buckets.is_empty() {
+            return;
+        }
+        let bucket = &self.buckets[self.home(tag)];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint that reads nothing (and `bucket` is a live reference).
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(bucket).cast::<i8>());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = bucket;
+    }
+
+    /// Probes for the group with `tag` that `eq` accepts (by index).
+    #[inline]
+    fn probe(&self, tag: u32, mut eq: impl FnMut(usize) -> bool) -> Probe {
+        if self.buckets.is_empty() {
+            return Probe::Vacant(usize::MAX, 0);
+        }
+        let mask = self.buckets.len() - 1;
+        let mut b = self.home(tag);
+        loop {
+            for (pos, g) in self.buckets[b].0.iter().enumerate() {
+                if g.index == EMPTY {
+                    return Probe::Vacant(b, pos);
+                }
+                if g.tag == tag && eq(g.index as usize) {
+                    return Probe::Found(g.index as usize);
+                }
+            }
+            b = (b + 1) & mask;
+        }
+    }
+
+    /// Adds a group where a probe for it ended (growing first when full).
+    #[inline]
+    fn insert_at(&mut self, (bucket, pos): (usize, usize), group: Group) {
+        if self.len >= self.capacity() {
+            self.grow();
+            self.insert_unique(group);
+        } else {
+            self.buckets[bucket].0[pos] = group;
+            self.len += 1;
+        }
+    }
+
+    /// Adds a group known not to be in the table.
+    fn insert_unique(&mut self, group: Group) {
+        if self.len >= self.capacity() {
+            self.grow();
+        }
+        if let Probe::Vacant(b, pos) = self.probe(group.tag, |_| false) {
+            self.buckets[b].0[pos] = group;
+            self.len += 1;
+        }
+    }
+
+    /// Doubles the buckets (16 at first), placing the entries again by their tags.
+    #[cold]
+    fn grow(&mut self) {
+        let new_len = (self.buckets.len() * 2).max(16);
+        let old = std::mem::replace(&mut self.buckets, vec![EMPTY_BUCKET; new_len]);
+        self.len = 0;
+        for g in old.iter().flat_map(|b| b.0.iter()) {
+            if g.index != EMPTY {
+                self.insert_unique(*g);
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Group> {
+        self.buckets
+            .iter()
+            .flat_map(|b| b.0.iter())
+            .filter(|g| g.index != EMPTY)
+    }
+}
+
 /// The groups of one pane, in the order they appeared (their index): keys and accumulator
 /// slots side by side in plain vectors, found through a table of indices. Output and
 /// snapshots walk the vectors in order, without sorting or chasing pointers.
 #[derive(Default)]
 struct Pane {
-    table: HashTable<Group>,
+    table: GroupTable,
     /// Keys by index, zero padded (the first `INLINE` bytes when longer).
     keys: Vec<[u8; INLINE]>,
     lens: Vec<u32>,
@@ -82,9 +221,8 @@ impl Pane {
         self.keys.extend_from_slice(&other.keys);
         self.lens.extend_from_slice(&other.lens);
         self.slots.extend_from_slice(&other.slots);
-        for g in &other.table {
-            self.table
-                .insert_unique(table_hash(g.tag), *g, |g| table_hash(g.tag));
+        for g in other.table.iter() {
+            self.table.insert_unique(*g);
         }
         self.long_keys = other.long_keys;
         self.long_key_bytes = other.long_key_bytes;
@@ -102,22 +240,40 @@ impl Pane {
     /// The index of `key` (hash `hash`, padded form `padded`).
     #[inline]
     fn find(&self, hash: u64, key: &[u8], padded: &[u8; INLINE]) -> Option<usize> {
-        let tag = tag_of(hash);
-        let len = key.len() as u32;
-        self.table
-            .find(table_hash(tag), |g| {
-                let i = g.index as usize;
-                g.tag == tag
-                    && self.keys[i] == *padded
-                    && self.lens[i] == len
-                    && (key.len() <= INLINE
-                        || self.long_keys.get(&g.index).is_some_and(|k| **k == *key))
-            })
-            .map(|g| g.index as usize)
+        match self.probe(hash, key, padded) {
+            Probe::Found(i) => Some(i),
+            Probe::Vacant(..) => None,
+        }
     }
 
-    /// Adds a group that is not in the pane yet.
-    fn insert(&mut self, hash: u64, key: &[u8], padded: [u8; INLINE], slot: u32) {
+    /// Probes the table for `key` (hash `hash`, padded form `padded`).
+    #[inline]
+    fn probe(&self, hash: u64, key: &[u8], padded: &[u8; INLINE]) -> Probe {
+        let len = key.len() as u32;
+        self.table.probe(tag_of(hash), |i| {
+            self.keys[i] == *padded
+                && self.lens[i] == len
+                && (key.len() <= INLINE
+                    || self.long_keys.get(&(i as u32)).is_some_and(|k| **k == *key))
+        })
+    }
+
+    /// Asks the CPU to fetch the table memory a probe for `hash` starts at.
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        self.table.prefetch(tag_of(hash));
+    }
+
+    /// Adds a group where its probe ended ([`Probe::Vacant`]).
+    #[inline]
+    fn insert_at(
+        &mut self,
+        at: (usize, usize),
+        hash: u64,
+        key: &[u8],
+        padded: [u8; INLINE],
+        slot: u32,
+    ) {
         let index = self.keys.len() as u32;
         if key.len() > INLINE {
             self.long_keys.insert(index, key.into());
@@ -127,18 +283,20 @@ impl Pane {
         self.lens.push(key.len() as u32);
         self.slots.push(slot);
         let tag = tag_of(hash);
-        self.table
-            .insert_unique(table_hash(tag), Group { index, tag }, |g| table_hash(g.tag));
+        self.table.insert_at(at, Group { index, tag });
     }
 
     /// Heap bytes held (for the state memory limit): table, vectors, long keys.
     fn state_bytes(&self) -> usize {
-        self.table.capacity() * (std::mem::size_of::<Group>() + 1)
+        self.table.bytes()
             + self.keys.capacity() * (INLINE + 8)
             + self.long_key_bytes
             + self.long_keys.capacity() * 32
     }
 }
+
+/// How many rows ahead [`AlignedWindows::process`] prefetches table memory.
+const PREFETCH_AHEAD: usize = 8;
 
 pub struct AlignedWindows {
     core: WindowCore,
@@ -151,7 +309,11 @@ pub struct AlignedWindows {
     /// The highest watermark processed.
     watermark: i64,
     hasher: KeyHasher,
+    /// The keys of the batch being processed, one after the other, where each ends, and
+    /// their hashes.
     key_buf: Vec<u8>,
+    key_ends: Vec<u32>,
+    key_hashes: Vec<u64>,
     /// Rows re-emitted after late events, by (window end, key): the last revision written.
     revisions: BTreeMap<(i64, Box<[u8]>), u32>,
     /// An expired pane's room (its groups forgotten), for the next new pane: see
@@ -194,6 +356,8 @@ impl AlignedWindows {
             watermark: MIN_WATERMARK,
             hasher: KeyHasher::default(),
             key_buf: Vec::new(),
+            key_ends: Vec::new(),
+            key_hashes: Vec::new(),
             revisions: BTreeMap::new(),
             spare: None,
             merge: Merge::default(),
@@ -371,27 +535,29 @@ impl AlignedWindows {
         out.emit(0, batch);
     }
 
-    /// The slot of `(pane, key in key_buf)`, created if new; the flag says whether the pane
-    /// is new. `watermark` is the one in force for the record.
-    fn slot_for(&mut self, pane_start: i64, watermark: i64) -> (u32, bool) {
-        let padded = pad(&self.key_buf);
-        let hash = self.hasher.hash_padded(&self.key_buf, &padded);
-        if let Some(pane) = self.panes.get(&pane_start)
-            && let Some(i) = pane.find(hash, &self.key_buf, &padded)
-        {
-            return (pane.slots[i], false);
+    /// The slot of `(pane, key)` (hash `hash`), created if new; the flag says whether the
+    /// pane is new. `watermark` is the one in force for the record.
+    #[inline]
+    fn slot_for(&mut self, pane_start: i64, key: &[u8], hash: u64, watermark: i64) -> (u32, bool) {
+        let padded = pad(key);
+        if let Some(pane) = self.panes.get_mut(&pane_start) {
+            return match pane.probe(hash, key, &padded) {
+                Probe::Found(i) => (pane.slots[i], false),
+                Probe::Vacant(b, pos) => {
+                    let slot = self.core.accs.alloc();
+                    pane.insert_at((b, pos), hash, key, padded, slot);
+                    (slot, false)
+                }
+            };
         }
-        let new_pane = !self.panes.contains_key(&pane_start);
-        if new_pane {
-            self.mark_fired(self.core.firing_watermark(watermark));
-        }
+        self.mark_fired(self.core.firing_watermark(watermark));
+        let mut pane = self.spare.take().unwrap_or_default();
         let slot = self.core.accs.alloc();
-        let spare = &mut self.spare;
-        self.panes
-            .entry(pane_start)
-            .or_insert_with(|| spare.take().unwrap_or_default())
-            .insert(hash, &self.key_buf, padded, slot);
-        (slot, new_pane)
+        if let Probe::Vacant(b, pos) = pane.probe(hash, key, &padded) {
+            pane.insert_at((b, pos), hash, key, padded, slot);
+        }
+        self.panes.insert(pane_start, pane);
+        (slot, true)
     }
 
     /// Inserts a group into a pane with the state in `r` (restoring a checkpoint).
@@ -405,13 +571,15 @@ impl AlignedWindows {
         let hash = self.hasher.hash_padded(key, &padded);
         let slot = self.core.accs.restore_slot(r)?;
         let pane = self.panes.entry(pane_start).or_default();
-        if pane.find(hash, key, &padded).is_some() {
-            return Err(StateError(format!(
+        match pane.probe(hash, key, &padded) {
+            Probe::Found(_) => Err(StateError(format!(
                 "a group appears twice in pane {pane_start}"
-            )));
+            ))),
+            Probe::Vacant(b, pos) => {
+                pane.insert_at((b, pos), hash, key, padded, slot);
+                Ok(())
+            }
         }
-        pane.insert(hash, key, padded, slot);
-        Ok(())
     }
 
     /// Keeps an expired pane's room for the panes to come. A new pane starts empty and grows
@@ -476,6 +644,24 @@ impl Operator for AlignedWindows {
         // Rows before `applied` are already in the accumulators.
         let mut applied = 0;
         let mut next_event = self.next_event();
+        // First every row's key and its hash (a failed row's key is empty), so that each row
+        // can ask for the table memory of a row a few places ahead while it probes its own.
+        let mut key_buf = std::mem::take(&mut self.key_buf);
+        let mut key_ends = std::mem::take(&mut self.key_ends);
+        let mut key_hashes = std::mem::take(&mut self.key_hashes);
+        key_buf.clear();
+        key_ends.clear();
+        key_hashes.clear();
+        key_ends.push(0);
+        for i in 0..n {
+            let start = key_buf.len();
+            if !evaluated.failed[i] {
+                self.core.keys.encode(&keys, i, &mut key_buf);
+            }
+            let key = &key_buf[start..];
+            key_hashes.push(self.hasher.hash_padded(key, &pad(key)));
+            key_ends.push(key_buf.len() as u32);
+        }
         for i in 0..n {
             if evaluated.failed[i] {
                 continue;
@@ -508,9 +694,14 @@ impl Operator for AlignedWindows {
                     continue;
                 }
             }
-            self.key_buf.clear();
-            self.core.keys.encode(&keys, i, &mut self.key_buf);
-            let (slot, new_pane) = self.slot_for(pane, w);
+            let j = i + PREFETCH_AHEAD;
+            if j < n
+                && let Some(ahead) = self.panes.get(&floor_to(batch.times[j], slide))
+            {
+                ahead.prefetch(key_hashes[j]);
+            }
+            let key = &key_buf[key_ends[i] as usize..key_ends[i + 1] as usize];
+            let (slot, new_pane) = self.slot_for(pane, key, key_hashes[i], w);
             slots[i] = slot;
             if new_pane {
                 next_event = next_event.min(self.next_event());
@@ -525,7 +716,7 @@ impl Operator for AlignedWindows {
                     self.core.seq + applied as u64,
                 );
                 applied = i + 1;
-                let key = self.key_buf.clone();
+                let key = key.to_vec();
                 let mut end = pane + slide;
                 while end <= pane + size {
                     if end - 1 <= w && (end - 1).saturating_add(lateness) > w {
@@ -542,6 +733,9 @@ impl Operator for AlignedWindows {
             self.core.seq + applied as u64,
         );
         self.core.seq += n as u64;
+        self.key_buf = key_buf;
+        self.key_ends = key_ends;
+        self.key_hashes = key_hashes;
         self.core.route_late(&batch, late, out);
         Ok(())
     }
