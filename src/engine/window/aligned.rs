@@ -827,3 +827,55 @@ impl Operator for AlignedWindows {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key is found after any number of growths, with its index, and a cleared pane
+    /// keeps its room and finds nothing.
+    #[test]
+    fn pane_finds_every_group_through_growth_and_clear() {
+        let hasher = KeyHasher::default();
+        let key = |i: u32| {
+            let mut k = vec![1u8];
+            k.extend_from_slice(&i.to_le_bytes());
+            // Some keys longer than INLINE, some sharing their first INLINE bytes.
+            if i.is_multiple_of(7) {
+                k.extend_from_slice(&[9u8; INLINE]);
+                k.extend_from_slice(&i.to_le_bytes());
+            }
+            k
+        };
+        let mut pane = Pane::default();
+        for i in 0..5000u32 {
+            let k = key(i);
+            let padded = pad(&k);
+            let hash = hasher.hash_padded(&k, &padded);
+            match pane.probe(hash, &k, &padded) {
+                Probe::Vacant(b, p) => pane.insert_at((b, p), hash, &k, padded, i + 100),
+                Probe::Found(_) => panic!("key {i} found before it was added"),
+            }
+        }
+        assert_eq!(pane.len(), 5000);
+        assert_eq!(pane.table.iter().count(), 5000);
+        for i in 0..5000u32 {
+            let k = key(i);
+            let padded = pad(&k);
+            let found = pane.find(hasher.hash_padded(&k, &padded), &k, &padded);
+            assert_eq!(found, Some(i as usize));
+            assert_eq!(pane.key(i as usize), &k[..]);
+            assert_eq!(pane.slots[i as usize], i + 100);
+        }
+        let capacity = pane.capacity();
+        assert!(capacity >= 5000);
+        pane.clear();
+        assert_eq!(pane.capacity(), capacity);
+        let k = key(3);
+        let padded = pad(&k);
+        assert_eq!(
+            pane.find(hasher.hash_padded(&k, &padded), &k, &padded),
+            None
+        );
+    }
+}
