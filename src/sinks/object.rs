@@ -475,7 +475,10 @@ impl Sink for ObjectSink {
             .iter()
             .map(|&c| &batch.columns[c])
             .collect();
-        let mut groups: HashMap<Vec<u8>, usize> = HashMap::new();
+        // Buckets go in order of first appearance; the map only finds them (a fast hash: this
+        // runs once per row).
+        let mut groups: HashMap<Vec<u8>, usize, foldhash::fast::FixedState> =
+            HashMap::with_hasher(foldhash::fast::FixedState::default());
         let mut buckets: Vec<(u32, Vec<u32>)> = Vec::new();
         for row in 0..batch.num_rows {
             self.key_buf.clear();
