@@ -298,6 +298,9 @@ impl Pane {
 /// How many rows ahead [`AlignedWindows::process`] prefetches table memory.
 const PREFETCH_AHEAD: usize = 8;
 
+/// The table size from which [`AlignedWindows::process`] prefetches (about an L2 cache).
+const PREFETCH_FROM_BYTES: usize = 1 << 20;
+
 pub struct AlignedWindows {
     core: WindowCore,
     size: i64,
@@ -662,6 +665,11 @@ impl Operator for AlignedWindows {
             key_hashes.push(self.hasher.hash_padded(key, &pad(key)));
             key_ends.push(key_buf.len() as u32);
         }
+        // Prefetching pays when tables outgrow the caches (and costs a pane lookup per row).
+        let prefetch = self
+            .panes
+            .values()
+            .any(|p| p.table.bytes() >= PREFETCH_FROM_BYTES);
         for i in 0..n {
             if evaluated.failed[i] {
                 continue;
@@ -695,7 +703,8 @@ impl Operator for AlignedWindows {
                 }
             }
             let j = i + PREFETCH_AHEAD;
-            if j < n
+            if prefetch
+                && j < n
                 && let Some(ahead) = self.panes.get(&floor_to(batch.times[j], slide))
             {
                 ahead.prefetch(key_hashes[j]);
