@@ -195,21 +195,19 @@ fn start_read_ahead(
     if s.pattern.is_some() || s.read_ahead_bytes == 0 {
         return None;
     }
-    let mut restored = Vec::new();
+    let mut partitions: Vec<(String, i32, AheadFrom)> = Vec::new();
     let mut from_group = Vec::new();
-    for (topic, partitions) in counts {
-        for partition in 0..*partitions as i32 {
+    for (topic, count) in counts {
+        for partition in 0..*count as i32 {
             match ctx.start.get(&format!("{topic}/{partition}")) {
-                Some(Offset::Next(n)) => restored.push((topic.clone(), partition, *n)),
+                Some(Offset::Next(n)) => {
+                    partitions.push((topic.clone(), partition, AheadFrom::Restored(*n)));
+                }
                 Some(_) => {}
                 None => from_group.push((topic.clone(), partition)),
             }
         }
     }
-    let mut partitions: Vec<(String, i32, AheadFrom)> = restored
-        .into_iter()
-        .map(|(t, p, n)| (t, p, AheadFrom::Restored(n)))
-        .collect();
     match s.start {
         KafkaStart::Earliest => partitions.extend(
             from_group

@@ -274,7 +274,8 @@ impl ReadAhead {
 
 /// Where the group will start each of `partitions` that it has no checkpoint offset for:
 /// the group's committed offsets (`None` for none), looked up with the group's consumer
-/// (a member or not). `None` if the lookup failed: then there is no read-ahead.
+/// (a member or not). `None` if the lookup failed: the callers then read none of these
+/// partitions ahead (or drop what they read of them).
 pub fn committed<C: rdkafka::consumer::ConsumerContext>(
     consumer: &BaseConsumer<C>,
     partitions: &[(String, i32)],
